@@ -1,0 +1,87 @@
+import { z } from 'zod';
+
+/**
+ * The one place environment variables are read. `loadConfig` validates every
+ * key, reports all problems at once, and returns a frozen typed object.
+ * Only entry points call it; everything else receives the values it needs.
+ */
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: 'must be a whole number' })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { message: `must be between ${min} and ${max}` });
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const schema = z.object({
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  AMQP_URL: url(['amqp:', 'amqps:']).default('amqp://guest:guest@127.0.0.1:5672'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/payments'),
+  GATEWAY: z.enum(['stripe', 'mock']).default('stripe'),
+  GATEWAY_URL: url(['http:', 'https:']).default('http://127.0.0.1:12111'),
+  STRIPE_API_KEY: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_\S+$/, { message: 'must be a Stripe secret key (sk_test_… or sk_live_…)' })
+    .default('sk_test_simulator'),
+  GATEWAY_TIMEOUT_MS: int(1, 600_000).default(10_000),
+  HTTP_PORT: int(0, 65_535).default(3000),
+  WORKER_CONCURRENCY: int(1, 1000).default(50),
+  LOG_LEVEL: z.enum(logLevels).default('info'),
+  ADMIN_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  ADMIN_READ_WRITE: bool.default(false),
+  MIGRATE_ON_START: bool.default(true),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(30_000),
+  /** BullMQ key prefix; the braces are a Redis Cluster hash tag so every key of a queue lands in one slot. */
+  QUEUE_PREFIX: z.string().min(1).default('{payment-service}'),
+  JOB_ATTEMPTS: int(1, 100).default(8),
+  JOB_BACKOFF_MS: int(1, 3_600_000).default(500),
+  /** Finished jobs are kept this long so a redelivered event is a no-op `add`. */
+  JOB_RETENTION_S: int(1).default(86_400),
+  AMQP_PREFETCH: int(1, 10_000).default(200),
+  OUTBOX_POLL_MS: int(5, 60_000).default(200),
+  OUTBOX_BATCH: int(1, 10_000).default(200),
+  SWEEPER_INTERVAL_MS: int(100).default(15_000),
+  /** A payment not terminal after this long, with no live job, is re-enqueued. */
+  SWEEPER_STALE_AFTER_MS: int(100).default(60_000),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
+});
+
+export type Config = Readonly<z.infer<typeof schema>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset, as shells and compose files produce them.
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const key = String(i.path[0]);
+      const shown = key === 'STRIPE_API_KEY' || key === 'ADMIN_TOKEN' ? '(hidden)' : JSON.stringify(env[key]);
+      return `${key}=${shown} ${i.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  return Object.freeze(parsed.data);
+}

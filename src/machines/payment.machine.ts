@@ -1,0 +1,128 @@
+import { assign, setup } from 'xstate';
+
+/**
+ * One payment's life: Initiated → Processing → Success | Failed.
+ *
+ * Pure: no I/O here. Entry actions only *name* the effects the worker must run
+ * (`chargeGateway`, `emitPaymentCompleted`, `emitPaymentFailed`); the worker
+ * runs them and sends the outcome back as an event. So the persisted snapshot
+ * never holds a half-run promise, and every transition is testable alone.
+ *
+ * Bump PAYMENT_MACHINE_VERSION whenever states or context change shape, and add
+ * a step to `payment.snapshot.ts` that migrates the previous version.
+ */
+export const PAYMENT_MACHINE_VERSION = 1;
+
+export interface PaymentInput {
+  orderId: string;
+  paymentId: string;
+  /** Minor units as a decimal integer string: bigint is not JSON, a float is not money. */
+  amountMinor: string;
+  currency: string;
+  /** How many gateway attempts must fail transiently before the payment may give up. */
+  maxAttempts: number;
+}
+
+export interface PaymentContext extends PaymentInput {
+  /** Gateway charges asked for (counted on each entry to Processing). */
+  attempts: number;
+  /** Of those, how many ended in a transient error. */
+  failures: number;
+  transactionId: string | null;
+  gateway: string | null;
+  failureCode: string | null;
+  failureReason: string | null;
+  lastError: string | null;
+}
+
+export type PaymentEvent =
+  /** The worker picked the payment up: it will call the gateway. */
+  | { type: 'START' }
+  /** The payment data is invalid (amount, currency, method): fail without charging. */
+  | { type: 'REJECT'; code: 'invalid_request'; reason: string }
+  | { type: 'CHARGE_SUCCEEDED'; transactionId: string; gateway: string }
+  /** A definite, permanent refusal: declined card, invalid request. Never retried. */
+  | { type: 'CHARGE_DECLINED'; code: string; reason: string; gateway?: string }
+  /** Transient error, or unknown outcome settled as "not charged": try again later. */
+  | { type: 'CHARGE_FAILED_TRANSIENTLY'; code: string; reason: string }
+  /** Attempts are spent and a last look-up found no charge. */
+  | { type: 'GIVE_UP'; reason: string };
+
+export type PaymentStatus = 'Initiated' | 'Processing' | 'Success' | 'Failed';
+export const PAYMENT_STATUSES: readonly PaymentStatus[] = ['Initiated', 'Processing', 'Success', 'Failed'];
+export const TERMINAL_STATUSES: readonly PaymentStatus[] = ['Success', 'Failed'];
+
+export const paymentMachine = setup({
+  types: {
+    context: {} as PaymentContext,
+    events: {} as PaymentEvent,
+    input: {} as PaymentInput,
+  },
+  actions: {
+    // Named effects: the worker executes these; the machine only announces them.
+    chargeGateway: () => {},
+    emitPaymentCompleted: () => {},
+    emitPaymentFailed: () => {},
+    countAttempt: assign({
+      attempts: ({ context }) => context.attempts + 1,
+    }),
+    recordTransientError: assign({
+      failures: ({ context }) => context.failures + 1,
+      lastError: ({ event }) => (event.type === 'CHARGE_FAILED_TRANSIENTLY' ? `${event.code}: ${event.reason}` : null),
+    }),
+    recordSuccess: assign({
+      transactionId: ({ event }) => (event.type === 'CHARGE_SUCCEEDED' ? event.transactionId : null),
+      gateway: ({ event, context }) => (event.type === 'CHARGE_SUCCEEDED' ? event.gateway : context.gateway),
+    }),
+    recordFailure: assign({
+      failureCode: ({ event }) => {
+        if (event.type === 'REJECT' || event.type === 'CHARGE_DECLINED') return event.code;
+        if (event.type === 'GIVE_UP') return 'gateway_unavailable';
+        return null;
+      },
+      failureReason: ({ event }) =>
+        event.type === 'REJECT' || event.type === 'CHARGE_DECLINED' || event.type === 'GIVE_UP' ? event.reason : null,
+      gateway: ({ event, context }) =>
+        event.type === 'CHARGE_DECLINED' && event.gateway ? event.gateway : context.gateway,
+    }),
+  },
+  guards: {
+    hasTransactionId: ({ event }) => event.type === 'CHARGE_SUCCEEDED' && event.transactionId.length > 0,
+    attemptsExhausted: ({ context }) => context.failures >= context.maxAttempts,
+  },
+}).createMachine({
+  id: 'payment',
+  initial: 'Initiated',
+  context: ({ input }) => ({
+    ...input,
+    attempts: 0,
+    failures: 0,
+    transactionId: null,
+    gateway: null,
+    failureCode: null,
+    failureReason: null,
+    lastError: null,
+  }),
+  states: {
+    Initiated: {
+      on: {
+        START: { target: 'Processing' },
+        REJECT: { target: 'Failed', actions: 'recordFailure' },
+      },
+    },
+    Processing: {
+      entry: ['countAttempt', 'chargeGateway'],
+      on: {
+        CHARGE_SUCCEEDED: { guard: 'hasTransactionId', target: 'Success', actions: 'recordSuccess' },
+        CHARGE_DECLINED: { target: 'Failed', actions: 'recordFailure' },
+        // Re-entering Processing counts the next attempt and asks for another charge.
+        CHARGE_FAILED_TRANSIENTLY: { target: 'Processing', reenter: true, actions: 'recordTransientError' },
+        GIVE_UP: { guard: 'attemptsExhausted', target: 'Failed', actions: 'recordFailure' },
+      },
+    },
+    Success: { type: 'final', entry: 'emitPaymentCompleted' },
+    Failed: { type: 'final', entry: 'emitPaymentFailed' },
+  },
+});
+
+export type PaymentMachine = typeof paymentMachine;

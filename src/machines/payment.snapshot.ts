@@ -1,0 +1,96 @@
+import { initialTransition, transition } from 'xstate';
+import {
+  PAYMENT_MACHINE_VERSION,
+  paymentMachine,
+  type PaymentContext,
+  type PaymentEvent,
+  type PaymentInput,
+  type PaymentStatus,
+} from './payment.machine.js';
+
+/**
+ * What is stored in `payments.snapshot`: the machine's state value and context,
+ * tagged with the machine version that wrote it. Plain JSON, nothing executable.
+ */
+export interface StoredSnapshot {
+  version: number;
+  value: PaymentStatus;
+  context: PaymentContext;
+}
+
+/** A named effect the worker must run after persisting the new snapshot. */
+export type PaymentEffect = 'chargeGateway' | 'emitPaymentCompleted' | 'emitPaymentFailed';
+const EFFECTS = new Set<string>(['chargeGateway', 'emitPaymentCompleted', 'emitPaymentFailed']);
+
+export interface Step {
+  snapshot: StoredSnapshot;
+  effects: PaymentEffect[];
+  /** False when the event was not accepted in the current state (nothing changed). */
+  changed: boolean;
+}
+
+export class SnapshotVersionError extends Error {
+  constructor(version: unknown) {
+    super(
+      `payment snapshot has machine version ${String(version)}, this build knows 1..${PAYMENT_MACHINE_VERSION}: ` +
+        'deploy a build that includes its migration, or restore from an older build',
+    );
+    this.name = 'SnapshotVersionError';
+  }
+}
+
+/**
+ * Migrations from each old version to the next. A snapshot is migrated, never
+ * silently misread: an unknown version is an error.
+ * (Version 1 is the first; add `2: (v1) => v2` here when the machine changes.)
+ */
+const migrations: Record<number, (s: StoredSnapshot) => StoredSnapshot> = {};
+
+export function migrateSnapshot(stored: StoredSnapshot): StoredSnapshot {
+  let current = stored;
+  if (!Number.isInteger(current.version) || current.version < 1 || current.version > PAYMENT_MACHINE_VERSION) {
+    throw new SnapshotVersionError(current.version);
+  }
+  while (current.version < PAYMENT_MACHINE_VERSION) {
+    const step = migrations[current.version + 1];
+    if (!step) throw new SnapshotVersionError(current.version);
+    current = step(current);
+  }
+  return current;
+}
+
+function store(snapshot: ReturnType<typeof paymentMachine.resolveState>): StoredSnapshot {
+  return {
+    version: PAYMENT_MACHINE_VERSION,
+    value: snapshot.value as PaymentStatus,
+    context: snapshot.context,
+  };
+}
+
+function effectsOf(actions: ReadonlyArray<{ type: string }>): PaymentEffect[] {
+  return actions.map((a) => a.type).filter((t): t is PaymentEffect => EFFECTS.has(t));
+}
+
+/** The snapshot of a new payment, in `Initiated`. */
+export function createPaymentSnapshot(input: PaymentInput): StoredSnapshot {
+  const [snapshot] = initialTransition(paymentMachine, input);
+  return store(snapshot);
+}
+
+/** Rehydrates a stored snapshot (migrating old versions) into a machine snapshot. */
+export function restorePayment(stored: StoredSnapshot) {
+  const current = migrateSnapshot(stored);
+  return paymentMachine.resolveState({ value: current.value, context: current.context });
+}
+
+/** Applies one event to a stored snapshot: the next snapshot and the effects to run. Pure. */
+export function applyPaymentEvent(stored: StoredSnapshot, event: PaymentEvent): Step {
+  const before = restorePayment(stored);
+  if (!before.can(event)) return { snapshot: migrateSnapshot(stored), effects: [], changed: false };
+  const [after, actions] = transition(paymentMachine, before, event);
+  return { snapshot: store(after), effects: effectsOf(actions), changed: true };
+}
+
+export function isTerminal(stored: StoredSnapshot): boolean {
+  return stored.value === 'Success' || stored.value === 'Failed';
+}

@@ -1,0 +1,62 @@
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import * as paymentsMigration from './migrations/20261126000001_payments.js';
+
+// int8 (bigint) stays a string from pg; the repositories turn it into a BigInt,
+// never a Number, so no amount passes through a binary float.
+
+/** Migrations bundled as modules, so they run the same under tsx, in tests and in the image. */
+const migrations: Record<string, Knex.Migration> = {
+  '20261126000001_payments': paymentsMigration,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name]!,
+};
+
+export function createKnex(databaseUrl: string, pool: { min?: number; max?: number } = {}): Knex {
+  return knexFactory({
+    client: 'pg',
+    connection: databaseUrl,
+    pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
+    migrations: { migrationSource, tableName: 'knex_migrations' },
+  });
+}
+
+/** Creates the database named in the URL when it does not exist yet. */
+export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!name) throw new Error(`DATABASE_URL ${url.origin} names no database: add one, e.g. /payments`);
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+    } catch (err) {
+      // Another process created it between the check and the create.
+      if ((err as { code?: string }).code !== '42P04') throw err;
+      return false;
+    }
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates the database if needed and applies pending migrations; idempotent and safe to race. */
+export async function migrate(databaseUrl: string): Promise<string[]> {
+  await ensureDatabase(databaseUrl);
+  const knex = createKnex(databaseUrl, { max: 1 });
+  try {
+    const [, applied] = (await knex.migrate.latest()) as [number, string[]];
+    return applied;
+  } finally {
+    await knex.destroy();
+  }
+}

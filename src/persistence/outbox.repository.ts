@@ -1,0 +1,77 @@
+import type { Knex } from 'knex';
+
+export interface PendingEvent {
+  id: string;
+  orderId: string;
+  type: string;
+  routingKey: string;
+  payload: Record<string, unknown>;
+  headers: Record<string, string> | null;
+  createdAt: Date;
+}
+
+export type OutboxRepository = ReturnType<typeof createOutboxRepository>;
+
+export function createOutboxRepository(knex: Knex) {
+  return {
+    /**
+     * Claims up to `limit` unpublished events, hands them to `publish`, and
+     * marks the ones it confirmed as published — all while holding the rows
+     * with FOR UPDATE SKIP LOCKED, so many relays share the work without
+     * publishing the same row at once. If the process dies midway the
+     * transaction rolls back and the rows are published again with the same id.
+     */
+    async claimBatch(limit: number, publish: (events: PendingEvent[]) => Promise<string[]>): Promise<number> {
+      return knex.transaction(async (trx) => {
+        const rows = (await trx('outbox')
+          .select('id', 'order_id', 'type', 'routing_key', 'payload', 'headers', 'created_at')
+          .whereNull('published_at')
+          .orderBy('created_at')
+          .limit(limit)
+          .forUpdate()
+          .skipLocked()) as Array<{
+          id: string;
+          order_id: string;
+          type: string;
+          routing_key: string;
+          payload: Record<string, unknown>;
+          headers: Record<string, string> | null;
+          created_at: Date;
+        }>;
+        if (rows.length === 0) return 0;
+        const events = rows.map((r) => ({
+          id: r.id,
+          orderId: r.order_id,
+          type: r.type,
+          routingKey: r.routing_key,
+          payload: r.payload,
+          headers: r.headers,
+          createdAt: r.created_at,
+        }));
+        const confirmed = await publish(events);
+        const failed = events.map((e) => e.id).filter((id) => !confirmed.includes(id));
+        if (confirmed.length) {
+          await trx('outbox').whereIn('id', confirmed).update({ published_at: trx.fn.now() });
+        }
+        if (failed.length) {
+          await trx('outbox').whereIn('id', failed).increment('publish_attempts', 1);
+        }
+        return confirmed.length;
+      });
+    },
+
+    /** Oldest unpublished event's age in ms (0 when none): the outbox lag. */
+    async lagMs(): Promise<number> {
+      const row = (await knex('outbox')
+        .whereNull('published_at')
+        .min('created_at as oldest')
+        .first()) as { oldest: Date | null } | undefined;
+      return row?.oldest ? Math.max(0, Date.now() - new Date(row.oldest).getTime()) : 0;
+    },
+
+    async unpublishedCount(): Promise<number> {
+      const row = (await knex('outbox').whereNull('published_at').count('* as n').first()) as { n: string };
+      return Number(row.n);
+    },
+  };
+}

@@ -1,0 +1,49 @@
+import net from 'node:net';
+
+/** A backing service the worker needs, and how a person starts it. */
+export interface ServiceCheck {
+  name: 'PostgreSQL' | 'Redis' | 'RabbitMQ' | 'gateway simulator';
+  composeService: string;
+  host: string;
+  port: number;
+}
+
+export function servicesOf(config: { DATABASE_URL: string; REDIS_URL: string; AMQP_URL: string }): ServiceCheck[] {
+  const at = (raw: string, fallbackPort: number) => {
+    const u = new URL(raw);
+    return { host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(u.port) || fallbackPort };
+  };
+  return [
+    { name: 'PostgreSQL', composeService: 'postgres', ...at(config.DATABASE_URL, 5432) },
+    { name: 'Redis', composeService: 'redis', ...at(config.REDIS_URL, 6379) },
+    { name: 'RabbitMQ', composeService: 'rabbitmq', ...at(config.AMQP_URL, 5672) },
+  ];
+}
+
+/** True when something accepts TCP connections at host:port within the timeout. */
+export function isListening(host: string, port: number, timeoutMs = 1500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export async function unreachable(services: ServiceCheck[]): Promise<ServiceCheck[]> {
+  const results = await Promise.all(services.map(async (s) => ((await isListening(s.host, s.port)) ? null : s)));
+  return results.filter((s): s is ServiceCheck => s !== null);
+}
+
+/** The one line a person reads when a service is down. */
+export function howToStart(s: ServiceCheck): string {
+  return (
+    `${s.name} is not answering at ${s.host}:${s.port}: start it ` +
+    `(\`docker compose up -d ${s.composeService}\`, or your system's service manager) ` +
+    `or point the service elsewhere with its URL variable`
+  );
+}

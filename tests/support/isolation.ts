@@ -1,0 +1,100 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { migrate } from '../../src/persistence/db.js';
+
+const run = promisify(execFile);
+
+const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const AMQP_BASE = process.env.TEST_AMQP_BASE_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface Isolated {
+  /** A short unique tag: use it in queue names, prefixes and file names. */
+  tag: string;
+  databaseUrl: string;
+  amqpUrl: string;
+  vhost: string;
+  redisUrl: string;
+  /** BullMQ prefix (a Redis Cluster hash tag, as in production). */
+  queuePrefix: string;
+  /** Environment for a child process (`npm start`, the simulator) in this isolation. */
+  env: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+function newTag(): string {
+  return `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+export async function createDatabase(tag: string, { migrated = true } = {}): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `pay_${tag}`;
+  const url = PG_ADMIN.replace(/\/[^/]*$/, `/${name}`);
+  if (migrated) await migrate(url);
+  return {
+    url,
+    async drop() {
+      const client = new pg.Client({ connectionString: PG_ADMIN });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+export async function createVhost(tag: string): Promise<{ url: string; vhost: string; drop(): Promise<void> }> {
+  const vhost = `pay_${tag}`;
+  await run('rabbitmqctl', ['add_vhost', vhost]);
+  await run('rabbitmqctl', ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+  return {
+    url: `${AMQP_BASE}/${encodeURIComponent(vhost)}`,
+    vhost,
+    async drop() {
+      await run('rabbitmqctl', ['delete_vhost', vhost]);
+    },
+  };
+}
+
+/** Deletes every Redis key under a prefix. */
+export async function dropRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A database, a vhost and a Redis prefix of the test's own; `cleanup` leaves no trace. */
+export async function isolate(): Promise<Isolated> {
+  const tag = newTag();
+  const [db, vh] = await Promise.all([createDatabase(tag), createVhost(tag)]);
+  const queuePrefix = `{${tag}}`;
+  return {
+    tag,
+    databaseUrl: db.url,
+    amqpUrl: vh.url,
+    vhost: vh.vhost,
+    redisUrl: REDIS_URL,
+    queuePrefix,
+    env: {
+      DATABASE_URL: db.url,
+      AMQP_URL: vh.url,
+      REDIS_URL,
+      QUEUE_PREFIX: queuePrefix,
+    },
+    async cleanup() {
+      await Promise.allSettled([db.drop(), vh.drop(), dropRedisPrefix(REDIS_URL, queuePrefix)]);
+    },
+  };
+}
