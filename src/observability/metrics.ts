@@ -1,0 +1,94 @@
+import client from 'prom-client';
+
+/**
+ * Every metric the service exports, declared in one place. One registry per
+ * process (tests may create their own with `createMetrics()`).
+ */
+export function createMetrics(register = new client.Registry()) {
+  client.collectDefaultMetrics({ register });
+  const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+  return {
+    register,
+    paymentsTerminal: new client.Counter({
+      name: 'payments_terminal_total',
+      help: 'Payments that reached a terminal state, by status and failure code',
+      labelNames: ['status', 'code'] as const,
+      registers: [register],
+    }),
+    paymentEndToEnd: new client.Histogram({
+      name: 'payment_end_to_end_seconds',
+      help: 'From payment row created to terminal state committed',
+      labelNames: ['status'] as const,
+      buckets: latencyBuckets,
+      registers: [register],
+    }),
+    gatewayCall: new client.Histogram({
+      name: 'gateway_call_seconds',
+      help: 'Gateway calls by gateway, operation and outcome',
+      labelNames: ['gateway', 'operation', 'outcome'] as const,
+      buckets: latencyBuckets,
+      registers: [register],
+    }),
+    jobAttempts: new client.Counter({
+      name: 'payment_job_attempts_total',
+      help: 'Payment job attempts by result',
+      labelNames: ['result'] as const,
+      registers: [register],
+    }),
+    dedupeHits: new client.Counter({
+      name: 'payment_dedupe_hits_total',
+      help: 'Duplicate work absorbed, by layer (event, row, job, terminal)',
+      labelNames: ['layer'] as const,
+      registers: [register],
+    }),
+    deadLetters: new client.Counter({
+      name: 'payment_dead_letters_total',
+      help: 'Messages dead-lettered, by reason class',
+      labelNames: ['reason'] as const,
+      registers: [register],
+    }),
+    eventsConsumed: new client.Counter({
+      name: 'inventory_events_consumed_total',
+      help: 'InventoryReserved deliveries handled, by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [register],
+    }),
+    eventsPublished: new client.Counter({
+      name: 'payment_events_published_total',
+      help: 'Payment events published with a broker confirm, by type',
+      labelNames: ['type'] as const,
+      registers: [register],
+    }),
+    outboxLag: new client.Gauge({
+      name: 'outbox_lag_seconds',
+      help: 'Age of the oldest unpublished outbox event',
+      registers: [register],
+    }),
+    queueDepth: new client.Gauge({
+      name: 'payment_queue_jobs',
+      help: 'BullMQ payments queue jobs by state',
+      labelNames: ['state'] as const,
+      registers: [register],
+    }),
+    breakerState: new client.Gauge({
+      name: 'gateway_circuit_state',
+      help: 'Circuit breaker state per gateway: 0 closed, 1 half-open, 2 open',
+      labelNames: ['gateway'] as const,
+      registers: [register],
+    }),
+    sweeperRescues: new client.Counter({
+      name: 'sweeper_rescues_total',
+      help: 'Payments re-enqueued by the recovery sweeper, by reason',
+      labelNames: ['reason'] as const,
+      registers: [register],
+    }),
+    connectionState: new client.Gauge({
+      name: 'dependency_up',
+      help: '1 when the connection to a dependency is up',
+      labelNames: ['dependency'] as const,
+      registers: [register],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
