@@ -127,7 +127,8 @@ export function createPaymentsRepository(knex: Knex) {
       return knex.transaction(async (trx) => {
         const status = p.snapshot.value;
         const now = new Date();
-        const rows = (await Payments.query(trx)
+        // knex, not objection, for the insert: ON CONFLICT DO NOTHING must tell "inserted" from "already there".
+        const rows = (await trx('payments')
           .insert({
             id: p.id,
             order_id: p.orderId,
@@ -137,16 +138,16 @@ export function createPaymentsRepository(knex: Knex) {
             customer_id: p.customerId,
             payment_method: p.paymentMethod,
             status,
-            snapshot: p.snapshot,
+            snapshot: JSON.stringify(p.snapshot),
             machine_version: p.snapshot.version,
             source_event_id: p.sourceEventId,
             failure_code: p.failure?.code ?? null,
             failure_reason: p.failure?.reason.slice(0, 500) ?? null,
             failed_at: p.failure ? now : null,
-          } as Partial<PaymentModel>)
+          })
           .onConflict('order_id')
           .ignore()
-          .returning('*')) as unknown as PaymentModel[];
+          .returning('*')) as PaymentModel[];
         const inserted = rows[0];
         if (!inserted) {
           const existing = await Payments.query(trx).findOne({ order_id: p.orderId });

@@ -47,16 +47,39 @@ export async function createDatabase(tag: string, { migrated = true } = {}): Pro
   };
 }
 
+const MGMT = process.env.TEST_RABBITMQ_MANAGEMENT_URL ?? 'http://127.0.0.1:15672';
+
+/**
+ * Vhosts are made with rabbitmqctl where it is installed (this machine, CI),
+ * else through the management API (the docker-compose RabbitMQ has it).
+ */
+async function rabbitAdmin(action: 'add' | 'delete', vhost: string): Promise<void> {
+  try {
+    if (action === 'add') {
+      await run('rabbitmqctl', ['add_vhost', vhost]);
+      await run('rabbitmqctl', ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+    } else {
+      await run('rabbitmqctl', ['delete_vhost', vhost]);
+    }
+    return;
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT') throw err;
+  }
+  const auth = { Authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
+  const path = `${MGMT}/api/vhosts/${encodeURIComponent(vhost)}`;
+  const res = await fetch(path, { method: action === 'add' ? 'PUT' : 'DELETE', headers: auth });
+  if (!res.ok && res.status !== 404) {
+    throw new Error(`RabbitMQ management API ${action} vhost ${vhost}: HTTP ${res.status}; install rabbitmqctl or enable rabbitmq_management`);
+  }
+}
+
 export async function createVhost(tag: string): Promise<{ url: string; vhost: string; drop(): Promise<void> }> {
   const vhost = `pay_${tag}`;
-  await run('rabbitmqctl', ['add_vhost', vhost]);
-  await run('rabbitmqctl', ['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+  await rabbitAdmin('add', vhost);
   return {
     url: `${AMQP_BASE}/${encodeURIComponent(vhost)}`,
     vhost,
-    async drop() {
-      await run('rabbitmqctl', ['delete_vhost', vhost]);
-    },
+    drop: () => rabbitAdmin('delete', vhost),
   };
 }
 

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+
+/**
+ * What the simulator does per request: the success rate of unnamed test
+ * payment methods, and the fault probabilities of CONTRACT.md section 5.
+ * One schema serves the environment (`npm run gateway`), `POST /_sim/faults`
+ * and the in-process `setFaults`, so every entry point validates alike.
+ */
+export interface LatencyRange {
+  min: number;
+  max: number;
+}
+
+export interface SimulatorSettings {
+  /** Probability that a payment method other than the named test ones succeeds. */
+  successRate: number;
+  /** A 500 before charging. */
+  errorRate: number;
+  /** No answer before charging: the request is held open and never charges. */
+  timeoutRate: number;
+  /** Charges, records the charge, then drops the connection without answering. */
+  lostResponseRate: number;
+  /** A 429 before charging. */
+  rateLimitRate: number;
+  latencyMs: LatencyRange;
+}
+
+export const DEFAULT_SETTINGS: Readonly<SimulatorSettings> = Object.freeze({
+  successRate: 0.8,
+  errorRate: 0,
+  timeoutRate: 0,
+  lostResponseRate: 0,
+  rateLimitRate: 0,
+  latencyMs: { min: 0, max: 0 },
+});
+
+const probability = z.coerce
+  .number({ message: 'must be a probability between 0 and 1' })
+  .min(0, { message: 'must be a probability between 0 and 1' })
+  .max(1, { message: 'must be a probability between 0 and 1' });
+
+const LATENCY_MESSAGE = 'must be milliseconds ("50") or a range ("50-300") up to 600000';
+
+/** `"50"`, `"50-300"`, `50` or `{ min, max }`. */
+const latency = z
+  .union([z.string(), z.number(), z.object({ min: z.number(), max: z.number() })])
+  .transform((value, ctx): LatencyRange => {
+    const range = toLatencyRange(value);
+    if (!range) {
+      ctx.addIssue({ code: 'custom', message: LATENCY_MESSAGE });
+      return z.NEVER;
+    }
+    return range;
+  });
+
+function toLatencyRange(value: string | number | LatencyRange): LatencyRange | undefined {
+  let range: LatencyRange | undefined;
+  if (typeof value === 'number') range = { min: value, max: value };
+  else if (typeof value === 'object') range = value;
+  else {
+    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(value);
+    if (match) range = { min: Number(match[1]), max: Number(match[2] ?? match[1]) };
+  }
+  const valid =
+    range && Number.isInteger(range.min) && Number.isInteger(range.max) && range.min >= 0 && range.min <= range.max && range.max <= 600_000;
+  return valid ? range : undefined;
+}
+
+export const settingsPatchSchema = z
+  .object({
+    successRate: probability,
+    errorRate: probability,
+    timeoutRate: probability,
+    lostResponseRate: probability,
+    rateLimitRate: probability,
+    latencyMs: latency,
+  })
+  .partial()
+  .strict();
+
+/** What `setFaults` and `POST /_sim/faults` accept; latency may be written as in the environment. */
+export type SettingsPatch = z.input<typeof settingsPatchSchema>;
+
+export class SimulatorSettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid simulator settings: ${problems.join('; ')}`);
+    this.name = 'SimulatorSettingsError';
+  }
+}
+
+export function applySettingsPatch(current: SimulatorSettings, patch: unknown): SimulatorSettings {
+  const parsed = settingsPatchSchema.safeParse(patch);
+  if (!parsed.success) {
+    throw new SimulatorSettingsError(parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`));
+  }
+  return mergeDefined(current, parsed.data);
+}
+
+function mergeDefined(current: SimulatorSettings, patch: Partial<SimulatorSettings>): SimulatorSettings {
+  const defined = Object.entries(patch).filter(([, v]) => v !== undefined);
+  return { ...current, ...Object.fromEntries(defined) };
+}
+
+const ENV_KEYS = {
+  SIM_SUCCESS_RATE: 'successRate',
+  SIM_ERROR_RATE: 'errorRate',
+  SIM_TIMEOUT_RATE: 'timeoutRate',
+  SIM_LOST_RESPONSE_RATE: 'lostResponseRate',
+  SIM_RATE_LIMIT_RATE: 'rateLimitRate',
+  SIM_LATENCY_MS: 'latencyMs',
+} as const satisfies Record<string, keyof SimulatorSettings>;
+
+const envSchema = z.object({
+  GATEWAY_PORT: z.coerce.number().int().min(0).max(65_535).default(12_111),
+  SIM_SEED: z.coerce.number().int().min(0).max(4_294_967_295).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface SimulatorEnvConfig {
+  port: number;
+  seed?: number;
+  logLevel: string;
+  settings: SimulatorSettings;
+}
+
+/** Reads `GATEWAY_PORT`, `SIM_*` and `LOG_LEVEL`; throws SimulatorSettingsError naming every bad value. */
+export function loadSimulatorConfig(env: NodeJS.ProcessEnv = process.env): SimulatorEnvConfig {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const problems: string[] = [];
+  const base = envSchema.safeParse(present);
+  if (!base.success) {
+    problems.push(...base.error.issues.map((i) => `${String(i.path[0])}=${JSON.stringify(present[String(i.path[0])])} ${i.message}`));
+  }
+  const patch = Object.fromEntries(
+    Object.entries(ENV_KEYS)
+      .filter(([envKey]) => present[envKey] !== undefined)
+      .map(([envKey, key]) => [key, present[envKey]]),
+  );
+  const settings = settingsPatchSchema.safeParse(patch);
+  if (!settings.success) {
+    const envKeyOf = (key: unknown) => Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0] ?? String(key);
+    problems.push(
+      ...settings.error.issues.map((i) => `${envKeyOf(i.path[0])}=${JSON.stringify(patch[String(i.path[0])])} ${i.message}`),
+    );
+  }
+  if (!base.success || !settings.success) throw new SimulatorSettingsError(problems);
+  return {
+    port: base.data.GATEWAY_PORT,
+    seed: base.data.SIM_SEED,
+    logLevel: base.data.LOG_LEVEL,
+    settings: mergeDefined({ ...DEFAULT_SETTINGS }, settings.data),
+  };
+}

@@ -1,0 +1,42 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+
+/** The BullMQ queue of payments to charge. Job id = order id: a second `add` is a no-op while the job is kept. */
+export const PAYMENTS_QUEUE = 'payments';
+export const CHARGE_JOB = 'ChargePayment';
+
+export interface ChargePaymentJob {
+  orderId: string;
+}
+
+export interface PaymentsQueueOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  attempts: number;
+  backoffMs: number;
+  retentionS: number;
+}
+
+export function chargeJobOptions(o: Pick<PaymentsQueueOptions, 'attempts' | 'backoffMs' | 'retentionS'>): JobsOptions {
+  return {
+    attempts: o.attempts,
+    // Exponential with jitter so a gateway outage is not followed by a synchronized stampede.
+    backoff: { type: 'exponential', delay: o.backoffMs, jitter: 0.5 },
+    // Kept for the retention window so a redelivered event is absorbed by the job id;
+    // after that the payments row (terminal) absorbs it.
+    removeOnComplete: { age: o.retentionS, count: 100_000 },
+    removeOnFail: { age: o.retentionS * 7 },
+  };
+}
+
+export function createPaymentsQueue(o: PaymentsQueueOptions): Queue<ChargePaymentJob> {
+  return new Queue<ChargePaymentJob>(PAYMENTS_QUEUE, {
+    connection: o.connection,
+    prefix: o.prefix,
+    defaultJobOptions: chargeJobOptions(o),
+  });
+}
+
+/** Enqueues the charge of one order. Idempotent: the job id is the order id. */
+export async function enqueueCharge(queue: Queue<ChargePaymentJob>, orderId: string): Promise<void> {
+  await queue.add(CHARGE_JOB, { orderId }, { jobId: orderId });
+}

@@ -1,0 +1,25 @@
+import { Worker, type ConnectionOptions } from 'bullmq';
+import { PAYMENTS_QUEUE, type ChargePaymentJob } from '../queues/payments.queue.js';
+import type { PaymentJobResult } from './payment.processor.js';
+
+export interface PaymentWorkerOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  concurrency: number;
+  processor: (job: import('bullmq').Job<ChargePaymentJob>) => Promise<PaymentJobResult>;
+  /** How long a job's lock lives without renewal; a frozen worker loses the job after this. */
+  lockDurationMs?: number;
+}
+
+export function createPaymentWorker(o: PaymentWorkerOptions): Worker<ChargePaymentJob, PaymentJobResult> {
+  return new Worker<ChargePaymentJob, PaymentJobResult>(PAYMENTS_QUEUE, o.processor, {
+    connection: o.connection,
+    prefix: o.prefix,
+    concurrency: o.concurrency,
+    lockDuration: o.lockDurationMs ?? 30_000,
+    // A job may stall (its worker died) a few times before BullMQ gives up on it;
+    // the sweeper rescues those from PostgreSQL, so this only bounds churn.
+    maxStalledCount: 3,
+    autorun: false,
+  });
+}
