@@ -35,7 +35,9 @@ export async function up(knex: Knex): Promise<void> {
   });
   await knex.raw(`ALTER TABLE payments ADD CONSTRAINT payments_status_check
     CHECK (status IN ('Initiated','Processing','Success','Failed'))`);
-  await knex.raw(`ALTER TABLE payments ADD CONSTRAINT payments_amount_positive CHECK (amount_minor > 0)`);
+  // Only a payment refused for invalid data may carry no amount (0): nothing is ever charged for it.
+  await knex.raw(`ALTER TABLE payments ADD CONSTRAINT payments_amount_positive
+    CHECK (amount_minor > 0 OR (status = 'Failed' AND failure_code = 'invalid_request'))`);
   // The sweeper's scan: only unfinished payments, oldest first.
   await knex.raw(`CREATE INDEX payments_unfinished_idx ON payments (updated_at)
     WHERE status IN ('Initiated','Processing')`);

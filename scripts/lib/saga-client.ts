@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import amqp from 'amqplib';
+
+/**
+ * The other side of the saga, for tests, the demo and the benchmark: publishes
+ * InventoryReserved events and collects what the payment service publishes.
+ */
+export interface ReceivedEvent {
+  id: string;
+  type: string;
+  routingKey: string;
+  messageId: string | undefined;
+  contentType: string | undefined;
+  data: Record<string, unknown> & { orderId: string };
+  body: Record<string, unknown>;
+  receivedAt: number;
+}
+
+export interface InventoryReserved {
+  orderId: string;
+  amount: string;
+  currency: string;
+  customerId?: string;
+  paymentMethod?: string;
+}
+
+export function inventoryReserved(data: InventoryReserved, id: string = randomUUID()) {
+  return {
+    specversion: '1.0',
+    id,
+    source: 'inventory-service',
+    type: 'InventoryReserved',
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    data: { customerId: 'cus_123', paymentMethod: 'pm_card_visa', ...data },
+  };
+}
+
+export async function connectSagaClient(amqpUrl: string, opts: { listenQueue?: string; temporary?: boolean } = {}) {
+  const connection = await amqp.connect(amqpUrl, { noDelay: true });
+  const channel = await connection.createConfirmChannel();
+  await channel.assertExchange('inventory.events', 'topic', { durable: true });
+  await channel.assertExchange('payment.events', 'topic', { durable: true });
+  const listenQueue = opts.listenQueue ?? `saga-test-${randomUUID()}`;
+  // A temporary queue disappears with this connection: the demo leaves nothing behind.
+  await channel.assertQueue(listenQueue, opts.temporary ? { exclusive: true, autoDelete: true, durable: false } : { durable: true });
+  await channel.bindQueue(listenQueue, 'payment.events', 'payment.*');
+
+  const received: ReceivedEvent[] = [];
+  const waiters: Array<{ check: () => boolean; resolve: () => void }> = [];
+  await channel.consume(listenQueue, (msg) => {
+    if (!msg) return;
+    const body = JSON.parse(msg.content.toString('utf8'));
+    received.push({
+      id: body.id,
+      type: body.type,
+      routingKey: msg.fields.routingKey,
+      messageId: msg.properties.messageId,
+      contentType: msg.properties.contentType,
+      data: body.data,
+      body,
+      receivedAt: Date.now(),
+    });
+    channel.ack(msg);
+    for (const w of [...waiters]) if (w.check()) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+  });
+
+  return {
+    channel,
+    listenQueue,
+    received,
+    /** Publishes a raw body (Buffer or object) to inventory.events, with broker confirm. */
+    async publishRaw(body: Buffer | object, props: amqp.Options.Publish = {}) {
+      const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+      const id = !Buffer.isBuffer(body) && 'id' in body ? String((body as { id: unknown }).id) : undefined;
+      channel.publish('inventory.events', 'inventory.reserved', content, {
+        persistent: true,
+        contentType: 'application/cloudevents+json',
+        ...(id ? { messageId: id, type: 'InventoryReserved' } : {}),
+        ...props,
+      });
+      await channel.waitForConfirms();
+    },
+    async publish(event: ReturnType<typeof inventoryReserved>) {
+      await this.publishRaw(event);
+    },
+    /** Distinct terminal events per order id. */
+    byOrder(): Map<string, ReceivedEvent[]> {
+      const map = new Map<string, ReceivedEvent[]>();
+      for (const e of received) map.set(e.data.orderId, [...(map.get(e.data.orderId) ?? []), e]);
+      return map;
+    },
+    /** Resolves once `predicate` holds over what was received, or rejects after `timeoutMs`. */
+    waitFor(what: string, predicate: (events: ReceivedEvent[]) => boolean, timeoutMs = 60_000): Promise<void> {
+      if (predicate(received)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(new Error(`timed out waiting for ${what}: ${received.length} events received`));
+        }, timeoutMs);
+        waiters.push({ check: () => predicate(received), resolve: () => { clearTimeout(timer); resolve(); } });
+      });
+    },
+    async deadLetters(): Promise<Array<{ content: Buffer; headers: Record<string, unknown> }>> {
+      const out: Array<{ content: Buffer; headers: Record<string, unknown> }> = [];
+      for (;;) {
+        const msg = await channel.get('payment-service.dead-letter', { noAck: false });
+        if (!msg) break;
+        out.push({ content: msg.content, headers: msg.properties.headers ?? {} });
+        channel.ack(msg);
+      }
+      return out;
+    },
+    async close() {
+      await channel.close().catch(() => {});
+      await connection.close().catch(() => {});
+    },
+  };
+}
+
+export type SagaClient = Awaited<ReturnType<typeof connectSagaClient>>;

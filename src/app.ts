@@ -1,0 +1,145 @@
+import { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import { createGateway } from './gateway/index.js';
+import { createOpsServer } from './http/ops.server.js';
+import type { Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { createKnex, migrate } from './persistence/db.js';
+import { createOutboxRepository } from './persistence/outbox.repository.js';
+import { createPaymentsRepository } from './persistence/payments.repository.js';
+import { createAmqpConnection } from './queues/amqp-connection.js';
+import { createDeadLetterPublisher } from './queues/dead-letter.js';
+import { createInventoryConsumer, startInventoryConsumer } from './queues/inventory.consumer.js';
+import { createOutboxRelay } from './queues/outbox.relay.js';
+import { createPaymentsQueue, enqueueCharge } from './queues/payments.queue.js';
+import { createDependencyChecks } from './health.js';
+import { createPaymentProcessor } from './workers/payment.processor.js';
+import { createPaymentWorker } from './workers/payment.worker.js';
+import { startRecoverySweeper } from './workers/recovery.sweeper.js';
+
+export interface App {
+  /** The ops server's address, once listening. */
+  httpUrl: string;
+  /** Stops taking work, lets in-flight jobs finish within the timeout, hands the rest back, flushes the outbox. */
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * The composition root: builds every part from the config and wires them.
+ * One process runs the RabbitMQ consumer, the BullMQ worker, the outbox
+ * relay, the recovery sweeper and the ops HTTP server.
+ */
+export async function startApp(config: Config, logger: Logger): Promise<App> {
+  if (config.MIGRATE_ON_START) {
+    const applied = await migrate(config.DATABASE_URL);
+    if (applied.length) logger.info({ applied }, 'applied migrations');
+  }
+  const metrics = createMetrics();
+  const knex = createKnex(config.DATABASE_URL, { max: Math.min(50, config.WORKER_CONCURRENCY + 10) });
+  const payments = createPaymentsRepository(knex);
+  const outbox = createOutboxRepository(knex);
+
+  // BullMQ needs maxRetriesPerRequest: null so a Redis blip blocks instead of failing the worker.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, enableReadyCheck: true });
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error; reconnecting'));
+  const queueOpts = {
+    connection: redis,
+    prefix: config.QUEUE_PREFIX,
+    attempts: config.JOB_ATTEMPTS,
+    backoffMs: config.JOB_BACKOFF_MS,
+    retentionS: config.JOB_RETENTION_S,
+  };
+  const queue = createPaymentsQueue(queueOpts);
+  const gateway = createGateway(config);
+
+  const amqp = createAmqpConnection({ url: config.AMQP_URL, logger });
+  const relay = createOutboxRelay({ outbox, connection: amqp, logger, metrics, pollMs: config.OUTBOX_POLL_MS, batchSize: config.OUTBOX_BATCH });
+  const deadLetters = createDeadLetterPublisher({ connection: amqp });
+
+  const processor = createPaymentProcessor({ payments, gateway, logger, metrics, onOutboxWritten: () => relay.kick() });
+  const worker = createPaymentWorker({ connection: redis, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY, processor });
+  worker.on('error', (err) => logger.error({ err: err.message }, 'payment worker error'));
+  worker.on('failed', (job, err) => {
+    if (job && err.name !== 'UnrecoverableError') logger.debug({ orderId: job.data.orderId, err: err.message }, 'attempt failed');
+  });
+
+  const handler = createInventoryConsumer({
+    payments,
+    enqueue: (orderId) => enqueueCharge(queue, orderId),
+    deadLetter: deadLetters.deadLetter,
+    logger,
+    metrics,
+    maxAttempts: config.JOB_ATTEMPTS,
+    onOutboxWritten: () => relay.kick(),
+  });
+
+  const sweeper = await startRecoverySweeper({
+    payments,
+    queue,
+    logger,
+    metrics,
+    staleAfterMs: config.SWEEPER_STALE_AFTER_MS,
+    connection: redis,
+    prefix: config.QUEUE_PREFIX,
+    intervalMs: config.SWEEPER_INTERVAL_MS,
+  });
+
+  const health = createDependencyChecks({ knex, redis, amqp, metrics });
+  const http = createOpsServer({
+    logger,
+    metrics,
+    payments,
+    queue,
+    health,
+    ...(config.ADMIN_TOKEN ? { adminToken: config.ADMIN_TOKEN } : {}),
+    adminReadWrite: config.ADMIN_READ_WRITE,
+    collect: async () => {
+      metrics.outboxLag.set((await outbox.lagMs()) / 1000);
+    },
+  });
+  const httpUrl = await http.listen({ port: config.HTTP_PORT, host: '0.0.0.0' });
+
+  await amqp.waitUntilUp(30_000);
+  relay.start();
+  void worker.run();
+  const consumer = startInventoryConsumer({ connection: amqp, prefetch: config.AMQP_PREFETCH, handler, logger });
+  logger.info({ http: httpUrl, concurrency: config.WORKER_CONCURRENCY, gateway: gateway.name }, `worker ready on ${httpUrl}`);
+
+  return {
+    httpUrl,
+    async shutdown(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      const left = () => Math.max(0, deadline - Date.now());
+      const step = async (name: string, fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+        } catch (err) {
+          // Every step runs even when one fails: a half-closed process must not hang.
+          logger.warn({ err: (err as Error).message }, `shutdown: ${name} failed`);
+        }
+      };
+      await step('stop consuming', () => consumer.stop());
+      await step('finish in-flight jobs', () => withTimeout(worker.close(), left(), () => worker.close(true)));
+      await step('stop the sweeper', () => sweeper.close());
+      await step('flush the outbox', () => withTimeout(relay.flush(), left(), async () => {}));
+      await step('stop the relay', () => relay.stop());
+      await step('close the ops server', () => http.close());
+      await step('close the queue', () => queue.close());
+      await step('close dead-letter publisher', () => deadLetters.close());
+      await step('close RabbitMQ', () => amqp.close());
+      await step('close Redis', () => redis.quit());
+      await step('close PostgreSQL', () => knex.destroy());
+    },
+  };
+}
+
+/** Waits for `work` until the deadline; then runs `onTimeout` (e.g. a forced close that hands jobs back). */
+async function withTimeout(work: Promise<unknown>, ms: number, onTimeout: () => Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  const result = await Promise.race([work.then(() => 'done' as const), timedOut]);
+  clearTimeout(timer);
+  if (result === 'timeout') await onTimeout();
+}

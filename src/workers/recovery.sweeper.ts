@@ -1,0 +1,96 @@
+import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { PaymentsRepository } from '../persistence/payments.repository.js';
+import { enqueueCharge, type ChargePaymentJob } from '../queues/payments.queue.js';
+
+/**
+ * PostgreSQL is the record, Redis the scheduler. The sweeper finds payments
+ * that are not terminal after a while and have no live job — Redis lost its
+ * data, BullMQ failed the job as stalled, attempts ran out on an unsettled
+ * charge — and puts them back on the queue under the same job id.
+ *
+ * It runs as a BullMQ job scheduler on its own queue: every process may run
+ * the worker, and each tick is handled by exactly one of them.
+ */
+export const MAINTENANCE_QUEUE = 'payments-maintenance';
+const SWEEP_JOB = 'SweepUnfinishedPayments';
+
+export interface SweepResult {
+  scanned: number;
+  rescued: Record<string, number>;
+}
+
+export interface SweeperDeps {
+  payments: PaymentsRepository;
+  queue: Queue<ChargePaymentJob>;
+  logger: Logger;
+  metrics: Metrics;
+  staleAfterMs: number;
+  batch?: number;
+}
+
+/** One sweep: returns what it rescued, by reason. Safe to run concurrently (job ids dedupe). */
+export async function sweepUnfinished(deps: SweeperDeps): Promise<SweepResult> {
+  const stale = await deps.payments.findUnfinished(deps.staleAfterMs, deps.batch ?? 500);
+  const rescued: Record<string, number> = {};
+  const count = (reason: string) => {
+    rescued[reason] = (rescued[reason] ?? 0) + 1;
+    deps.metrics.sweeperRescues.inc({ reason });
+  };
+  for (const payment of stale) {
+    const job = await deps.queue.getJob(payment.orderId);
+    const state = job ? await job.getState() : 'missing';
+    const log = deps.logger.child({ orderId: payment.orderId, paymentId: payment.id, jobState: state });
+    if (state === 'missing' || state === 'unknown') {
+      await enqueueCharge(deps.queue, payment.orderId);
+      log.warn(`rescued ${payment.status} payment with no job: re-enqueued`);
+      count('missing_job');
+    } else if (state === 'failed' && job) {
+      // Failed as stalled, or attempts spent on an outcome nobody could settle: try again from the start.
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      log.warn({ failedReason: job.failedReason }, `rescued ${payment.status} payment whose job had failed: retried`);
+      count('failed_job');
+    } else if (state === 'completed' && job) {
+      await job.remove();
+      await enqueueCharge(deps.queue, payment.orderId);
+      log.warn(`rescued ${payment.status} payment whose job had completed: re-enqueued`);
+      count('completed_job');
+    }
+  }
+  return { scanned: stale.length, rescued };
+}
+
+export interface RecoverySweeper {
+  queue: Queue;
+  worker: Worker;
+  close(): Promise<void>;
+}
+
+/** Schedules the sweep every `intervalMs` and runs it in this process when it is this process's turn. */
+export async function startRecoverySweeper(
+  deps: SweeperDeps & { connection: ConnectionOptions; prefix: string; intervalMs: number },
+): Promise<RecoverySweeper> {
+  const queue = new Queue(MAINTENANCE_QUEUE, { connection: deps.connection, prefix: deps.prefix });
+  await queue.upsertJobScheduler(SWEEP_JOB, { every: deps.intervalMs }, {
+    name: SWEEP_JOB,
+    opts: { removeOnComplete: 100, removeOnFail: 100 },
+  });
+  const worker = new Worker(
+    MAINTENANCE_QUEUE,
+    async () => {
+      const result = await sweepUnfinished(deps);
+      if (Object.keys(result.rescued).length) deps.logger.info(result, 'recovery sweep rescued payments');
+      return result;
+    },
+    { connection: deps.connection, prefix: deps.prefix, concurrency: 1 },
+  );
+  worker.on('error', (err) => deps.logger.error({ err }, 'recovery sweeper worker error'));
+  return {
+    queue,
+    worker,
+    async close() {
+      await Promise.allSettled([worker.close(), queue.close()]);
+    },
+  };
+}
