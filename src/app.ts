@@ -57,7 +57,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const deadLetters = createDeadLetterPublisher({ connection: amqp });
 
   const processor = createPaymentProcessor({ payments, gateway, logger, metrics, onOutboxWritten: () => relay.kick() });
-  const worker = createPaymentWorker({ connection: redis, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY, processor });
+  const worker = createPaymentWorker({
+    connection: redis,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDurationMs: config.JOB_LOCK_MS,
+    processor,
+  });
   worker.on('error', (err) => logger.error({ err: err.message }, 'payment worker error'));
   worker.on('failed', (job, err) => {
     if (job && err.name !== 'UnrecoverableError') logger.debug({ orderId: job.data.orderId, err: err.message }, 'attempt failed');

@@ -53,6 +53,8 @@ const schema = z.object({
   JOB_BACKOFF_MS: int(1, 3_600_000).default(500),
   /** Finished jobs are kept this long so a redelivered event is a no-op `add`. */
   JOB_RETENTION_S: int(1).default(86_400),
+  /** A job's lock lives this long without renewal: a frozen or killed worker hands its job back after it. */
+  JOB_LOCK_MS: int(1000, 600_000).default(30_000),
   AMQP_PREFETCH: int(1, 10_000).default(200),
   OUTBOX_POLL_MS: int(5, 60_000).default(200),
   OUTBOX_BATCH: int(1, 10_000).default(200),

@@ -17,6 +17,8 @@ export function createPaymentWorker(o: PaymentWorkerOptions): Worker<ChargePayme
     prefix: o.prefix,
     concurrency: o.concurrency,
     lockDuration: o.lockDurationMs ?? 30_000,
+    // Check for stalled jobs as often as a lock can expire, so a dead worker's job moves on promptly.
+    stalledInterval: o.lockDurationMs ?? 30_000,
     // A job may stall (its worker died) a few times before BullMQ gives up on it;
     // the sweeper rescues those from PostgreSQL, so this only bounds churn.
     maxStalledCount: 3,

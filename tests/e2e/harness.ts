@@ -1,0 +1,84 @@
+import { startProcess, type Proc } from '../../scripts/lib/processes.js';
+import { connectSagaClient, type SagaClient } from '../../scripts/lib/saga-client.js';
+import { isolate, type Isolated } from '../support/isolation.js';
+
+export interface LedgerCharge {
+  id: string;
+  orderId: string;
+  amount: string;
+  currency: string;
+  status: string;
+}
+
+/**
+ * A whole deployment in miniature, in its own database, vhost and Redis
+ * prefix: the gateway simulator and worker processes started as `npm start`
+ * would, and a saga client on the other side of RabbitMQ.
+ */
+export interface Deployment {
+  iso: Isolated;
+  gatewayUrl: string;
+  simulator: Proc;
+  workers: Proc[];
+  client: SagaClient;
+  workerEnv: Record<string, string>;
+  startWorker(extraEnv?: Record<string, string>): Promise<Proc>;
+  ledger(): Promise<LedgerCharge[]>;
+  teardown(): Promise<void>;
+}
+
+export async function deploy(opts: { workers: number; simEnv?: Record<string, string>; workerEnv?: Record<string, string> }): Promise<Deployment> {
+  const iso = await isolate();
+  const simulator = startProcess('gateway', 'src/gateway/simulator/main.ts', { GATEWAY_PORT: '0', ...opts.simEnv });
+  const line = await simulator.waitForLine(/simulator listening/);
+  const gatewayUrl = String(JSON.parse(line).url);
+  const workerEnv = {
+    ...iso.env,
+    GATEWAY: 'stripe',
+    GATEWAY_URL: gatewayUrl,
+    HTTP_PORT: '0',
+    WORKER_CONCURRENCY: '20',
+    JOB_BACKOFF_MS: '100',
+    JOB_LOCK_MS: '2000',
+    SWEEPER_INTERVAL_MS: '1000',
+    SWEEPER_STALE_AFTER_MS: '3000',
+    OUTBOX_POLL_MS: '100',
+    SHUTDOWN_TIMEOUT_MS: '10000',
+    ...opts.workerEnv,
+  };
+  const workers: Proc[] = [];
+  const startWorker = async (extraEnv: Record<string, string> = {}) => {
+    const w = startProcess(`worker-${workers.length + 1}`, 'src/main.ts', { ...workerEnv, ...extraEnv });
+    workers.push(w);
+    await w.waitForLine(/worker ready/, 60_000);
+    return w;
+  };
+  for (let i = 0; i < opts.workers; i++) await startWorker();
+  const client = await connectSagaClient(iso.amqpUrl);
+  return {
+    iso,
+    gatewayUrl,
+    simulator,
+    workers,
+    client,
+    workerEnv,
+    startWorker,
+    async ledger() {
+      const res = await fetch(`${gatewayUrl}/_sim/charges`);
+      return (await res.json()) as LedgerCharge[];
+    },
+    async teardown() {
+      await client.close();
+      await Promise.allSettled(workers.map((w) => w.stop('SIGKILL')));
+      await simulator.stop('SIGKILL');
+      await iso.cleanup();
+    },
+  };
+}
+
+/** Charges that succeeded, counted per order. */
+export function successfulChargesByOrder(ledger: LedgerCharge[]): Map<string, LedgerCharge[]> {
+  const map = new Map<string, LedgerCharge[]>();
+  for (const c of ledger.filter((l) => l.status === 'succeeded')) map.set(c.orderId, [...(map.get(c.orderId) ?? []), c]);
+  return map;
+}
