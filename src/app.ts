@@ -106,6 +106,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const httpUrl = await http.listen({ port: config.HTTP_PORT, host: '0.0.0.0' });
 
   await amqp.waitUntilUp(30_000);
+  // Declare the topology before saying ready: an event published after "ready" must find its queue.
+  const topology = amqp.createChannel({ name: 'topology', confirm: false });
+  await topology.waitForConnect();
+  await topology.close();
   relay.start();
   void worker.run();
   const consumer = startInventoryConsumer({ connection: amqp, prefetch: config.AMQP_PREFETCH, handler, logger });

@@ -73,6 +73,11 @@ export class ConfigError extends Error {
   }
 }
 
+/** A URL-ish value with any `user:password@` removed, so a bad URL never prints its password. */
+function withoutCredentials(value: string | undefined): string | undefined {
+  return value?.replace(/\/\/[^/@\s]*@/, '//***@').replace(/^([a-z]+:)[^/@\s]*@/i, '$1***@');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings count as unset, as shells and compose files produce them.
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
@@ -80,7 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {
       const key = String(i.path[0]);
-      const shown = key === 'STRIPE_API_KEY' || key === 'ADMIN_TOKEN' ? '(hidden)' : JSON.stringify(env[key]);
+      const shown = key === 'STRIPE_API_KEY' || key === 'ADMIN_TOKEN' ? '(hidden)' : JSON.stringify(withoutCredentials(env[key]));
       return `${key}=${shown} ${i.message}`;
     });
     throw new ConfigError(problems);

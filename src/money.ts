@@ -19,9 +19,16 @@ export class MoneyError extends Error {
   }
 }
 
-/** Minor-unit digits of an ISO 4217 currency, or undefined when the code is unknown. */
+/**
+ * ISO 4217 codes that are not money one can pay with (precious metals, bond
+ * units, the test and "no currency" codes): ISO gives them no minor unit,
+ * although currency-codes' data says 0.
+ */
+const NO_MINOR_UNIT = new Set(['XAG', 'XAU', 'XBA', 'XBB', 'XBC', 'XBD', 'XDR', 'XPD', 'XPT', 'XSU', 'XTS', 'XUA', 'XXX']);
+
+/** Minor-unit digits of an ISO 4217 currency, or undefined when the code is unknown or not payable. */
 export function currencyExponent(currency: string): number | undefined {
-  if (!/^[A-Z]{3}$/.test(currency)) return undefined;
+  if (!/^[A-Z]{3}$/.test(currency) || NO_MINOR_UNIT.has(currency)) return undefined;
   const entry = currencyCodes.code(currency);
   if (!entry || typeof entry.digits !== 'number') return undefined;
   return entry.digits;
@@ -35,7 +42,9 @@ export function parseAmount(amount: unknown, currency: unknown): bigint {
   if (typeof amount !== 'string') {
     throw new MoneyError('amount', 'amount must be a decimal string such as "49.99", not a number');
   }
-  const pattern = exponent === 0 ? /^(\d+)$/ : new RegExp(`^(\\d+)\\.(\\d{${exponent}})$`);
+  // No leading zeros: "0049.99" is not how anyone writes 49.99, and a duplicate must compare equal as written.
+  const whole = '(0|[1-9]\\d*)';
+  const pattern = exponent === 0 ? new RegExp(`^${whole}$`) : new RegExp(`^${whole}\\.(\\d{${exponent}})$`);
   const match = pattern.exec(amount);
   if (!match) {
     const example = exponent === 0 ? '"5000"' : `"12.${'5'.repeat(exponent)}"`;
@@ -54,6 +63,7 @@ export function parseAmount(amount: unknown, currency: unknown): bigint {
 
 /** Formats 4999n USD as `"49.99"`, 5000n JPY as `"5000"`, 1250n BHD as `"1.250"`. */
 export function formatAmount(minor: bigint, currency: string): string {
+  if (minor < 0n) throw new MoneyError('amount', 'amount must not be negative');
   const exponent = currencyExponent(currency);
   if (exponent === undefined) throw new MoneyError('currency', `currency "${currency}" is not an ISO 4217 code`);
   if (exponent === 0) return minor.toString();

@@ -1,0 +1,19 @@
+import type { Config } from '../config.js';
+import type { PaymentGateway } from './gateway.port.js';
+import { createMockGateway } from './mock.gateway.js';
+import { createStripeGateway } from './stripe.gateway.js';
+
+export type GatewayConfig = Pick<Config, 'GATEWAY' | 'GATEWAY_URL' | 'STRIPE_API_KEY' | 'GATEWAY_TIMEOUT_MS'>;
+
+/** The gateway the configuration names: the Stripe adapter (Stripe or the simulator) or the seed's in-process mock. */
+export function createGateway(config: GatewayConfig): PaymentGateway {
+  if (config.GATEWAY === 'mock') return createMockGateway();
+  return createStripeGateway({ apiKey: config.STRIPE_API_KEY, url: config.GATEWAY_URL, timeoutMs: config.GATEWAY_TIMEOUT_MS });
+}
+
+export type { ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from './gateway.port.js';
+export { PermanentGatewayError, TransientGatewayError } from './gateway.errors.js';
+export type { Outcome, PermanentCode, TransientCode } from './gateway.errors.js';
+export { classifyGatewayError } from './error-classification.js';
+export { createMockGateway, type MockGatewayOptions } from './mock.gateway.js';
+export { createStripeGateway, type StripeGatewayOptions } from './stripe.gateway.js';

@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, send } from './http-io.js';
+import type { Simulator } from './simulator.js';
+import { SimulatorSettingsError } from './simulator.settings.js';
+
+/**
+ * `/_sim/*`: the simulator's own routes for tests, reconciliation and chaos
+ * runs. Never subject to faults.
+ *   GET  /_sim/charges       every charge attempt (the ledger)
+ *   GET  /_sim/faults        the current settings and seed
+ *   POST /_sim/faults        JSON patch of the settings
+ *   POST /_sim/outage?ms=N   down now, up again after N ms
+ */
+const MAX_OUTAGE_MS = 600_000;
+
+export function createControlRoutes(simulator: Simulator) {
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const route = `${req.method} ${url.pathname.replace(/\/+$/, '')}`;
+    if (route === 'GET /_sim/charges') return send(res, { status: 200, body: simulator.ledger() });
+    if (route === 'GET /_sim/faults') return send(res, { status: 200, body: describe() });
+    if (route === 'POST /_sim/faults') return setFaults(req, res);
+    if (route === 'POST /_sim/outage') return outage(res, url);
+    send(res, { status: 404, body: { error: `no simulator route ${route}` } });
+  }
+
+  function describe() {
+    return { seed: simulator.seed, ...simulator.settings() };
+  }
+
+  async function setFaults(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let patch: unknown;
+    try {
+      patch = JSON.parse(await readBody(req));
+      simulator.setFaults(patch as Parameters<Simulator['setFaults']>[0]);
+    } catch (error) {
+      const message = error instanceof SimulatorSettingsError ? error.message : 'body must be a JSON object of settings';
+      return send(res, { status: 400, body: { error: message } });
+    }
+    send(res, { status: 200, body: describe() });
+  }
+
+  function outage(res: ServerResponse, url: URL): void {
+    const text = url.searchParams.get('ms') ?? '';
+    const ms = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!(ms >= 1 && ms <= MAX_OUTAGE_MS)) {
+      return send(res, { status: 400, body: { error: `ms must be a whole number of milliseconds from 1 to ${MAX_OUTAGE_MS}` } });
+    }
+    // Answer first: going down cuts this connection too.
+    res.once('finish', () => setImmediate(() => void simulator.outage(ms)));
+    send(res, { status: 202, body: { downForMs: ms } });
+  }
+
+  return { handle };
+}

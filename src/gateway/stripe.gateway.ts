@@ -1,0 +1,178 @@
+import Stripe from 'stripe';
+import { classifyGatewayError, declineCodeOf } from './error-classification.js';
+import { PermanentGatewayError, TransientGatewayError } from './gateway.errors.js';
+import type { ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from './gateway.port.js';
+
+/**
+ * The PaymentGateway on the official `stripe` package, for Stripe itself or
+ * the local simulator (same API subset). The SDK never retries
+ * (`maxNetworkRetries: 0`): retries belong to BullMQ's job attempts, which
+ * reuse the same idempotency key, so a retried charge charges once.
+ */
+export interface StripeGatewayOptions {
+  /** Never logged nor stored: it only goes to the SDK. */
+  apiKey: string;
+  /** `https://api.stripe.com` or the simulator, e.g. `http://127.0.0.1:12111`. */
+  url: string;
+  /** Bounds every call; past it the outcome is unknown. */
+  timeoutMs: number;
+  name?: string;
+}
+
+export function createStripeGateway({ apiKey, url, timeoutMs, name = 'stripe' }: StripeGatewayOptions): PaymentGateway {
+  const stripe = new Stripe(apiKey, {
+    ...connectionOf(url),
+    timeout: timeoutMs,
+    maxNetworkRetries: 0,
+    telemetry: false,
+  });
+
+  return {
+    name,
+    async charge(request, signal) {
+      const intent = await bounded(
+        () => stripe.paymentIntents.create(createParams(request), { idempotencyKey: request.idempotencyKey }),
+        timeoutMs,
+        signal,
+      );
+      return settleCharge(intent);
+    },
+    async lookup(request, signal) {
+      // Search is eventually consistent on Stripe (about a minute): a fresh charge may read not_found,
+      // which is safe because the retry reuses the idempotency key and Stripe replays the charge.
+      const query = `metadata['orderId']:'${request.orderId.replace(/['\\]/g, '\\$&')}'`;
+      try {
+        const result = await bounded(() => stripe.paymentIntents.search({ query, limit: 100 }), timeoutMs, signal);
+        return lookupResult(result.data);
+      } catch (error) {
+        throw cannotTell(error);
+      }
+    },
+  };
+}
+
+function connectionOf(url: string): { host: string; port: number; protocol: 'http' | 'https' } {
+  const parsed = new URL(url);
+  const protocol = parsed.protocol === 'http:' ? 'http' : 'https';
+  return { host: parsed.hostname, port: parsed.port ? Number(parsed.port) : protocol === 'http' ? 80 : 443, protocol };
+}
+
+function createParams(request: ChargeRequest): Stripe.PaymentIntentCreateParams {
+  const metadata: Record<string, string> = { orderId: request.orderId, paymentId: request.paymentId };
+  if (request.customerId) metadata.customerId = request.customerId;
+  return {
+    // Stripe's API demands a number: minor units are at most 99,999,999 (money.ts), a safe integer.
+    amount: Number(request.amountMinor),
+    currency: request.currency.toLowerCase(),
+    payment_method: request.paymentMethod,
+    confirm: true,
+    // The API version pinned by stripe 23 renamed payment_method_types to allowed_payment_method_types.
+    allowed_payment_method_types: ['card'],
+    metadata,
+  };
+}
+
+/** What is safe to store from a payment intent: no client secret, no payment method details. */
+function safeResponse(intent: Stripe.PaymentIntent): Record<string, unknown> {
+  return {
+    id: intent.id,
+    status: intent.status,
+    amount: String(intent.amount),
+    currency: intent.currency,
+    created: intent.created,
+  };
+}
+
+function settleCharge(intent: Stripe.PaymentIntent): ChargeSucceeded {
+  const outcome = intentOutcome(intent);
+  if (outcome?.status === 'succeeded') return outcome;
+  if (outcome?.status === 'pending') {
+    throw new TransientGatewayError('gateway_error', `payment intent ${intent.id} is still processing`, 'unknown');
+  }
+  if (outcome?.status === 'declined') {
+    // outcome.code is already one of ours; declineCodeOf gives it back its PermanentCode type.
+    throw new PermanentGatewayError(declineCodeOf({ code: outcome.code }), outcome.reason, outcome.response);
+  }
+  // A confirmed card intent ends succeeded, processing or refused; anything else is not a charge we asked for.
+  throw new PermanentGatewayError('processing_error', `payment intent ${intent.id} ended ${intent.status}`, safeResponse(intent));
+}
+
+/** The meaning of one payment intent for this order; undefined when it never charged (nothing was attempted). */
+function intentOutcome(intent: Stripe.PaymentIntent): ChargeLookup | undefined {
+  const response = safeResponse(intent);
+  switch (intent.status) {
+    case 'succeeded':
+      return { status: 'succeeded', transactionId: intent.id, response };
+    case 'processing':
+    case 'requires_capture':
+      return { status: 'pending', transactionId: intent.id };
+    case 'requires_action':
+      return declined(intent, 'authentication_required', 'the card requires authentication', response);
+    case 'canceled':
+      return declined(intent, 'processing_error', 'the payment intent was canceled', response);
+    case 'requires_payment_method': {
+      const refusal = intent.last_payment_error;
+      if (!refusal) return undefined;
+      return declined(intent, declineCodeOf(refusal), refusal.message ?? 'the card was declined', {
+        ...response,
+        code: refusal.code,
+        decline_code: refusal.decline_code,
+      });
+    }
+    default:
+      return undefined;
+  }
+}
+
+function declined(intent: Stripe.PaymentIntent, code: string, reason: string, response: Record<string, unknown>): ChargeLookup {
+  return { status: 'declined', transactionId: intent.id, code, reason, response };
+}
+
+/** One order has at most one charge; should there be several, a success wins, then pending, then a refusal. */
+function lookupResult(intents: Stripe.PaymentIntent[]): ChargeLookup {
+  const outcomes = intents.map(intentOutcome).filter((o): o is ChargeLookup => o !== undefined);
+  for (const status of ['succeeded', 'pending', 'declined'] as const) {
+    const found = outcomes.find((o) => o.status === status);
+    if (found) return found;
+  }
+  return { status: 'not_found' };
+}
+
+/** A look-up that failed cannot tell either way: always transient, so the caller asks again later. */
+function cannotTell(error: unknown): TransientGatewayError {
+  const typed = classifyGatewayError(error);
+  if (typed instanceof TransientGatewayError) return typed;
+  return new TransientGatewayError('gateway_error', `look-up refused: ${typed.message}`, 'unknown', { cause: typed });
+}
+
+/**
+ * Runs one SDK call within the deadline and the caller's signal, and types
+ * its errors. The SDK's own timeout only notices a silent socket; this bounds
+ * the whole call.
+ */
+async function bounded<T>(call: () => Promise<T>, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+  if (signal?.aborted) {
+    throw new TransientGatewayError('gateway_unavailable', 'the call was cancelled before it was sent', 'not_sent', {
+      cause: signal.reason,
+    });
+  }
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const stop = signal ? AbortSignal.any([signal, deadline]) : deadline;
+  let onAbort = () => {};
+  const abandoned = new Promise<never>((_, reject) => {
+    onAbort = () =>
+      reject(
+        deadline.aborted
+          ? new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')
+          : new DOMException('the caller aborted the call', 'AbortError'),
+      );
+    stop.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([call(), abandoned]);
+  } catch (error) {
+    throw classifyGatewayError(error);
+  } finally {
+    stop.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,213 @@
+import { initialTransition } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import {
+  PAYMENT_STATUSES,
+  paymentMachine,
+  type PaymentContext,
+  type PaymentEvent,
+  type PaymentStatus,
+} from '../../src/machines/payment.machine.js';
+import {
+  EVENT_TYPES,
+  reach,
+  sampleEvents,
+  sampleInput,
+  step,
+  toProcessing,
+} from './payment.samples.js';
+
+const { START, REJECT, CHARGE_SUCCEEDED, CHARGE_DECLINED, CHARGE_FAILED_TRANSIENTLY, GIVE_UP } = sampleEvents;
+const max = sampleInput.maxAttempts;
+
+interface Row {
+  name: string;
+  before: PaymentEvent[];
+  event: PaymentEvent;
+  value: PaymentStatus;
+  context: Partial<PaymentContext>;
+  effects: string[];
+}
+
+/** Every accepted transition: what the state, context and named effects become. */
+const accepted: Row[] = [
+  {
+    name: 'when a new payment is started, then it is Processing, counts attempt 1 and asks for a charge',
+    before: [],
+    event: START,
+    value: 'Processing',
+    context: { attempts: 1, failures: 0, transactionId: null, failureCode: null },
+    effects: ['chargeGateway'],
+  },
+  {
+    name: 'when a new payment is rejected as invalid, then it Failed with invalid_request without any charge',
+    before: [],
+    event: REJECT,
+    value: 'Failed',
+    context: { attempts: 0, failureCode: 'invalid_request', failureReason: REJECT.reason, transactionId: null },
+    effects: ['emitPaymentFailed'],
+  },
+  {
+    name: 'when the charge succeeds, then it is Success with the transaction id and gateway, and PaymentCompleted is emitted',
+    before: toProcessing(),
+    event: CHARGE_SUCCEEDED,
+    value: 'Success',
+    context: { attempts: 1, transactionId: 'pi_3Ok1sim', gateway: 'stripe', failureCode: null, failureReason: null },
+    effects: ['emitPaymentCompleted'],
+  },
+  {
+    name: 'when the charge succeeds after transient failures, then the failure count is kept and no failure code is set',
+    before: toProcessing(2),
+    event: CHARGE_SUCCEEDED,
+    value: 'Success',
+    context: { attempts: 3, failures: 2, transactionId: 'pi_3Ok1sim', failureCode: null },
+    effects: ['emitPaymentCompleted'],
+  },
+  {
+    name: 'when the card is declined, then it Failed with the decline code, reason and gateway, and PaymentFailed is emitted',
+    before: toProcessing(),
+    event: CHARGE_DECLINED,
+    value: 'Failed',
+    context: { failureCode: 'card_declined', failureReason: 'Your card was declined.', gateway: 'stripe', transactionId: null },
+    effects: ['emitPaymentFailed'],
+  },
+  {
+    name: 'when a decline names no gateway, then the gateway stays unset',
+    before: toProcessing(),
+    event: { type: 'CHARGE_DECLINED', code: 'insufficient_funds', reason: 'Insufficient funds.' },
+    value: 'Failed',
+    context: { failureCode: 'insufficient_funds', gateway: null },
+    effects: ['emitPaymentFailed'],
+  },
+  {
+    name: 'when the charge fails transiently, then Processing is re-entered, attempts and failures count up and another charge is asked for',
+    before: toProcessing(),
+    event: CHARGE_FAILED_TRANSIENTLY,
+    value: 'Processing',
+    context: { attempts: 2, failures: 1, lastError: 'gateway_timeout: no answer in 10000 ms', failureCode: null },
+    effects: ['chargeGateway'],
+  },
+  {
+    name: 'when the charge fails transiently again, then each failure asks for exactly one more charge',
+    before: toProcessing(1),
+    event: { type: 'CHARGE_FAILED_TRANSIENTLY', code: 'gateway_error', reason: 'HTTP 500' },
+    value: 'Processing',
+    context: { attempts: 3, failures: 2, lastError: 'gateway_error: HTTP 500' },
+    effects: ['chargeGateway'],
+  },
+  {
+    name: 'when attempts are exhausted and the payment gives up, then it Failed with gateway_unavailable',
+    before: toProcessing(max),
+    event: GIVE_UP,
+    value: 'Failed',
+    context: { failures: max, failureCode: 'gateway_unavailable', failureReason: GIVE_UP.reason, transactionId: null },
+    effects: ['emitPaymentFailed'],
+  },
+];
+
+describe('payment machine transitions', () => {
+  it('when a payment is created, then it is Initiated with its input, zero counters and no outcome, and runs no effect', () => {
+    const [snapshot, actions] = initialTransition(paymentMachine, sampleInput);
+    expect(actions).toEqual([]);
+    expect(snapshot.value).toBe('Initiated');
+    expect(snapshot.status).toBe('active');
+    expect(snapshot.context).toEqual({
+      ...sampleInput,
+      attempts: 0,
+      failures: 0,
+      transactionId: null,
+      gateway: null,
+      failureCode: null,
+      failureReason: null,
+      lastError: null,
+    });
+  });
+
+  for (const { name, before, event, value, context, effects } of accepted) {
+    it(name, () => {
+      const from = reach(before);
+      expect(from.can(event)).toBe(true);
+      const next = step(from, event);
+      expect(next.snapshot.value).toBe(value);
+      expect(next.snapshot.context).toMatchObject({ ...sampleInput, ...context });
+      expect(next.effects).toEqual(effects);
+      expect(next.snapshot.status).toBe(value === 'Success' || value === 'Failed' ? 'done' : 'active');
+    });
+  }
+});
+
+describe('payment machine guards', () => {
+  it('when the charge succeeds with an empty transaction id, then the event is refused and the payment stays Processing', () => {
+    const from = reach(toProcessing());
+    const event: PaymentEvent = { type: 'CHARGE_SUCCEEDED', transactionId: '', gateway: 'stripe' };
+    expect(from.can(event)).toBe(false);
+    const next = step(from, event);
+    expect(next.snapshot).toBe(from);
+    expect(next.effects).toEqual([]);
+  });
+
+  for (let failures = 0; failures <= max + 1; failures++) {
+    const isAccepted = failures >= max;
+    const outcome = isAccepted ? 'accepted' : 'refused';
+    it(`when the payment gives up after ${failures} transient failure(s) of ${max}, then it is ${outcome}`, () => {
+      const from = reach(toProcessing(failures));
+      expect(from.context.failures).toBe(failures);
+      expect(from.can(GIVE_UP)).toBe(isAccepted);
+      const next = step(from, GIVE_UP);
+      expect(next.snapshot.value).toBe(isAccepted ? 'Failed' : 'Processing');
+      expect(next.effects).toEqual(isAccepted ? ['emitPaymentFailed'] : []);
+      if (!isAccepted) expect(next.snapshot).toBe(from);
+    });
+  }
+});
+
+/** The events each state accepts; everything else must be refused there. */
+const ACCEPTS: Record<PaymentStatus, PaymentEvent['type'][]> = {
+  Initiated: ['START', 'REJECT'],
+  Processing: ['CHARGE_SUCCEEDED', 'CHARGE_DECLINED', 'CHARGE_FAILED_TRANSIENTLY', 'GIVE_UP'],
+  Success: [],
+  Failed: [],
+};
+
+/** How to reach each state; one Processing is exhausted so that GIVE_UP's guard cannot hide a missing refusal. */
+const REACH: Record<PaymentStatus, Array<{ via: string; history: PaymentEvent[] }>> = {
+  Initiated: [{ via: 'a new payment', history: [] }],
+  Processing: [
+    { via: 'START', history: toProcessing() },
+    { via: 'exhausted attempts', history: toProcessing(max) },
+  ],
+  Success: [{ via: 'CHARGE_SUCCEEDED', history: [START, CHARGE_SUCCEEDED] }],
+  Failed: [
+    { via: 'REJECT', history: [REJECT] },
+    { via: 'CHARGE_DECLINED', history: [START, CHARGE_DECLINED] },
+    { via: 'GIVE_UP', history: [...toProcessing(max), GIVE_UP] },
+  ],
+};
+
+const unknownEvent = { type: 'REFUND_REQUESTED' } as unknown as PaymentEvent;
+
+const refusals = PAYMENT_STATUSES.flatMap((status) =>
+  REACH[status].flatMap(({ via, history }) =>
+    [...EVENT_TYPES.filter((type) => !ACCEPTS[status].includes(type)).map((type) => sampleEvents[type]), unknownEvent].map(
+      (event) => ({ status, via, event, history }),
+    ),
+  ),
+);
+
+describe('payment machine refusals', () => {
+  it('when the machine is read, then its states and events are exactly the ones this table covers', () => {
+    expect(Object.keys(paymentMachine.states).sort()).toEqual([...PAYMENT_STATUSES].sort());
+    expect([...paymentMachine.root.events].sort()).toEqual([...EVENT_TYPES].sort());
+  });
+
+  for (const { status, via, event, history } of refusals) {
+    it(`when ${event.type} arrives in ${status} (via ${via}), then it is refused and nothing runs`, () => {
+      const from = reach(history);
+      expect(from.value).toBe(status);
+      expect(from.can(event)).toBe(false);
+      const next = step(from, event);
+      expect(next.snapshot).toBe(from);
+      expect(next.effects).toEqual([]);
+    });
+  }
+});
+

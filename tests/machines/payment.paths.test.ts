@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import {
+  adjacencyMapToArray,
+  getAdjacencyMap,
+  getShortestPaths,
+  getSimplePaths,
+  serializeSnapshot,
+  type StatePath,
+} from 'xstate/graph';
+import { paymentMachine, TERMINAL_STATUSES, type PaymentEvent } from '../../src/machines/payment.machine.js';
+import { sampleEvents, sampleInput, start, step, type PaymentSnapshot } from './payment.samples.js';
+
+/**
+ * Every path through the machine, generated from its definition rather than
+ * hand-listed, checked against the invariants the saga relies on.
+ */
+
+const eventsToTry: PaymentEvent[] = [
+  ...Object.values(sampleEvents),
+  // Variants: a refused success (the guard) and a decline that names no gateway.
+  { type: 'CHARGE_SUCCEEDED', transactionId: '', gateway: 'stripe' },
+  { type: 'CHARGE_DECLINED', code: 'insufficient_funds', reason: 'Insufficient funds.' },
+];
+
+const traversal = {
+  input: sampleInput,
+  events: eventsToTry,
+  // Each transient failure makes a new context, so unbounded retries are an infinite graph.
+  // Once the allowance is spent, GIVE_UP and the outcomes are what is left to explore.
+  filterEvents: (snapshot: PaymentSnapshot, event: PaymentEvent) =>
+    event.type !== 'CHARGE_FAILED_TRANSIENTLY' || snapshot.context.failures < snapshot.context.maxAttempts,
+};
+
+type Path = StatePath<PaymentSnapshot, PaymentEvent>;
+
+const isTerminal = (snapshot: PaymentSnapshot) => (TERMINAL_STATUSES as readonly string[]).includes(snapshot.value);
+/** The path's events without xstate's own initial step. */
+const eventsOf = (path: Path) => path.steps.map((s) => s.event).filter((e) => !e.type.startsWith('xstate.'));
+
+/** "START > CHARGE_FAILED_TRANSIENTLY x2 > CHARGE_DECLINED(card_declined)" */
+function labelOf(path: Path): string {
+  const names = eventsOf(path).map((e) => (e.type === 'CHARGE_DECLINED' ? `${e.type}(${e.code})` : e.type));
+  const runs: Array<{ name: string; count: number }> = [];
+  for (const name of names) {
+    const last = runs.at(-1);
+    if (last?.name === name) last.count += 1;
+    else runs.push({ name, count: 1 });
+  }
+  return runs.map((r) => (r.count > 1 ? `${r.name} x${r.count}` : r.name)).join(' > ');
+}
+
+/** Replays a path with the pure `transition`, collecting the named effects of every step. */
+function replay(path: Path) {
+  let snapshot = start();
+  const effects: string[][] = [];
+  for (const event of eventsOf(path)) {
+    const next = step(snapshot, event);
+    snapshot = next.snapshot;
+    effects.push(next.effects);
+  }
+  return { snapshot, effects };
+}
+
+const allPaths = getSimplePaths(paymentMachine, traversal);
+const terminalPaths = allPaths.filter((p) => isTerminal(p.state));
+
+describe('paths through the payment machine', () => {
+  it('when every path is generated, then they end in every state and the final ones are exactly Success and Failed', () => {
+    expect(new Set(allPaths.map((p) => p.state.value))).toEqual(new Set(['Initiated', 'Processing', 'Success', 'Failed']));
+    const finalValues = new Set(allPaths.filter((p) => p.state.status === 'done').map((p) => p.state.value));
+    expect(finalValues).toEqual(new Set(TERMINAL_STATUSES));
+  });
+
+  it('when a state cannot move on with any event, then it is a terminal state, and every terminal state cannot move on', () => {
+    const edges = adjacencyMapToArray(getAdjacencyMap(paymentMachine, traversal));
+    const vertices = new Map(edges.map((e) => [serializeSnapshot(e.state), e.state]));
+    expect([...vertices.keys()].sort()).toEqual([...new Set(allPaths.map((p) => serializeSnapshot(p.state)))].sort());
+    for (const [key, state] of vertices) {
+      const movesOn = edges.some((e) => serializeSnapshot(e.state) === key && serializeSnapshot(e.nextState) !== key);
+      expect(movesOn, key).toBe(!isTerminal(state));
+    }
+  });
+
+  it('when the shortest paths are generated, then every outcome the contract names is reachable', () => {
+    const outcomes = getShortestPaths(paymentMachine, traversal)
+      .filter((p) => isTerminal(p.state))
+      .map((p) => `${p.state.value}:${p.state.context.failureCode ?? '-'}`);
+    expect(new Set(outcomes)).toEqual(
+      new Set(['Success:-', 'Failed:invalid_request', 'Failed:card_declined', 'Failed:insufficient_funds', 'Failed:gateway_unavailable']),
+    );
+  });
+
+  it('when the payment gives up, then the shortest way there spends every allowed attempt first', () => {
+    const [path] = getShortestPaths(paymentMachine, {
+      ...traversal,
+      toState: (s) => s.context.failureCode === 'gateway_unavailable',
+    });
+    expect(path).toBeDefined();
+    const failures = eventsOf(path!).filter((e) => e.type === 'CHARGE_FAILED_TRANSIENTLY');
+    expect(failures).toHaveLength(sampleInput.maxAttempts);
+  });
+});
+
+describe('every path to a terminal state', () => {
+  for (const path of terminalPaths) {
+    it(`when ${labelOf(path)}, then the outcome, its one terminal event and the charges agree`, () => {
+      const { snapshot, effects } = replay(path);
+      const c = snapshot.context;
+      expect(snapshot.value, 'replaying with transition ends where the graph did').toBe(path.state.value);
+      expect(c).toEqual(path.state.context);
+
+      if (snapshot.value === 'Success') {
+        expect(c.transactionId, 'Success has a transaction id').toEqual(expect.stringMatching(/.+/));
+        expect([c.failureCode, c.failureReason], 'Success has no failure').toEqual([null, null]);
+      } else {
+        expect(snapshot.value).toBe('Failed');
+        expect(c.failureCode, 'Failed has a code').toEqual(expect.stringMatching(/.+/));
+        expect(c.failureReason, 'Failed has a reason').toEqual(expect.stringMatching(/.+/));
+        expect(c.transactionId, 'Failed has no transaction id').toBeNull();
+      }
+
+      const flat = effects.flat();
+      const emits = flat.filter((e) => e.startsWith('emit'));
+      const expectedEmit = snapshot.value === 'Success' ? 'emitPaymentCompleted' : 'emitPaymentFailed';
+      expect(emits, 'exactly one terminal event, matching the state').toEqual([expectedEmit]);
+      expect(effects.at(-1), 'emitted on the step that ends the payment').toEqual([expectedEmit]);
+
+      const charges = flat.filter((e) => e === 'chargeGateway');
+      expect(charges, 'every charge asked for is counted').toHaveLength(c.attempts);
+      if (snapshot.value === 'Success') expect(charges.length).toBeGreaterThan(0);
+      if (c.failureCode === 'invalid_request') expect(charges, 'an invalid request is never charged').toEqual([]);
+      if (c.failureCode === 'gateway_unavailable') expect(c.failures).toBeGreaterThanOrEqual(c.maxAttempts);
+      for (const event of eventsToTry) {
+        const after = step(snapshot, event);
+        expect(after.effects, `no effect after the end, on ${event.type}`).toEqual([]);
+        expect(after.snapshot).toBe(snapshot);
+      }
+    });
+  }
+});

@@ -1,0 +1,55 @@
+import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { paymentMachine, type PaymentEvent, type PaymentInput } from '../../src/machines/payment.machine.js';
+
+/**
+ * Shared sample input and events for the pure machine tests. Nothing here runs
+ * an effect: `step` returns the effect names the worker would run.
+ */
+
+export type PaymentSnapshot = SnapshotFrom<typeof paymentMachine>;
+type EventOf<K extends PaymentEvent['type']> = Extract<PaymentEvent, { type: K }>;
+
+export const sampleInput: PaymentInput = {
+  orderId: '9a6b1f0e-2d55-4c1e-8f35-7c1d2b4e9f10',
+  paymentId: '3b0c5a1e-8d7f-4e2a-9c61-5f4d2e1a0b93',
+  amountMinor: '4999',
+  currency: 'USD',
+  maxAttempts: 3,
+};
+
+/** One well-formed event of every type the machine knows. */
+export const sampleEvents: { [K in PaymentEvent['type']]: EventOf<K> } = {
+  START: { type: 'START' },
+  REJECT: { type: 'REJECT', code: 'invalid_request', reason: 'amount "49.9" must have exactly 2 decimal digit(s)' },
+  CHARGE_SUCCEEDED: { type: 'CHARGE_SUCCEEDED', transactionId: 'pi_3Ok1sim', gateway: 'stripe' },
+  CHARGE_DECLINED: { type: 'CHARGE_DECLINED', code: 'card_declined', reason: 'Your card was declined.', gateway: 'stripe' },
+  CHARGE_FAILED_TRANSIENTLY: { type: 'CHARGE_FAILED_TRANSIENTLY', code: 'gateway_timeout', reason: 'no answer in 10000 ms' },
+  GIVE_UP: { type: 'GIVE_UP', reason: 'gateway unreachable after 3 attempts, no charge found' },
+};
+
+export const EVENT_TYPES = Object.keys(sampleEvents) as PaymentEvent['type'][];
+
+export interface Stepped {
+  snapshot: PaymentSnapshot;
+  /** Names of the actions the worker would run; xstate's built-ins (assign) are not effects. */
+  effects: string[];
+}
+
+export function start(input: PaymentInput = sampleInput): PaymentSnapshot {
+  return initialTransition(paymentMachine, input)[0];
+}
+
+export function step(snapshot: PaymentSnapshot, event: PaymentEvent): Stepped {
+  const [next, actions] = transition(paymentMachine, snapshot, event);
+  return { snapshot: next, effects: actions.map((a) => a.type).filter((t) => !t.startsWith('xstate.')) };
+}
+
+/** The snapshot after sending `events` in order from a new payment. */
+export function reach(events: PaymentEvent[], input: PaymentInput = sampleInput): PaymentSnapshot {
+  return events.reduce((snapshot, event) => step(snapshot, event).snapshot, start(input));
+}
+
+/** Events that lead a new payment into Processing after `failures` transient failures. */
+export function toProcessing(failures = 0): PaymentEvent[] {
+  return [sampleEvents.START, ...Array.from({ length: failures }, () => sampleEvents.CHARGE_FAILED_TRANSIENTLY)];
+}

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { PAYMENT_MACHINE_VERSION, type PaymentEvent } from '../../src/machines/payment.machine.js';
+import {
+  applyPaymentEvent,
+  createPaymentSnapshot,
+  isTerminal,
+  migrateSnapshot,
+  restorePayment,
+  SnapshotVersionError,
+  type StoredSnapshot,
+} from '../../src/machines/payment.snapshot.js';
+import { sampleEvents, sampleInput, toProcessing } from './payment.samples.js';
+
+const { START, CHARGE_SUCCEEDED, CHARGE_DECLINED, CHARGE_FAILED_TRANSIENTLY, GIVE_UP, REJECT } = sampleEvents;
+
+/** Applies events through the stored-snapshot helper, as the worker does. */
+function stored(events: PaymentEvent[]): StoredSnapshot {
+  return events.reduce((s, e) => applyPaymentEvent(s, e).snapshot, createPaymentSnapshot(sampleInput));
+}
+
+/** What PostgreSQL jsonb hands back: a JSON copy. */
+const viaJsonb = (s: StoredSnapshot): StoredSnapshot => JSON.parse(JSON.stringify(s));
+
+const histories: Record<string, PaymentEvent[]> = {
+  Initiated: [],
+  'Processing with failures': toProcessing(2),
+  Success: [...toProcessing(1), CHARGE_SUCCEEDED],
+  'Failed (declined)': [START, CHARGE_DECLINED],
+  'Failed (gave up)': [...toProcessing(sampleInput.maxAttempts), GIVE_UP],
+};
+
+describe('stored payment snapshots', () => {
+  it('when a payment is created, then its snapshot is Initiated, tagged with the machine version, and holds the input', () => {
+    const snapshot = createPaymentSnapshot(sampleInput);
+    expect(snapshot).toEqual({
+      version: PAYMENT_MACHINE_VERSION,
+      value: 'Initiated',
+      context: expect.objectContaining({ ...sampleInput, attempts: 0, failures: 0 }),
+    });
+    expect(isTerminal(snapshot)).toBe(false);
+  });
+
+  for (const [name, history] of Object.entries(histories)) {
+    it(`when the ${name} snapshot goes through jsonb, then it restores to the same state and continues the same way`, () => {
+      const original = stored(history);
+      const copy = viaJsonb(original);
+      expect(copy).toStrictEqual(original);
+
+      const restored = restorePayment(copy);
+      expect(restored.value).toBe(original.value);
+      expect(restored.context).toStrictEqual(original.context);
+      expect(restored.status).toBe(isTerminal(original) ? 'done' : 'active');
+
+      for (const event of Object.values(sampleEvents)) {
+        expect(applyPaymentEvent(copy, event)).toStrictEqual(applyPaymentEvent(original, event));
+      }
+    });
+  }
+
+  it('when events are applied through the helper, then each step returns the next snapshot and its named effects', () => {
+    const created = createPaymentSnapshot(sampleInput);
+    const started = applyPaymentEvent(created, START);
+    expect(started).toMatchObject({ changed: true, effects: ['chargeGateway'], snapshot: { value: 'Processing' } });
+    const retried = applyPaymentEvent(started.snapshot, CHARGE_FAILED_TRANSIENTLY);
+    expect(retried).toMatchObject({ changed: true, effects: ['chargeGateway'], snapshot: { context: { attempts: 2, failures: 1 } } });
+    const done = applyPaymentEvent(retried.snapshot, CHARGE_SUCCEEDED);
+    expect(done).toMatchObject({ changed: true, effects: ['emitPaymentCompleted'], snapshot: { value: 'Success' } });
+    expect(isTerminal(done.snapshot)).toBe(true);
+    expect(applyPaymentEvent(created, REJECT)).toMatchObject({ effects: ['emitPaymentFailed'], snapshot: { value: 'Failed' } });
+  });
+
+  it('when an event is applied, then the snapshot it was given is left untouched', () => {
+    const before = stored(toProcessing(1));
+    const copy = structuredClone(before);
+    applyPaymentEvent(before, CHARGE_FAILED_TRANSIENTLY);
+    applyPaymentEvent(before, CHARGE_SUCCEEDED);
+    expect(before).toStrictEqual(copy);
+  });
+
+  const refused: Array<[string, PaymentEvent[], PaymentEvent]> = [
+    ['START in Processing', toProcessing(), START],
+    ['GIVE_UP before attempts are spent', toProcessing(1), GIVE_UP],
+    ['CHARGE_SUCCEEDED without a transaction id', toProcessing(), { ...CHARGE_SUCCEEDED, transactionId: '' }],
+    ['CHARGE_SUCCEEDED after Success', [START, CHARGE_SUCCEEDED], CHARGE_SUCCEEDED],
+    ['CHARGE_DECLINED after Failed', [REJECT], CHARGE_DECLINED],
+  ];
+  it.each(refused)('when %s is applied, then changed is false, no effect runs and the snapshot is the same', (_, history, event) => {
+    const before = stored(history);
+    const copy = structuredClone(before);
+    const step = applyPaymentEvent(before, event);
+    expect(step).toStrictEqual({ snapshot: copy, effects: [], changed: false });
+    expect(before).toStrictEqual(copy);
+  });
+});
+
+describe('snapshot versions', () => {
+  const current = createPaymentSnapshot(sampleInput);
+
+  it('when the snapshot has the current version, then migration leaves it as it is', () => {
+    expect(migrateSnapshot(current)).toStrictEqual(current);
+  });
+
+  it.each([
+    ['a future version', PAYMENT_MACHINE_VERSION + 1],
+    ['version 0', 0],
+    ['a fractional version', 1.5],
+    ['a version written as a string', String(PAYMENT_MACHINE_VERSION)],
+    ['no version', undefined],
+  ])('when the snapshot has %s, then restoring throws SnapshotVersionError instead of misreading it', (_, version) => {
+    const snapshot = { ...current, version } as unknown as StoredSnapshot;
+    expect(() => restorePayment(snapshot)).toThrow(SnapshotVersionError);
+    expect(() => applyPaymentEvent(snapshot, START)).toThrow(SnapshotVersionError);
+  });
+
+  it('when a snapshot is from a future build, then the error names its version and what the operator can do', () => {
+    const future = { ...current, version: PAYMENT_MACHINE_VERSION + 1 };
+    const attempt = () => restorePayment(future);
+    expect(attempt).toThrow(SnapshotVersionError);
+    expect(attempt).toThrow(`machine version ${PAYMENT_MACHINE_VERSION + 1}, this build knows 1..${PAYMENT_MACHINE_VERSION}`);
+    expect(attempt).toThrow(/deploy a build that includes its migration/);
+  });
+});
