@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Config } from './config.js';
-import { createGateway } from './gateway/index.js';
+import { createGateways } from './gateway/index.js';
+import { SharedCircuitBreaker } from './resilience/shared-circuit-breaker.js';
 import { createOpsServer } from './http/ops.server.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -50,13 +51,32 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     retentionS: config.JOB_RETENTION_S,
   };
   const queue = createPaymentsQueue(queueOpts);
-  const gateway = createGateway(config);
+  const gateways = createGateways(config).map((gateway) => ({
+    gateway,
+    breaker: new SharedCircuitBreaker(
+      redis,
+      gateway.name,
+      config.QUEUE_PREFIX,
+      { failureThreshold: config.BREAKER_FAILURES, failureRatio: config.BREAKER_FAILURE_PERCENT / 100, windowMs: config.BREAKER_WINDOW_MS, openMs: config.BREAKER_OPEN_MS, probeTimeoutMs: config.GATEWAY_TIMEOUT_MS + 1000 },
+      (state, name) => {
+        metrics.breakerState.set({ gateway: name }, state === 'open' ? 2 : state === 'half_open' ? 1 : 0);
+        logger[state === 'open' ? 'warn' : 'info']({ gateway: name, breaker: state }, `gateway ${name} circuit ${state}`);
+      },
+    ),
+  }));
 
   const amqp = createAmqpConnection({ url: config.AMQP_URL, logger });
   const relay = createOutboxRelay({ outbox, connection: amqp, logger, metrics, pollMs: config.OUTBOX_POLL_MS, batchSize: config.OUTBOX_BATCH });
   const deadLetters = createDeadLetterPublisher({ connection: amqp });
 
-  const processor = createPaymentProcessor({ payments, gateway, logger, metrics, onOutboxWritten: () => relay.kick() });
+  const processor = createPaymentProcessor({
+    payments,
+    gateways,
+    pauseQueue: (ms) => queue.rateLimit(ms),
+    logger,
+    metrics,
+    onOutboxWritten: () => relay.kick(),
+  });
   const worker = createPaymentWorker({
     connection: redis,
     prefix: config.QUEUE_PREFIX,
@@ -90,7 +110,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     intervalMs: config.SWEEPER_INTERVAL_MS,
   });
 
-  const health = createDependencyChecks({ knex, redis, amqp, metrics });
+  const health = createDependencyChecks({ knex, redis, amqp, metrics, breakers: gateways.map((g) => g.breaker) });
   const http = createOpsServer({
     logger,
     metrics,
@@ -113,7 +133,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   relay.start();
   void worker.run();
   const consumer = startInventoryConsumer({ connection: amqp, prefetch: config.AMQP_PREFETCH, handler, logger });
-  logger.info({ http: httpUrl, concurrency: config.WORKER_CONCURRENCY, gateway: gateway.name }, `worker ready on ${httpUrl}`);
+  logger.info({ http: httpUrl, concurrency: config.WORKER_CONCURRENCY, gateways: gateways.map((g) => g.gateway.name) }, `worker ready on ${httpUrl}`);
 
   return {
     httpUrl,

@@ -61,6 +61,35 @@ const schema = z.object({
   SWEEPER_INTERVAL_MS: int(100).default(15_000),
   /** A payment not terminal after this long, with no live job, is re-enqueued. */
   SWEEPER_STALE_AFTER_MS: int(100).default(60_000),
+  /**
+   * Failover: an ordered list `name=stripe:URL` or `name=mock`, comma-separated
+   * (e.g. `primary=stripe:http://127.0.0.1:12111,secondary=stripe:http://127.0.0.1:12112`).
+   * Unset: the one gateway of GATEWAY / GATEWAY_URL. A gateway's key is
+   * STRIPE_API_KEY_<NAME> when set, else STRIPE_API_KEY.
+   */
+  GATEWAYS: z
+    .string()
+    .transform((v, ctx) => {
+      const entries = v.split(',').map((e) => e.trim()).filter(Boolean).map((entry) => {
+        const m = /^([a-z][a-z0-9_-]{0,30})=(mock|stripe:(https?:\/\/\S+))$/i.exec(entry);
+        if (!m) {
+          ctx.addIssue({ code: 'custom', message: `entry "${entry}" must be name=stripe:http(s)://host:port or name=mock` });
+          return undefined;
+        }
+        return { name: m[1]!, kind: m[2] === 'mock' ? ('mock' as const) : ('stripe' as const), url: m[3] ?? null };
+      });
+      const names = entries.map((e) => e?.name);
+      if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', message: 'gateway names must be unique' });
+      return entries.filter((e): e is NonNullable<typeof e> => e !== undefined);
+    })
+    .optional(),
+  /** Transient gateway failures, across all workers, that open a gateway's circuit breaker. */
+  BREAKER_FAILURES: int(1, 1000).default(5),
+  /** ...and at least this percentage of the calls in the window. */
+  BREAKER_FAILURE_PERCENT: int(1, 100).default(50),
+  BREAKER_WINDOW_MS: int(100).default(10_000),
+  /** How long an open breaker waits before one probe may pass. */
+  BREAKER_OPEN_MS: int(100).default(5_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
 });
 

@@ -11,6 +11,19 @@ export function createGateway(config: GatewayConfig): PaymentGateway {
   return createStripeGateway({ apiKey: config.STRIPE_API_KEY, url: config.GATEWAY_URL, timeoutMs: config.GATEWAY_TIMEOUT_MS });
 }
 
+/**
+ * Every gateway, in failover order (the first is the primary). Without
+ * GATEWAYS this is the one gateway of GATEWAY / GATEWAY_URL.
+ */
+export function createGateways(config: GatewayConfig & Pick<Config, 'GATEWAYS'>, env: NodeJS.ProcessEnv = process.env): PaymentGateway[] {
+  if (!config.GATEWAYS?.length) return [createGateway(config)];
+  return config.GATEWAYS.map((g) => {
+    if (g.kind === 'mock') return { ...createMockGateway(), name: g.name };
+    const apiKey = env[`STRIPE_API_KEY_${g.name.toUpperCase().replace(/-/g, '_')}`] || config.STRIPE_API_KEY;
+    return createStripeGateway({ apiKey, url: g.url!, timeoutMs: config.GATEWAY_TIMEOUT_MS, name: g.name });
+  });
+}
+
 export type { ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from './gateway.port.js';
 export { PermanentGatewayError, TransientGatewayError } from './gateway.errors.js';
 export type { Outcome, PermanentCode, TransientCode } from './gateway.errors.js';

@@ -11,7 +11,7 @@ import { assign, setup } from 'xstate';
  * Bump PAYMENT_MACHINE_VERSION whenever states or context change shape, and add
  * a step to `payment.snapshot.ts` that migrates the previous version.
  */
-export const PAYMENT_MACHINE_VERSION = 1;
+export const PAYMENT_MACHINE_VERSION = 2;
 
 export interface PaymentInput {
   orderId: string;
@@ -23,6 +23,13 @@ export interface PaymentInput {
   maxAttempts: number;
 }
 
+/**
+ * What we know about a gateway for this payment. `maybe_charged`: a charge was
+ * sent there (or may have been) and no look-up has settled it, so the payment
+ * must not move to another gateway. `not_charged`: settled, it is safe to move on.
+ */
+export type GatewayKnowledge = 'maybe_charged' | 'not_charged';
+
 export interface PaymentContext extends PaymentInput {
   /** Gateway charges asked for (counted on each entry to Processing). */
   attempts: number;
@@ -33,6 +40,11 @@ export interface PaymentContext extends PaymentInput {
   failureCode: string | null;
   failureReason: string | null;
   lastError: string | null;
+  /**
+   * Since version 2. Gateways other than the primary are recorded here before
+   * the first charge is sent to them; a missing primary counts as maybe charged.
+   */
+  gateways: Record<string, GatewayKnowledge>;
 }
 
 export type PaymentEvent =
@@ -43,8 +55,10 @@ export type PaymentEvent =
   | { type: 'CHARGE_SUCCEEDED'; transactionId: string; gateway: string }
   /** A definite, permanent refusal: declined card, invalid request. Never retried. */
   | { type: 'CHARGE_DECLINED'; code: string; reason: string; gateway?: string }
-  /** Transient error, or unknown outcome settled as "not charged": try again later. */
-  | { type: 'CHARGE_FAILED_TRANSIENTLY'; code: string; reason: string }
+  /** Transient error, or unknown outcome settled as "not charged": try again later. `cleared` gateways certainly did not charge. */
+  | { type: 'CHARGE_FAILED_TRANSIENTLY'; code: string; reason: string; cleared?: string[] }
+  /** About to send the charge to `gateway` (failover): recorded before the side effect. */
+  | { type: 'ROUTE'; gateway: string; cleared?: string[] }
   /** Attempts are spent and a last look-up found no charge. */
   | { type: 'GIVE_UP'; reason: string };
 
@@ -65,6 +79,15 @@ export const paymentMachine = setup({
     emitPaymentFailed: () => {},
     countAttempt: assign({
       attempts: ({ context }) => context.attempts + 1,
+    }),
+    recordRoute: assign({
+      gateways: ({ context, event }) => {
+        if (event.type !== 'ROUTE' && event.type !== 'CHARGE_FAILED_TRANSIENTLY') return context.gateways;
+        const next = { ...context.gateways };
+        for (const g of event.cleared ?? []) next[g] = 'not_charged';
+        if (event.type === 'ROUTE') next[event.gateway] = 'maybe_charged';
+        return next;
+      },
     }),
     recordTransientError: assign({
       failures: ({ context }) => context.failures + 1,
@@ -102,6 +125,7 @@ export const paymentMachine = setup({
     failureCode: null,
     failureReason: null,
     lastError: null,
+    gateways: {},
   }),
   states: {
     Initiated: {
@@ -116,7 +140,8 @@ export const paymentMachine = setup({
         CHARGE_SUCCEEDED: { guard: 'hasTransactionId', target: 'Success', actions: 'recordSuccess' },
         CHARGE_DECLINED: { target: 'Failed', actions: 'recordFailure' },
         // Re-entering Processing counts the next attempt and asks for another charge.
-        CHARGE_FAILED_TRANSIENTLY: { target: 'Processing', reenter: true, actions: 'recordTransientError' },
+        CHARGE_FAILED_TRANSIENTLY: { target: 'Processing', reenter: true, actions: ['recordTransientError', 'recordRoute'] },
+        ROUTE: { actions: 'recordRoute' },
         GIVE_UP: { guard: 'attemptsExhausted', target: 'Failed', actions: 'recordFailure' },
       },
     },

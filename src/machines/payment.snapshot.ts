@@ -42,9 +42,12 @@ export class SnapshotVersionError extends Error {
 /**
  * Migrations from each old version to the next. A snapshot is migrated, never
  * silently misread: an unknown version is an error.
- * (Version 1 is the first; add `2: (v1) => v2` here when the machine changes.)
  */
-const migrations: Record<number, (s: StoredSnapshot) => StoredSnapshot> = {};
+const migrations: Record<number, (s: StoredSnapshot) => StoredSnapshot> = {
+  // v2 added per-gateway knowledge for failover. A v1 payment only ever used the
+  // primary gateway, which an empty map already counts as maybe charged.
+  2: (v1) => ({ ...v1, version: 2, context: { ...v1.context, gateways: {} } }),
+};
 
 export function migrateSnapshot(stored: StoredSnapshot): StoredSnapshot {
   let current = stored;

@@ -5,7 +5,8 @@ import type { Redis } from 'ioredis';
  * the same breaker: ten workers do not each need five failures to notice an
  * outage, and while it is open nobody calls the gateway.
  *
- * closed ──(failureThreshold transient failures within windowMs)──▶ open
+ * closed ──(failureThreshold transient failures, and at least failureRatio of
+ *           all calls, within windowMs)──▶ open
  * open ──(openMs elapsed)──▶ half-open: exactly one caller (the probe) may pass
  * half-open ──probe succeeds──▶ closed;  ──probe fails──▶ open again
  *
@@ -16,8 +17,10 @@ import type { Redis } from 'ioredis';
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 export interface BreakerOptions {
-  /** Transient failures, across all processes, that open the breaker. */
+  /** Transient failures, across all processes, that open the breaker... */
   failureThreshold: number;
+  /** ...provided they are at least this share of the calls in the window (0..1), so a busy gateway with a few errors stays closed. */
+  failureRatio: number;
   /** The window those failures must fall in. */
   windowMs: number;
   /** How long the breaker stays open before one probe may pass. */
@@ -30,38 +33,47 @@ export type Permit =
   | { allowed: true; probe: boolean }
   | { allowed: false; retryInMs: number };
 
-// KEYS: failures, open, tripped, probe. Returns [state, ttlMs]
+// KEYS (all scripts): failures, calls, open, tripped, probe.
+
+// ARGV: probeTimeoutMs. Returns [state, ttlMs].
 const ACQUIRE = `
-local openTtl = redis.call('PTTL', KEYS[2])
+local openTtl = redis.call('PTTL', KEYS[3])
 if openTtl > 0 then return {'open', openTtl} end
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[1]) then return {'probe', 0} end
-  local probeTtl = redis.call('PTTL', KEYS[4])
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  if redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[1]) then return {'probe', 0} end
+  local probeTtl = redis.call('PTTL', KEYS[5])
   return {'half_open', probeTtl > 0 and probeTtl or tonumber(ARGV[1])}
 end
 return {'closed', 0}`;
 
-// ARGV: threshold, windowMs, openMs. Returns 1 when this failure opened the breaker.
+// ARGV: threshold, ratio, windowMs, openMs. Returns 1 when this failure opened the breaker.
 const FAILURE = `
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  redis.call('DEL', KEYS[4], KEYS[1])
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
+  redis.call('DEL', KEYS[5], KEYS[1], KEYS[2])
   return 1
 end
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if n >= tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  redis.call('SET', KEYS[3], '1')
-  redis.call('DEL', KEYS[1])
+local failures = redis.call('INCR', KEYS[1])
+if failures == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+local calls = redis.call('INCR', KEYS[2])
+if calls == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+if failures >= tonumber(ARGV[1]) and failures >= tonumber(ARGV[2]) * calls then
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
+  redis.call('SET', KEYS[4], '1')
+  redis.call('DEL', KEYS[1], KEYS[2])
   return 1
 end
 return 0`;
 
+// ARGV: windowMs. Returns 1 when this success closed a tripped breaker.
 const SUCCESS = `
-local wasTripped = redis.call('EXISTS', KEYS[3])
-redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])
-return wasTripped`;
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5])
+  return 1
+end
+local calls = redis.call('INCR', KEYS[2])
+if calls == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+return 0`;
 
 export class SharedCircuitBreaker {
   private readonly keys: string[];
@@ -74,12 +86,12 @@ export class SharedCircuitBreaker {
     private readonly onChange: (state: BreakerState, name: string) => void = () => {},
   ) {
     const base = `${keyPrefix}:breaker:${name}`;
-    this.keys = [`${base}:failures`, `${base}:open`, `${base}:tripped`, `${base}:probe`];
+    this.keys = [`${base}:failures`, `${base}:calls`, `${base}:open`, `${base}:tripped`, `${base}:probe`];
   }
 
   /** May this caller call the gateway now? When not, how long until it is worth asking again. */
   async acquire(): Promise<Permit> {
-    const [state, ttl] = (await this.redis.eval(ACQUIRE, 4, ...this.keys, this.opts.probeTimeoutMs)) as [string, number];
+    const [state, ttl] = (await this.redis.eval(ACQUIRE, 5, ...this.keys, this.opts.probeTimeoutMs)) as [string, number];
     if (state === 'closed') return { allowed: true, probe: false };
     if (state === 'probe') {
       this.onChange('half_open', this.name);
@@ -90,18 +102,18 @@ export class SharedCircuitBreaker {
 
   /** A transient failure (network, timeout, 5xx, 429): counts toward opening. */
   async recordFailure(): Promise<void> {
-    const opened = await this.redis.eval(FAILURE, 4, ...this.keys, this.opts.failureThreshold, this.opts.windowMs, this.opts.openMs);
+    const opened = await this.redis.eval(FAILURE, 5, ...this.keys, this.opts.failureThreshold, this.opts.failureRatio, this.opts.windowMs, this.opts.openMs);
     if (opened === 1) this.onChange('open', this.name);
   }
 
   /** The gateway answered (a decline is an answer too): close a half-open breaker, reset the count. */
   async recordSuccess(): Promise<void> {
-    const wasTripped = await this.redis.eval(SUCCESS, 4, ...this.keys);
+    const wasTripped = await this.redis.eval(SUCCESS, 5, ...this.keys, this.opts.windowMs);
     if (wasTripped === 1) this.onChange('closed', this.name);
   }
 
   async state(): Promise<BreakerState> {
-    const [open, tripped] = await Promise.all([this.redis.pttl(this.keys[1]!), this.redis.exists(this.keys[2]!)]);
+    const [open, tripped] = await Promise.all([this.redis.pttl(this.keys[2]!), this.redis.exists(this.keys[3]!)]);
     if (open > 0) return 'open';
     return tripped ? 'half_open' : 'closed';
   }

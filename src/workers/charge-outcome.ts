@@ -14,6 +14,7 @@ export type ChargeOutcome =
   | { kind: 'unsettled'; code: string; reason: string; gateway: string };
 
 export interface GatewayCall {
+  gateway: string;
   operation: 'charge' | 'lookup';
   outcome: string;
   durationMs: number;
@@ -58,11 +59,11 @@ export async function lookUp(
   const started = Date.now();
   try {
     const found = await gateway.lookup(request);
-    calls.push({ operation: 'lookup', outcome: found.status, durationMs: Date.now() - started });
+    calls.push({ gateway: gateway.name, operation: 'lookup', outcome: found.status, durationMs: Date.now() - started });
     return fromLookup(found, gateway.name);
   } catch (err) {
     const code = err instanceof TransientGatewayError ? err.code : 'gateway_error';
-    calls.push({ operation: 'lookup', outcome: 'error', code, durationMs: Date.now() - started });
+    calls.push({ gateway: gateway.name, operation: 'lookup', outcome: 'error', code, durationMs: Date.now() - started });
     return { kind: 'unsettled', code, reason: `look-up failed: ${(err as Error).message}`, gateway: gateway.name };
   }
 }
@@ -77,16 +78,16 @@ export async function attemptCharge(gateway: PaymentGateway, payment: Payment, c
   const started = Date.now();
   try {
     const ok = await gateway.charge(request);
-    calls.push({ operation: 'charge', outcome: 'succeeded', durationMs: Date.now() - started });
+    calls.push({ gateway: gateway.name, operation: 'charge', outcome: 'succeeded', durationMs: Date.now() - started });
     return { kind: 'succeeded', transactionId: ok.transactionId, gateway: gateway.name, response: ok.response };
   } catch (err) {
     const durationMs = Date.now() - started;
     if (err instanceof PermanentGatewayError) {
-      calls.push({ operation: 'charge', outcome: 'declined', code: err.code, durationMs });
+      calls.push({ gateway: gateway.name, operation: 'charge', outcome: 'declined', code: err.code, durationMs });
       return { kind: 'declined', code: err.code, reason: err.message, gateway: gateway.name, response: err.response };
     }
     if (!(err instanceof TransientGatewayError)) throw err;
-    calls.push({ operation: 'charge', outcome: err.outcome === 'unknown' ? 'unknown' : 'not_sent', code: err.code, durationMs });
+    calls.push({ gateway: gateway.name, operation: 'charge', outcome: err.outcome === 'unknown' ? 'unknown' : 'not_sent', code: err.code, durationMs });
     if (err.outcome === 'unknown') {
       const settled = await lookUp(gateway, request, calls);
       if (settled) return settled;

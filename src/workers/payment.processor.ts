@@ -1,16 +1,19 @@
-import { UnrecoverableError, type Job } from 'bullmq';
-import type { PaymentGateway } from '../gateway/gateway.port.js';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Payment, PaymentsRepository } from '../persistence/payments.repository.js';
 import type { ChargePaymentJob } from '../queues/payments.queue.js';
-import { attemptCharge, lookUp, chargeRequestOf, type ChargeOutcome, type GatewayCall } from './charge-outcome.js';
+import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
+import { chargeViaGateways, finalLookUp, type RoutedGateway } from './gateway-router.js';
 import { advance } from './payment-transitions.js';
 import { crashPoint } from './crash-points.js';
 
 export interface PaymentProcessorDeps {
   payments: PaymentsRepository;
-  gateway: PaymentGateway;
+  /** In failover order; the first is the primary. */
+  gateways: RoutedGateway[];
+  /** Pauses the whole queue (every worker) for `ms`: used while every gateway's breaker is open. */
+  pauseQueue?: (ms: number) => Promise<void>;
   logger: Logger;
   metrics: Metrics;
   /** Called once a terminal state and its event are committed: wakes the outbox relay. */
@@ -39,7 +42,9 @@ function isLastAttempt(job: Job): boolean {
  * from its persisted snapshot on every attempt.
  */
 export function createPaymentProcessor(deps: PaymentProcessorDeps) {
-  const { payments, gateway, metrics } = deps;
+  const { payments, gateways, metrics } = deps;
+  const route = async (p: Payment, gateway: string, cleared: string[]) =>
+    (await advance(payments, p, { type: 'ROUTE', gateway, cleared })).payment;
 
   return async function chargePayment(job: Job<ChargePaymentJob>): Promise<PaymentJobResult> {
     const { orderId } = job.data;
@@ -54,22 +59,31 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
       return { status: payment.status, transactionId: payment.transactionId, code: payment.failureCode, alreadyDone: true };
     }
 
-    if (payment.status === 'Initiated') { //                                     3. commit Processing BEFORE the side effect
+    const freshStart = payment.status === 'Initiated';
+    if (freshStart) { //                                                           3. commit Processing BEFORE the side effect
       payment = (await advance(payments, payment, { type: 'START' }, { jobId: job.id })).payment;
       crashPoint('worker:after-processing-commit');
     }
 
     const calls: GatewayCall[] = [];
-    let outcome = await attemptCharge(gateway, payment, calls); //               4. charge, same key every attempt
+    const routed = await chargeViaGateways(gateways, payment, calls, route, freshStart); //   4. charge, same key every attempt
     crashPoint('worker:after-gateway-call');
-    if (outcome.kind === 'retry' && !outcome.lookedUp && isLastAttempt(job)) { // 5. last chance: did it ever charge?
-      outcome = (await lookUp(gateway, chargeRequestOf(payment), calls)) ?? outcome;
+    payment = routed.payment;
+    if (routed.kind === 'all_open') {
+      // Every breaker is open: wait without spending an attempt (BullMQ's rate-limit mechanism).
+      log.info({ retryInMs: routed.retryInMs }, 'gateway circuit open: job waits without using an attempt');
+      await deps.pauseQueue?.(routed.retryInMs);
+      throw Worker.RateLimitError();
+    }
+    let outcome = routed.outcome;
+    if (outcome.kind === 'retry' && isLastAttempt(job)) { //                     5. last chance: did any gateway charge?
+      outcome = (await finalLookUp(gateways, payment, routed.cleared, calls)) ?? outcome;
     }
     for (const c of calls) {
-      metrics.gatewayCall.observe({ gateway: gateway.name, operation: c.operation, outcome: c.outcome }, c.durationMs / 1000);
+      metrics.gatewayCall.observe({ gateway: c.gateway, operation: c.operation, outcome: c.outcome }, c.durationMs / 1000);
     }
 
-    const settled = await settle(payment, outcome, calls, job, log); //          6. commit the outcome (+ its event)
+    const settled = await settle(payment, outcome, routed.cleared, calls, job, log); // 6. commit the outcome (+ its event)
     crashPoint('worker:after-terminal-commit');
     if (settled.status === 'Success' || settled.status === 'Failed') {
       deps.onOutboxWritten?.(); //                                               7. wake the relay
@@ -80,7 +94,7 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     return finish(settled, outcome);
   };
 
-  async function settle(payment: Payment, outcome: ChargeOutcome, calls: GatewayCall[], job: Job, log: Logger): Promise<Payment> {
+  async function settle(payment: Payment, outcome: ChargeOutcome, cleared: string[], calls: GatewayCall[], job: Job, log: Logger): Promise<Payment> {
     const detail = { jobId: job.id, gatewayCalls: calls };
     switch (outcome.kind) {
       case 'succeeded':
@@ -93,7 +107,7 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
         log.warn({ code: outcome.code }, `charge outcome unknown and the look-up could not settle it: ${outcome.reason}`);
         throw new RetryLaterError(`order ${payment.orderId}: ${outcome.reason}`);
       case 'retry': {
-        const failed = (await advance(payments, payment, { type: 'CHARGE_FAILED_TRANSIENTLY', code: outcome.code, reason: outcome.reason }, detail)).payment;
+        const failed = (await advance(payments, payment, { type: 'CHARGE_FAILED_TRANSIENTLY', code: outcome.code, reason: outcome.reason, cleared }, detail)).payment;
         if (!isLastAttempt(job)) {
           log.warn({ code: outcome.code }, `gateway error, will retry: ${outcome.reason}`);
           throw new RetryLaterError(`order ${payment.orderId}: gateway ${outcome.gateway} ${outcome.code}: ${outcome.reason}`);

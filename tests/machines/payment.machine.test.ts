@@ -95,6 +95,22 @@ const accepted: Row[] = [
     effects: ['chargeGateway'],
   },
   {
+    name: 'when the payment fails over to another gateway, then that gateway is recorded as maybe charged before the charge is sent, and nothing else changes',
+    before: toProcessing(),
+    event: { type: 'ROUTE', gateway: 'secondary', cleared: ['stripe'] },
+    value: 'Processing',
+    context: { attempts: 1, failures: 0, gateways: { secondary: 'maybe_charged', stripe: 'not_charged' } },
+    effects: [],
+  },
+  {
+    name: 'when a transient failure settles gateways as not charged, then they are recorded so a later attempt may fail over',
+    before: toProcessing(),
+    event: { type: 'CHARGE_FAILED_TRANSIENTLY', code: 'gateway_unavailable', reason: 'connect ECONNREFUSED', cleared: ['stripe'] },
+    value: 'Processing',
+    context: { attempts: 2, failures: 1, gateways: { stripe: 'not_charged' } },
+    effects: ['chargeGateway'],
+  },
+  {
     name: 'when attempts are exhausted and the payment gives up, then it Failed with gateway_unavailable',
     before: toProcessing(max),
     event: GIVE_UP,
@@ -119,6 +135,7 @@ describe('payment machine transitions', () => {
       failureCode: null,
       failureReason: null,
       lastError: null,
+      gateways: {},
     });
   });
 
@@ -163,7 +180,7 @@ describe('payment machine guards', () => {
 /** The events each state accepts; everything else must be refused there. */
 const ACCEPTS: Record<PaymentStatus, PaymentEvent['type'][]> = {
   Initiated: ['START', 'REJECT'],
-  Processing: ['CHARGE_SUCCEEDED', 'CHARGE_DECLINED', 'CHARGE_FAILED_TRANSIENTLY', 'GIVE_UP'],
+  Processing: ['CHARGE_SUCCEEDED', 'CHARGE_DECLINED', 'CHARGE_FAILED_TRANSIENTLY', 'ROUTE', 'GIVE_UP'],
   Success: [],
   Failed: [],
 };

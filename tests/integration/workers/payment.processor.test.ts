@@ -11,16 +11,17 @@ import { createKnex } from '../../../src/persistence/db.js';
 import { createPaymentsRepository, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
 import type { ChargePaymentJob } from '../../../src/queues/payments.queue.js';
 import { createPaymentProcessor, RetryLaterError } from '../../../src/workers/payment.processor.js';
+import type { RoutedGateway } from '../../../src/workers/gateway-router.js';
 import { isolate, type Isolated } from '../../support/isolation.js';
 
 type Step = 'ok' | 'decline' | 'insufficient' | 'down' | 'lost' | 'timeout';
 
 /** A scripted gateway: each charge takes the next step; it remembers what it charged, by key. */
-function scriptedGateway(steps: Step[], opts: { lookupFails?: boolean; delayMs?: number } = {}) {
+function scriptedGateway(steps: Step[], opts: { lookupFails?: boolean; delayMs?: number; name?: string } = {}) {
   const charged = new Map<string, ChargeSucceeded>();
   const calls = { charge: [] as ChargeRequest[], lookup: 0 };
   const gateway: PaymentGateway = {
-    name: 'scripted',
+    name: opts.name ?? 'scripted',
     async charge(req) {
       calls.charge.push(req);
       if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
@@ -94,9 +95,19 @@ describe('payment processor (real PostgreSQL)', () => {
     return orderId;
   }
 
-  function processorWith(gateway: PaymentGateway) {
+  function processorWith(gateway: PaymentGateway | RoutedGateway[], pauses: number[] = []) {
     let kicks = 0;
-    const process = createPaymentProcessor({ payments, gateway, logger, metrics: createMetrics(), onOutboxWritten: () => kicks++ });
+    const gateways = Array.isArray(gateway) ? gateway : [{ gateway }];
+    const process = createPaymentProcessor({
+      payments,
+      gateways,
+      pauseQueue: async (ms) => {
+        pauses.push(ms);
+      },
+      logger,
+      metrics: createMetrics(),
+      onOutboxWritten: () => kicks++,
+    });
     return { process, kicks: () => kicks };
   }
 
@@ -195,7 +206,8 @@ describe('payment processor (real PostgreSQL)', () => {
 
     const p = await payments.findByOrderId(orderId);
     expect(p).toMatchObject({ status: 'Failed', failureCode: 'gateway_unavailable' });
-    expect(calls.lookup).toBe(1); // the last look before giving up
+    // Refused before sending is certain: nothing to look up before giving up.
+    expect(calls.lookup).toBe(0);
     const events = await outboxOf(orderId);
     expect(events.map((e) => e.payload.data.code)).toEqual(['gateway_unavailable']);
   });
@@ -256,5 +268,108 @@ describe('payment processor (real PostgreSQL)', () => {
     expect(await outboxOf(orderId)).toHaveLength(1);
     const terminal = (await payments.history(orderId)).filter((h) => h.toStatus === 'Success');
     expect(terminal).toHaveLength(1);
+  });
+
+  describe('failover and the circuit breaker', () => {
+    const openBreaker = { acquire: async () => ({ allowed: false as const, retryInMs: 750 }), recordFailure: async () => {}, recordSuccess: async () => {} };
+
+    it('when the primary refuses the connection, then the secondary charges and the row records it', async () => {
+      const orderId = await newPayment();
+      const primary = scriptedGateway(['down'], { name: 'primary' });
+      const secondary = scriptedGateway(['ok'], { name: 'secondary' });
+      const { process } = processorWith([{ gateway: primary.gateway }, { gateway: secondary.gateway }]);
+
+      await process(fakeJob(orderId, 0));
+
+      const p = await payments.findByOrderId(orderId);
+      expect(p).toMatchObject({ status: 'Success', gateway: 'secondary' });
+      expect(primary.charged.size + secondary.charged.size).toBe(1);
+      const events = (await payments.history(orderId)).map((h) => h.event);
+      // The route is committed before the charge is sent to the secondary.
+      expect(events).toEqual(['CREATED', 'START', 'ROUTE', 'CHARGE_SUCCEEDED']);
+    });
+
+    it('when the primary may have charged and nobody can tell, then the payment does not fail over', async () => {
+      const orderId = await newPayment();
+      const primary = scriptedGateway(['timeout'], { name: 'primary', lookupFails: true });
+      const secondary = scriptedGateway(['ok'], { name: 'secondary' });
+      const { process } = processorWith([{ gateway: primary.gateway }, { gateway: secondary.gateway }]);
+
+      await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
+
+      expect(secondary.calls.charge).toHaveLength(0);
+      expect((await payments.findByOrderId(orderId))?.status).toBe('Processing');
+    });
+
+    it('when the primary lost a response and the look-up finds its charge, then the secondary is never called', async () => {
+      const orderId = await newPayment();
+      const primary = scriptedGateway(['lost'], { name: 'primary' });
+      const secondary = scriptedGateway(['ok'], { name: 'secondary' });
+      const { process } = processorWith([{ gateway: primary.gateway }, { gateway: secondary.gateway }]);
+
+      await process(fakeJob(orderId, 0));
+
+      expect(secondary.calls.charge).toHaveLength(0);
+      expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Success', gateway: 'primary' });
+    });
+
+    it('when a worker died after charging the secondary, then the next attempt finds that charge before calling the primary again', async () => {
+      const orderId = await newPayment();
+      const primary = scriptedGateway(['down', 'ok'], { name: 'primary' });
+      const secondary = scriptedGateway(['ok'], { name: 'secondary' });
+      // First attempt: primary refuses, route to secondary is committed, secondary charges... and the worker dies.
+      const crashing: RoutedGateway[] = [
+        { gateway: primary.gateway },
+        { gateway: { ...secondary.gateway, charge: async (req) => { await secondary.gateway.charge(req); throw new Error('process killed'); } } },
+      ];
+      await expect(processorWith(crashing).process(fakeJob(orderId, 0))).rejects.toThrow('process killed');
+      expect(secondary.charged.size).toBe(1);
+
+      const { process } = processorWith([{ gateway: primary.gateway }, { gateway: secondary.gateway }]);
+      await process(fakeJob(orderId, 1));
+
+      expect(primary.charged.size).toBe(0);
+      expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Success', gateway: 'secondary' });
+    });
+
+    it('when a payment was already sent to the primary and its breaker is now open, then it waits for the primary rather than fail over blind', async () => {
+      const orderId = await newPayment();
+      const primary = scriptedGateway(['timeout'], { name: 'primary', lookupFails: true });
+      const secondary = scriptedGateway(['ok'], { name: 'secondary' });
+      await expect(processorWith([{ gateway: primary.gateway }, { gateway: secondary.gateway }]).process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
+
+      const { process } = processorWith([{ gateway: primary.gateway, breaker: openBreaker }, { gateway: secondary.gateway }]);
+      await expect(process(fakeJob(orderId, 1))).rejects.toBeInstanceOf(RetryLaterError);
+
+      expect(secondary.calls.charge).toHaveLength(0);
+      expect((await payments.findByOrderId(orderId))?.status).toBe('Processing');
+    });
+
+    it('when every breaker is open, then nothing is sent, the queue pauses and no attempt is spent', async () => {
+      const orderId = await newPayment();
+      const only = scriptedGateway(['ok'], { name: 'primary' });
+      const pauses: number[] = [];
+      const { process } = processorWith([{ gateway: only.gateway, breaker: openBreaker }], pauses);
+
+      await expect(process(fakeJob(orderId, 0))).rejects.toThrow();
+
+      expect(only.calls.charge).toHaveLength(0);
+      expect(pauses).toEqual([750]);
+      expect((await payments.findByOrderId(orderId))?.snapshot.context.failures).toBe(0);
+    });
+
+    it('when the primary breaker is open, then the secondary takes the payment without waiting', async () => {
+      const orderId = await newPayment();
+      const primary = scriptedGateway(['ok'], { name: 'primary' });
+      const secondary = scriptedGateway(['ok'], { name: 'secondary' });
+      const { process } = processorWith([{ gateway: primary.gateway, breaker: openBreaker }, { gateway: secondary.gateway }]);
+
+      // A payment this attempt started has never been sent anywhere: no look-up at the dead primary is needed.
+      await process(fakeJob(orderId, 0));
+
+      expect(primary.calls.charge).toHaveLength(0);
+      expect(primary.calls.lookup).toBe(0);
+      expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Success', gateway: 'secondary' });
+    });
   });
 });
