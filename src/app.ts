@@ -85,8 +85,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     processor,
   });
   worker.on('error', (err) => logger.error({ err: err.message }, 'payment worker error'));
+  worker.on('completed', () => metrics.jobAttempts.inc({ result: 'completed' }));
   worker.on('failed', (job, err) => {
-    if (job && err.name !== 'UnrecoverableError') logger.debug({ orderId: job.data.orderId, err: err.message }, 'attempt failed');
+    if (!job) return;
+    const spent = job.attemptsMade >= (job.opts.attempts ?? 1);
+    const result = err.name === 'UnrecoverableError' ? 'settled_failed' : spent ? 'exhausted' : 'retry';
+    metrics.jobAttempts.inc({ result });
+    if (result === 'exhausted') logger.error({ orderId: job.data.orderId, err: err.message }, 'job attempts exhausted; the sweeper will pick the payment up');
   });
 
   const handler = createInventoryConsumer({

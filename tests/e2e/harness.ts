@@ -23,6 +23,10 @@ export interface Deployment {
   client: SagaClient;
   workerEnv: Record<string, string>;
   startWorker(extraEnv?: Record<string, string>): Promise<Proc>;
+  /** The ops server address of each worker started, by process. */
+  httpUrlOf(worker: Proc): string;
+  /** Sums a counter or histogram-count sample over every running worker's /metrics, filtered by labels. */
+  metricSum(name: string, labels?: Record<string, string>): Promise<number>;
   ledger(): Promise<LedgerCharge[]>;
   teardown(): Promise<void>;
 }
@@ -47,11 +51,30 @@ export async function deploy(opts: { workers: number; simEnv?: Record<string, st
     ...opts.workerEnv,
   };
   const workers: Proc[] = [];
+  const urls = new Map<Proc, string>();
   const startWorker = async (extraEnv: Record<string, string> = {}) => {
     const w = startProcess(`worker-${workers.length + 1}`, 'src/main.ts', { ...workerEnv, ...extraEnv });
     workers.push(w);
-    await w.waitForLine(/worker ready/, 60_000);
+    const ready = await w.waitForLine(/worker ready/, 60_000);
+    urls.set(w, String(JSON.parse(ready).http));
     return w;
+  };
+  const metricSum = async (name: string, labels: Record<string, string> = {}) => {
+    let total = 0;
+    for (const w of workers.filter((p) => p.child.exitCode === null && p.child.signalCode === null)) {
+      const text = await (await fetch(`${urls.get(w)}/metrics`)).text();
+      for (const line of text.split('\n')) {
+        if (!line.startsWith(name)) continue;
+        const m = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const got = Object.fromEntries((m[2] ?? '').split(',').filter(Boolean).map((kv) => {
+          const [k, v] = kv.split('=');
+          return [k, v?.replace(/^"|"$/g, '')];
+        }));
+        if (Object.entries(labels).every(([k, v]) => got[k] === v)) total += Number(m[3]);
+      }
+    }
+    return total;
   };
   for (let i = 0; i < opts.workers; i++) await startWorker();
   const client = await connectSagaClient(iso.amqpUrl);
@@ -63,6 +86,8 @@ export async function deploy(opts: { workers: number; simEnv?: Record<string, st
     client,
     workerEnv,
     startWorker,
+    httpUrlOf: (w) => urls.get(w) ?? '',
+    metricSum,
     async ledger() {
       const res = await fetch(`${gatewayUrl}/_sim/charges`);
       return (await res.json()) as LedgerCharge[];
