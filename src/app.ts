@@ -120,6 +120,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logger,
     metrics,
     payments,
+    outbox,
     queue,
     health,
     ...(config.ADMIN_TOKEN ? { adminToken: config.ADMIN_TOKEN } : {}),

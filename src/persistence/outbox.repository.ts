@@ -60,6 +60,29 @@ export function createOutboxRepository(knex: Knex) {
       });
     },
 
+    /** The events written for one order, published or not (the payment page's timeline). */
+    async eventsOf(orderId: string) {
+      const rows = (await knex('outbox')
+        .select('id', 'type', 'routing_key', 'created_at', 'published_at', 'publish_attempts')
+        .where({ order_id: orderId })
+        .orderBy('created_at')) as Array<{
+        id: string;
+        type: string;
+        routing_key: string;
+        created_at: Date;
+        published_at: Date | null;
+        publish_attempts: number;
+      }>;
+      return rows.map((r) => ({
+        id: r.id,
+        type: r.type,
+        routingKey: r.routing_key,
+        createdAt: r.created_at,
+        publishedAt: r.published_at,
+        publishAttempts: r.publish_attempts,
+      }));
+    },
+
     /** Oldest unpublished event's age in ms (0 when none): the outbox lag. */
     async lagMs(): Promise<number> {
       const row = (await knex('outbox')

@@ -258,15 +258,14 @@ export function createPaymentsRepository(knex: Knex) {
       return counts;
     },
 
-    /** Transitions taken since `since`, counted by (from, to). */
-    async transitionCountsSince(since: Date): Promise<Array<{ from: string | null; to: string; n: number }>> {
+    /** Transitions taken since `since`, counted by (from, to, event): self-transitions such as a retry included. */
+    async transitionCountsSince(since: Date): Promise<Array<{ from: string | null; to: string; event: string; n: number }>> {
       const rows = (await knex('payment_transitions')
-        .select('from_status', 'to_status')
+        .select('from_status', 'to_status', 'event')
         .count('* as n')
         .where('created_at', '>=', since)
-        .whereRaw('from_status IS DISTINCT FROM to_status')
-        .groupBy('from_status', 'to_status')) as Array<{ from_status: string | null; to_status: string; n: string }>;
-      return rows.map((r) => ({ from: r.from_status, to: r.to_status, n: Number(r.n) }));
+        .groupBy('from_status', 'to_status', 'event')) as Array<{ from_status: string | null; to_status: string; event: string; n: string }>;
+      return rows.map((r) => ({ from: r.from_status, to: r.to_status, event: r.event, n: Number(r.n) }));
     },
   };
 }

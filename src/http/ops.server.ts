@@ -1,0 +1,66 @@
+import type { Queue } from 'bullmq';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { PAYMENT_MACHINE_VERSION, paymentMachine } from '../machines/payment.machine.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { PaymentsRepository } from '../persistence/payments.repository.js';
+import { createAdminAuthHook } from './admin-auth.hook.js';
+import { registerBullBoard } from './bull-board.routes.js';
+import { registerHealthRoutes, type HealthChecks } from './health.routes.js';
+import { registerMachineRoutes } from './machine.routes.js';
+import { registerMetricsRoutes } from './metrics.routes.js';
+import { OpsLogController } from './ops.log-controller.js';
+import { registerPaymentRoutes, type PaymentEventSource } from './payment.routes.js';
+
+export interface OpsServerDeps {
+  logger: Logger;
+  metrics: Metrics;
+  payments: Pick<PaymentsRepository, 'findByOrderId' | 'history' | 'countByStatus' | 'transitionCountsSince'>;
+  /** The order's outbox events, shown on its timeline as published (or waiting). Optional. */
+  outbox?: PaymentEventSource;
+  /** The BullMQ payments queue: shown in Bull Board, its job counts exported as gauges. */
+  queue: Queue;
+  /** Dependency checks for /health/ready; `degraded: true` keeps the process ready. */
+  health: HealthChecks;
+  /** CONTRACT.md §2: unset, only loopback callers see the ops pages. */
+  adminToken?: string;
+  /** Lets Bull Board retry, clean and remove jobs (a retry is a new charge attempt). */
+  adminReadWrite: boolean;
+  /** Refreshes gauges kept elsewhere before each scrape. */
+  collect?: () => Promise<void>;
+  /** How often the state chart page polls for counts. */
+  chartPollMs?: number;
+}
+
+export const STATE_CHART_PATH = '/machines/payment';
+
+/**
+ * The ops HTTP server of one worker process (CONTRACT.md §6): health, metrics,
+ * Bull Board, the live state chart and each payment's page. Returned not
+ * listening: the caller decides the port and owns the lifecycle.
+ */
+export function createOpsServer(deps: OpsServerDeps): FastifyInstance {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; naming the base type keeps the instance type the default one.
+    loggerInstance: deps.logger.child({ component: 'ops-http' }) as FastifyBaseLogger,
+    logController: new OpsLogController(),
+    // The socket address decides who is "loopback"; a forwarded header must not.
+    trustProxy: false,
+  });
+
+  app.addHook('onRequest', createAdminAuthHook({ adminToken: deps.adminToken }));
+
+  app.get('/', async (_request, reply) => reply.redirect(STATE_CHART_PATH));
+  registerHealthRoutes(app, deps.health);
+  registerMetricsRoutes(app, { metrics: deps.metrics, queue: deps.queue, collect: deps.collect });
+  registerBullBoard(app, { queue: deps.queue, readWrite: deps.adminReadWrite });
+  const drawn = registerMachineRoutes(app, {
+    machine: paymentMachine,
+    machineVersion: PAYMENT_MACHINE_VERSION,
+    payments: deps.payments,
+    basePath: STATE_CHART_PATH,
+    pollMs: deps.chartPollMs,
+  });
+  registerPaymentRoutes(app, { payments: deps.payments, outbox: deps.outbox, drawn, queueName: deps.queue.name });
+  return app;
+}
