@@ -12,6 +12,7 @@ import { createAmqpConnection } from './queues/amqp-connection.js';
 import { createDeadLetterPublisher } from './queues/dead-letter.js';
 import { createInventoryConsumer, startInventoryConsumer } from './queues/inventory.consumer.js';
 import { createOutboxRelay } from './queues/outbox.relay.js';
+import { declareTopology } from './queues/topology.js';
 import { createPaymentsQueue, enqueueCharge } from './queues/payments.queue.js';
 import { createDependencyChecks } from './health.js';
 import { createPaymentProcessor } from './workers/payment.processor.js';
@@ -133,7 +134,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   await amqp.waitUntilUp(30_000);
   // Declare the topology before saying ready: an event published after "ready" must find its queue.
-  const topology = amqp.createChannel({ name: 'topology', confirm: false });
+  const topology = amqp.createChannel({ name: 'topology', confirm: false, setup: (channel) => declareTopology(channel) });
   await topology.waitForConnect();
   await topology.close();
   relay.start();

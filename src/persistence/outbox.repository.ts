@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { crashPoint } from '../workers/crash-points.js';
 
 export interface PendingEvent {
   id: string;
@@ -26,7 +27,8 @@ export function createOutboxRepository(knex: Knex) {
         const rows = (await trx('outbox')
           .select('id', 'order_id', 'type', 'routing_key', 'payload', 'headers', 'created_at')
           .whereNull('published_at')
-          .orderBy('created_at')
+          // Events that keep failing (e.g. no queue bound for their routing key) go last, so they never starve the rest.
+          .orderBy([{ column: 'publish_attempts' }, { column: 'created_at' }])
           .limit(limit)
           .forUpdate()
           .skipLocked()) as Array<{
@@ -51,6 +53,7 @@ export function createOutboxRepository(knex: Knex) {
         const confirmed = await publish(events);
         const failed = events.map((e) => e.id).filter((id) => !confirmed.includes(id));
         if (confirmed.length) {
+          crashPoint('relay:before-mark-published');
           await trx('outbox').whereIn('id', confirmed).update({ published_at: trx.fn.now() });
         }
         if (failed.length) {

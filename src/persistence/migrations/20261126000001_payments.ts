@@ -69,7 +69,7 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.timestamp('published_at', { useTz: true });
   });
-  await knex.raw(`CREATE INDEX outbox_unpublished_idx ON outbox (created_at) WHERE published_at IS NULL`);
+  await knex.raw(`CREATE INDEX outbox_unpublished_idx ON outbox (publish_attempts, created_at) WHERE published_at IS NULL`);
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -1,0 +1,185 @@
+import type { Channel } from 'amqplib';
+import { AmqpConnectionManagerClass, type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
+import type { Logger } from '../observability/logger.js';
+
+/**
+ * One RabbitMQ connection per process, kept alive by amqp-connection-manager:
+ * after a broker restart or a forced close it reconnects and re-runs every
+ * channel's setup, so topology, consumers and publishers come back by
+ * themselves.
+ */
+export interface AmqpConnection {
+  /** True while a broker connection is open (the readiness check's answer). */
+  isUp(): boolean;
+  /** Calls `listener(up)` on every connect and disconnect; returns an unsubscribe function. */
+  onStateChange(listener: (up: boolean) => void): () => void;
+  /** Resolves once connected; rejects after `timeoutMs` (reconnecting goes on in the background). */
+  waitUntilUp(timeoutMs: number): Promise<void>;
+  /**
+   * A channel whose `setup` runs on every (re)connect (declare what the
+   * channel needs there). `confirm: true` gives a confirm channel (publishers).
+   */
+  createChannel(options: ChannelOptions): ChannelWrapper;
+  close(): Promise<void>;
+  readonly manager: AmqpConnectionManager;
+}
+
+export interface ChannelOptions {
+  name: string;
+  confirm: boolean;
+  setup?: (channel: Channel) => Promise<void>;
+  /** Publishes not confirmed by then are rejected (so a caller never waits forever on a dead broker). */
+  publishTimeoutMs?: number;
+}
+
+export interface AmqpConnectionOptions {
+  url: string;
+  logger: Logger;
+  heartbeatS?: number;
+  reconnectS?: number;
+}
+
+/** The URL without its password, for logs. */
+export function redactAmqpUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '(unparseable AMQP URL)';
+  }
+}
+
+export function createAmqpConnection(o: AmqpConnectionOptions): AmqpConnection {
+  const where = redactAmqpUrl(o.url);
+  const log = o.logger.child({ component: 'amqp', broker: where });
+  const manager = new AmqpConnectionManagerClass(o.url, {
+    heartbeatIntervalInSeconds: o.heartbeatS ?? 5,
+    reconnectTimeInSeconds: o.reconnectS ?? 1,
+    // A socket option passed to amqplib's connect: without it Nagle's algorithm
+    // holds small frames (acks, confirms, small messages) back for tens of ms.
+    connectionOptions: { noDelay: true },
+  });
+  manager.on('connect', () => log.info('connected to RabbitMQ'));
+  manager.on('disconnect', ({ err }) => log.warn({ reason: err?.message }, 'disconnected from RabbitMQ; reconnecting'));
+  manager.on('connectFailed', ({ err }) => log.warn({ reason: err?.message }, 'cannot connect to RabbitMQ; retrying'));
+  manager.on('blocked', ({ reason }) => log.warn({ reason }, 'RabbitMQ blocked this connection (resource alarm)'));
+  manager.on('unblocked', () => log.info('RabbitMQ unblocked this connection'));
+  manager.connect().catch(() => {
+    // Reported through 'connectFailed'; amqp-connection-manager keeps retrying.
+  });
+
+  return {
+    manager,
+    isUp: () => manager.isConnected(),
+    onStateChange(listener) {
+      const up = () => listener(true);
+      const down = () => listener(false);
+      manager.on('connect', up);
+      manager.on('disconnect', down);
+      return () => {
+        manager.removeListener('connect', up);
+        manager.removeListener('disconnect', down);
+      };
+    },
+    waitUntilUp: (timeoutMs) => waitUntilUp(manager, where, timeoutMs),
+    createChannel: (options) => createChannel(manager, log, options),
+    close: () => manager.close(),
+  };
+}
+
+function waitUntilUp(manager: AmqpConnectionManager, where: string, timeoutMs: number): Promise<void> {
+  if (manager.isConnected()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      manager.removeListener('connect', onConnect);
+      reject(new Error(`RabbitMQ at ${where} did not accept a connection within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onConnect = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    manager.once('connect', onConnect);
+  });
+}
+
+function createChannel(manager: AmqpConnectionManager, log: Logger, o: ChannelOptions): ChannelWrapper {
+  const retry = setupRetry(manager, log, o.name);
+  const wrapper = manager.createChannel({
+    name: o.name,
+    confirm: o.confirm,
+    publishTimeout: o.publishTimeoutMs,
+    setup: async (channel: Channel) => {
+      const state = { ready: false };
+      watchChannelErrors(manager, log, o.name, channel, state);
+      try {
+        await o.setup?.(channel);
+      } catch (err) {
+        retry.failed();
+        throw err;
+      }
+      state.ready = true;
+      retry.succeeded();
+    },
+  });
+  // Without a listener the wrapper's 'error' event would crash the process.
+  wrapper.on('error', (err: Error) => log.error({ channel: o.name, reason: err.message }, 'channel error'));
+  return wrapper;
+}
+
+/**
+ * A channel whose setup failed (two processes declaring the same queue at
+ * once, a broker still starting) stays dead until the next reconnect, which
+ * a healthy connection never brings. So a failed setup schedules one, after a
+ * delay that doubles each time (a setup that can never succeed, like a queue
+ * declared elsewhere with other arguments, must not turn into a tight loop).
+ */
+function setupRetry(manager: AmqpConnectionManager, log: Logger, name: string) {
+  let delayMs = 1_000;
+  return {
+    failed() {
+      const connection = manager.connection;
+      log.error({ channel: name, retryInMs: delayMs }, 'channel setup failed; reconnecting later to try again');
+      const timer = setTimeout(() => {
+        // Only if no reconnect happened meanwhile (which has re-run the setup already).
+        if (manager.connection !== connection || !connection) return;
+        try {
+          manager.reconnect();
+        } catch {
+          // Closed for good.
+        }
+      }, delayMs);
+      timer.unref();
+      delayMs = Math.min(delayMs * 2, 60_000);
+    },
+    succeeded() {
+      delayMs = 1_000;
+    },
+  };
+}
+
+/**
+ * amqp-connection-manager recreates channels only when the connection comes
+ * back. A working channel the broker closes on its own (a deleted exchange, a
+ * stale delivery tag) while the connection stays up would stay dead, so such
+ * an error forces a reconnect, which re-runs every setup. An error during the
+ * setup is left to `setupRetry`, which waits before reconnecting.
+ */
+function watchChannelErrors(
+  manager: AmqpConnectionManager,
+  log: Logger,
+  name: string,
+  channel: Channel,
+  state: { ready: boolean },
+): void {
+  channel.on('error', (err: Error) => {
+    log.error({ channel: name, reason: err.message }, 'RabbitMQ closed a channel');
+    if (!state.ready || !manager.isConnected()) return;
+    log.warn({ channel: name }, 'reconnecting to recreate the closed channel');
+    try {
+      manager.reconnect();
+    } catch {
+      // The connection is being closed for good: nothing to recreate.
+    }
+  });
+}

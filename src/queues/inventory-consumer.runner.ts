@@ -1,0 +1,119 @@
+import type { Channel, ConsumeMessage } from 'amqplib';
+import type { Logger } from '../observability/logger.js';
+import type { AmqpConnection } from './amqp-connection.js';
+import type { InventoryHandler, Settlement } from './inventory.consumer.js';
+import { INPUT_QUEUE, declareTopology } from './topology.js';
+
+export interface InventoryConsumer {
+  /** Stops taking deliveries, waits for those in flight to be acked or nacked, closes the channel. */
+  stop(): Promise<void>;
+}
+
+export interface InventoryConsumerOptions {
+  connection: AmqpConnection;
+  /** Deliveries in flight at once on this process (the channel's prefetch). */
+  prefetch: number;
+  handler: InventoryHandler;
+  logger: Logger;
+  /** How long to hold a failed delivery before nacking it, by its earlier deliveries. */
+  retryDelayMs?: (deliveryCount: number) => number;
+}
+
+/**
+ * A nack puts the message straight back in the queue; without a pause an
+ * outage of a few seconds would burn every delivery the queue allows in
+ * milliseconds. Doubling from 100 ms up to 15 s, the input queue's 20
+ * deliveries span about three and a half minutes.
+ */
+export function defaultRetryDelayMs(deliveryCount: number): number {
+  return Math.min(100 * 2 ** deliveryCount, 15_000);
+}
+
+/**
+ * Consumes the input queue. The consume runs in the channel's setup, so after
+ * a reconnect the consumer is back by itself. Each delivery is acked or nacked
+ * on the channel it came from: after a reconnect its tag means nothing on the
+ * new channel (the broker has already put it back in the queue).
+ */
+export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryConsumer {
+  const log = o.logger.child({ component: 'inventory-consumer' });
+  const retryDelayMs = o.retryDelayMs ?? defaultRetryDelayMs;
+  const inFlight = new Set<Promise<void>>();
+  const stopped = new AbortController();
+  let current: { channel: Channel; consumerTag: string } | undefined;
+
+  async function settle(channel: Channel, message: ConsumeMessage): Promise<void> {
+    let decision: Settlement;
+    try {
+      decision = await o.handler(message);
+    } catch (err) {
+      log.error({ err: { message: (err as Error)?.message } }, 'inventory handler threw: the message will be delivered again');
+      decision = 'nack';
+    }
+    if (decision === 'nack') await sleep(retryDelayMs(deliveryCount(message)), stopped.signal);
+    try {
+      if (decision === 'ack') channel.ack(message);
+      else channel.nack(message, false, true);
+    } catch {
+      // The channel closed meanwhile: the broker has already put the message back.
+    }
+  }
+
+  async function consumeOn(channel: Channel): Promise<void> {
+    const { consumerTag } = await channel.consume(INPUT_QUEUE, (message) => {
+      if (message === null) return resubscribe(channel);
+      const work = settle(channel, message).finally(() => inFlight.delete(work));
+      inFlight.add(work);
+    });
+    current = { channel, consumerTag };
+  }
+
+  /** The broker cancelled the consumer (the queue was deleted): declare it again and consume. */
+  function resubscribe(channel: Channel): void {
+    if (stopped.signal.aborted) return;
+    log.warn('the broker cancelled the consumer: declaring the topology again');
+    declareTopology(channel)
+      .then(() => consumeOn(channel))
+      .catch((err: Error) => log.error({ reason: err.message }, 'could not consume again; waiting for a reconnect'));
+  }
+
+  const wrapper = o.connection.createChannel({
+    name: 'inventory-consumer',
+    confirm: false,
+    setup: async (channel) => {
+      if (stopped.signal.aborted) return;
+      // The worker declares the whole topology (CONTRACT.md §3) before it consumes.
+      await declareTopology(channel);
+      await channel.prefetch(o.prefetch);
+      await consumeOn(channel);
+    },
+  });
+
+  return {
+    async stop() {
+      stopped.abort();
+      const consumer = current;
+      if (consumer) await consumer.channel.cancel(consumer.consumerTag).catch(() => undefined);
+      await Promise.allSettled([...inFlight]);
+      await wrapper.close();
+    },
+  };
+}
+
+function deliveryCount(message: ConsumeMessage): number {
+  const count = Number(message.properties.headers?.['x-delivery-count'] ?? 0);
+  return Number.isFinite(count) ? count : 0;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted || ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,175 @@
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { crashPoint } from '../workers/crash-points.js';
+import type { OutboxRepository, PendingEvent } from '../persistence/outbox.repository.js';
+import type { AmqpConnection } from './amqp-connection.js';
+import { createConfirmedPublisher, type ConfirmedPublisher } from './confirmed-publisher.js';
+import { CLOUDEVENTS_CONTENT_TYPE, PAYMENT_EXCHANGE, declarePaymentExchange } from './topology.js';
+
+export interface OutboxRelay {
+  /** Starts polling every `pollMs`. */
+  start(): void;
+  /** Asks for a pass now (after a terminal state was committed); kicks during a pass coalesce into one more pass. */
+  kick(): void;
+  /** Publishes everything pending that no other relay holds; resolves when a pass finds nothing more. */
+  flush(): Promise<void>;
+  /** Stops polling and waits for the pass in flight. */
+  stop(): Promise<void>;
+}
+
+export interface OutboxRelayDeps {
+  outbox: Pick<OutboxRepository, 'claimBatch'>;
+  connection: AmqpConnection;
+  logger: Logger;
+  metrics: Pick<Metrics, 'eventsPublished'>;
+  pollMs: number;
+  batchSize: number;
+  /** A batch not confirmed by then counts as failed and is retried (default 10 s). */
+  confirmTimeoutMs?: number;
+}
+
+/** After failures the poll interval doubles up to this, so a broken route is not hammered. */
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * Publishes the transactional outbox to `payment.events`. Each pass claims a
+ * batch (FOR UPDATE SKIP LOCKED, so any number of relays share the work),
+ * publishes all of it, awaits all confirms, and marks only the confirmed
+ * events published. An event the broker returned (no queue bound) or did not
+ * confirm stays pending and is published again later, with the same id.
+ */
+export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
+  const log = deps.logger.child({ component: 'outbox-relay' });
+  const publisher = createConfirmedPublisher(deps.connection, {
+    name: 'outbox-relay',
+    declare: declarePaymentExchange,
+    timeoutMs: deps.confirmTimeoutMs ?? 10_000,
+    returnKey: (m) => (typeof m.properties.messageId === 'string' ? m.properties.messageId : undefined),
+  });
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let polling = false;
+  let stopped = false;
+  let failures = 0;
+
+  /** Passes until a batch comes back short; a kick during the run asks for one more. */
+  async function run(): Promise<void> {
+    do {
+      again = false;
+      let full = true;
+      while (full) full = await pass();
+    } while (again);
+  }
+
+  /** One batch; true when it was full (more may be waiting). */
+  async function pass(): Promise<boolean> {
+    // Holding rows locked while waiting for a broker that is down helps nobody.
+    if (!deps.connection.isUp()) return false;
+    let pending = 0;
+    try {
+      const confirmed = await deps.outbox.claimBatch(deps.batchSize, async (events) => {
+        const ids = await publishBatch(publisher, events, deps, log);
+        crashPoint('relay:after-publish');
+        pending = events.length - ids.length;
+        return ids;
+      });
+      if (failures > 0 && pending === 0) log.info('outbox publishing recovered');
+      failures = pending > 0 ? failures + 1 : 0;
+      return confirmed === deps.batchSize;
+    } catch (err) {
+      if (failures === 0) log.warn({ reason: (err as Error).message }, 'outbox pass failed; retrying');
+      failures++;
+      return false;
+    }
+  }
+
+  function trigger(): Promise<void> {
+    if (stopped) return Promise.resolve();
+    if (running) {
+      again = true;
+      return running;
+    }
+    if (timer) clearTimeout(timer);
+    running = run().finally(() => {
+      running = undefined;
+      schedule();
+    });
+    return running;
+  }
+
+  function schedule(): void {
+    if (!polling) return;
+    const delay = failures > 0 ? Math.min(deps.pollMs * 2 ** failures, MAX_BACKOFF_MS) : deps.pollMs;
+    timer = setTimeout(() => void trigger(), delay);
+    timer.unref();
+  }
+
+  return {
+    start() {
+      if (polling || stopped) return;
+      polling = true;
+      void trigger();
+    },
+    kick() {
+      void trigger();
+    },
+    async flush() {
+      while (running) await running;
+      await trigger();
+    },
+    async stop() {
+      polling = false;
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      while (running) await running;
+      await publisher.close();
+    },
+  };
+}
+
+/** Publishes the whole batch, then awaits every confirm: the ids the broker confirmed and routed. */
+async function publishBatch(
+  publisher: ConfirmedPublisher,
+  events: PendingEvent[],
+  deps: Pick<OutboxRelayDeps, 'metrics'>,
+  log: Logger,
+): Promise<string[]> {
+  const outcomes = await Promise.allSettled(events.map((e) => publisher.publish(toMessage(e))));
+  const confirmed: string[] = [];
+  const unroutable = new Set<string>();
+  let failed = 0;
+  outcomes.forEach((outcome, i) => {
+    const event = events[i]!;
+    if (outcome.status === 'fulfilled' && outcome.value === 'confirmed') {
+      confirmed.push(event.id);
+      deps.metrics.eventsPublished.inc({ type: event.type });
+    } else if (outcome.status === 'fulfilled') unroutable.add(event.routingKey);
+    else failed++;
+  });
+  for (const routingKey of unroutable) {
+    log.warn(
+      { routingKey, exchange: PAYMENT_EXCHANGE },
+      `no queue is bound to ${PAYMENT_EXCHANGE} for "${routingKey}": the event stays in the outbox and is retried; bind a queue to ${PAYMENT_EXCHANGE}`,
+    );
+  }
+  if (failed > 0) log.warn({ failed }, 'the broker did not confirm some events: they stay in the outbox and are retried');
+  return confirmed;
+}
+
+function toMessage(e: PendingEvent) {
+  return {
+    exchange: PAYMENT_EXCHANGE,
+    routingKey: e.routingKey,
+    content: Buffer.from(JSON.stringify(e.payload)),
+    key: e.id,
+    options: {
+      persistent: true,
+      contentType: CLOUDEVENTS_CONTENT_TYPE,
+      messageId: e.id,
+      type: e.type,
+      timestamp: Math.floor(e.createdAt.getTime() / 1000),
+      headers: e.headers ?? {},
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAmqpConnection } from '../../../src/queues/amqp-connection.js';
+import { startInventoryConsumer } from '../../../src/queues/inventory.consumer.js';
+import {
+  DEAD_LETTER_QUEUE,
+  INPUT_DELIVERY_LIMIT,
+  INPUT_QUEUE,
+  INVENTORY_EXCHANGE,
+  INVENTORY_RESERVED_KEY,
+  PAYMENT_EXCHANGE,
+  declareTopology,
+} from '../../../src/queues/topology.js';
+import { isolate, type Isolated } from '../../support/isolation.js';
+import { drainQueue, openTestChannel, publishConfirmed, rabbitmqctl, waitFor } from './amqp-test-helpers.js';
+
+let iso: Isolated;
+let test: Awaited<ReturnType<typeof openTestChannel>>;
+
+beforeAll(async () => {
+  iso = await isolate();
+  test = await openTestChannel(iso.amqpUrl);
+});
+
+afterAll(async () => {
+  await test?.connection.close().catch(() => undefined);
+  await iso?.cleanup();
+});
+
+interface QueueInfo {
+  name: string;
+  type: string;
+  durable: boolean;
+  /** rabbitmqctl lists each argument as [name, AMQP type, value]. */
+  arguments: Array<[string, string, unknown]>;
+}
+
+async function listQueues(): Promise<Map<string, QueueInfo>> {
+  const out = await rabbitmqctl('list_queues', '-p', iso.vhost, 'name', 'type', 'durable', 'arguments', '--formatter', 'json');
+  const queues = JSON.parse(out) as QueueInfo[];
+  return new Map(queues.map((q) => [q.name, q]));
+}
+
+describe('RabbitMQ topology', () => {
+  it('when declared twice, then the second declaration succeeds and changes nothing', async () => {
+    await declareTopology(test.channel);
+    await declareTopology(test.channel);
+    await test.channel.checkExchange(INVENTORY_EXCHANGE);
+    await test.channel.checkExchange(PAYMENT_EXCHANGE);
+    expect([...(await listQueues()).keys()].sort()).toEqual([DEAD_LETTER_QUEUE, INPUT_QUEUE].sort());
+  });
+
+  it('then the input is a durable quorum queue with a delivery limit and at-least-once dead-lettering', async () => {
+    const input = (await listQueues()).get(INPUT_QUEUE)!;
+    expect(input.type).toBe('quorum');
+    expect(input.durable).toBe(true);
+    const args = Object.fromEntries(input.arguments.map(([name, , value]) => [name, value]));
+    expect(args).toEqual({
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': INPUT_DELIVERY_LIMIT,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': DEAD_LETTER_QUEUE,
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
+    });
+  });
+
+  it('then the dead-letter queue is durable', async () => {
+    expect((await listQueues()).get(DEAD_LETTER_QUEUE)!.durable).toBe(true);
+  });
+
+  it('when a message is nacked past the delivery limit, then the broker moves it whole to the dead-letter queue, and its last delivery says so', async () => {
+    await publishConfirmed(test.channel, INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY, 'poison', { messageId: 'poison-1' });
+    const counts: number[] = [];
+    for (;;) {
+      const m = await test.channel.get(INPUT_QUEUE, { noAck: false });
+      if (!m) break;
+      counts.push(Number(m.properties.headers?.['x-delivery-count'] ?? 0));
+      test.channel.nack(m, false, true);
+    }
+    // The consumer treats x-delivery-count >= limit as the last delivery (isLastDelivery).
+    expect(counts.length).toBe(INPUT_DELIVERY_LIMIT + 1);
+    expect(counts.at(-1)).toBe(INPUT_DELIVERY_LIMIT);
+    const parked = await drainQueue(test.channel, DEAD_LETTER_QUEUE);
+    expect(parked.map((m) => [m.content.toString(), m.properties.messageId])).toEqual([['poison', 'poison-1']]);
+  });
+});
+
+describe('a channel whose setup fails', () => {
+  it('when the input queue was declared elsewhere with other arguments, then the consumer comes up by itself once that is fixed', async () => {
+    const other = await isolate();
+    const probe = await openTestChannel(other.amqpUrl);
+    let reportFailure: () => void = () => undefined;
+    const setupFailed = new Promise<void>((resolve) => (reportFailure = resolve));
+    const logger = pino({ level: 'error' }, {
+      write: (line: string) => void (line.includes('channel setup failed') && reportFailure()),
+    });
+    const amqp = createAmqpConnection({ url: other.amqpUrl, logger, reconnectS: 0.2 });
+    try {
+      await probe.channel.assertQueue(INPUT_QUEUE, { durable: true });
+      const consumer = startInventoryConsumer({ connection: amqp, prefetch: 1, logger, handler: async () => 'ack' });
+      await setupFailed;
+      await probe.channel.deleteQueue(INPUT_QUEUE);
+      // The failed setup makes the connection reconnect after a pause; then the setup runs again.
+      const consumers = await waitFor(async () => {
+        const check = await openTestChannel(other.amqpUrl);
+        try {
+          return (await check.channel.checkQueue(INPUT_QUEUE)).consumerCount || undefined;
+        } catch {
+          return undefined;
+        } finally {
+          await check.connection.close().catch(() => undefined);
+        }
+      }, 'the consumer to come up');
+      expect(consumers).toBe(1);
+      await consumer.stop();
+    } finally {
+      await amqp.close();
+      await probe.connection.close().catch(() => undefined);
+      await other.cleanup();
+    }
+  });
+});

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import {
+  containsCardNumber,
+  maskCardDataInBody,
+  maskCardNumbers,
+  passesLuhn,
+} from '../../../src/queues/card-data.js';
+
+describe('card number detection', () => {
+  it.each([
+    ['a 16-digit Visa', '4111111111111111'],
+    ['a 15-digit Amex', '378282246310005'],
+    ['a 14-digit Diners', '30569309025904'],
+    ['a 13-digit Visa', '4222222222222'],
+    ['a 19-digit number', '4000000000000000006'],
+    ['groups separated by spaces', '4111 1111 1111 1111'],
+    ['groups separated by dashes', '4242-4242-4242-4242'],
+    ['mixed single separators', '4111-1111 1111-1111'],
+    ['a number inside other text', 'pay with card 4111111111111111 please'],
+    ['a number inside a token-like string', 'pm_4111111111111111'],
+    ['a number followed by more digit groups (a CVV)', '4111 1111 1111 1111 123'],
+    ['a number preceded by other digit groups', '12 4111111111111111'],
+  ])('when the text holds %s, then it is card data', (_, text) => {
+    expect(containsCardNumber(text)).toBe(true);
+  });
+
+  it.each([
+    ['a number failing Luhn', '4111111111111112'],
+    ['12 digits, even passing Luhn', '123456789015'],
+    ['20 digits glued together, even passing Luhn', '12345678901234567894'],
+    ['digits separated by two spaces', '4111  1111  1111  1111'],
+    ['digits separated by dots', '4111.1111.1111.1111'],
+    ['a random UUID', '2f1c6a2e-6a1b-4f57-9d87-0e1b9c2b7a11'],
+    ['an all-digit UUID whose first groups pass Luhn', '12340002-1234-4234-8234-123456789012'],
+    ['an ISO timestamp', '2026-11-26T10:00:00Z'],
+    ['an ISO timestamp with fraction and offset', '2026-11-26 10:00:00.123456+01:00'],
+    ['an amount in USD', '49.99'],
+    ['the largest amount', '999999.99'],
+    ['a JPY amount of 8 digits', '99999999'],
+    ['a BHD amount', '1.250'],
+    ['a phone number', '+1 415-555-0100'],
+    ['no digits at all', 'pm_card_visa'],
+  ])('when the text holds %s, then it is not card data', (_, text) => {
+    expect(containsCardNumber(text)).toBe(false);
+  });
+
+  it('when digits are checked, then Luhn accepts valid check digits only', () => {
+    expect(passesLuhn('79927398713')).toBe(true);
+    expect(passesLuhn('79927398710')).toBe(false);
+    expect(passesLuhn('')).toBe(false);
+  });
+});
+
+describe('card number masking', () => {
+  it('when a number is masked, then only its last four digits remain', () => {
+    expect(maskCardNumbers('card 4111111111111111 ok')).toBe('card ************1111 ok');
+  });
+
+  it('when a grouped number is masked, then separators stay and only the last four digits remain', () => {
+    expect(maskCardNumbers('4242-4242-4242-4242')).toBe('****-****-****-4242');
+  });
+
+  it('when a number is followed by a CVV group, then at most four digits of the number remain', () => {
+    const masked = maskCardNumbers('4111 1111 1111 1111 123');
+    expect(masked.replace(/[^\d]/g, '').length).toBeLessThanOrEqual(7);
+    expect(masked).not.toContain('4111 1111');
+    expect(containsCardNumber(masked)).toBe(false);
+  });
+
+  it('when the text holds no card number, then it is returned unchanged', () => {
+    const text = '{"id":"2f1c6a2e-6a1b-4f57-9d87-0e1b9c2b7a11","amount":"49.99","time":"2026-11-26T10:00:00Z"}';
+    expect(maskCardNumbers(text)).toBe(text);
+  });
+
+  it('when a JSON body carries a card number, then the masked body is the same JSON with the number masked', () => {
+    const body = Buffer.from(JSON.stringify({ data: { paymentMethod: '4111111111111111', amount: '49.99' } }));
+    const masked = JSON.parse(maskCardDataInBody(body).toString('utf8'));
+    expect(masked).toEqual({ data: { paymentMethod: '************1111', amount: '49.99' } });
+  });
+
+  it('when the card number is hidden behind JSON escapes, then the masked body no longer holds it', () => {
+    const body = Buffer.from('{"data":{"note":"\\u0034111111111111111"}}');
+    const masked = maskCardDataInBody(body).toString('utf8');
+    expect(JSON.parse(masked).data.note).toBe('************1111');
+  });
+
+  it('when the body is not UTF-8, then every byte but the masked digits is kept', () => {
+    const body = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(' 4111111111111111 '), Buffer.from([0xc3])]);
+    const masked = maskCardDataInBody(body);
+    expect(masked.length).toBe(body.length);
+    expect([...masked.subarray(0, 2)]).toEqual([0xff, 0xfe]);
+    expect(masked.at(-1)).toBe(0xc3);
+    expect(masked.subarray(2, -1).toString('latin1')).toBe(' ************1111 ');
+  });
+});

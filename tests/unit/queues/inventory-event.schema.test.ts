@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_BODY_BYTES, parseInventoryDelivery } from '../../../src/queues/inventory-event.schema.js';
+
+const ORDER_ID = '9a6b1f0e-2d55-4c1e-8f35-7c1d2b4e9f10';
+const EVENT_ID = '2f1c6a2e-6a1b-4f57-9d87-0e1b9c2b7a11';
+
+function event(data: Record<string, unknown> = {}, envelope: Record<string, unknown> = {}) {
+  return {
+    specversion: '1.0',
+    id: EVENT_ID,
+    source: 'inventory-service',
+    type: 'InventoryReserved',
+    time: '2026-11-26T10:00:00Z',
+    datacontenttype: 'application/json',
+    data: { orderId: ORDER_ID, amount: '49.99', currency: 'USD', customerId: 'cus_123', paymentMethod: 'pm_card_visa', ...data },
+    ...envelope,
+  };
+}
+
+/** A valid event padded with short strings to exactly `size` bytes. */
+function bodyOfBytes(size: number): string {
+  const items: string[] = [];
+  const body = () => JSON.stringify(event({}, { padding: items }));
+  // Each item costs its length plus two quotes and a comma.
+  while (size - body().length > 250) items.push('p'.repeat(200));
+  items.push('p'.repeat(size - body().length - 3));
+  return body();
+}
+
+const parse = (value: unknown, headers?: Record<string, unknown>) =>
+  parseInventoryDelivery(Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)), { headers });
+
+function withoutKey<T extends Record<string, unknown>>(o: T, key: string) {
+  const copy: Record<string, unknown> = { ...o };
+  delete copy[key];
+  return copy;
+}
+
+describe('parsing an InventoryReserved delivery', () => {
+  describe('when the event is valid', () => {
+    it.each([
+      ['USD', '49.99', 4999n],
+      ['EUR', '0.01', 1n],
+      ['JPY', '5000', 5000n],
+      ['BHD', '1.250', 1250n],
+      ['USD', '999999.99', 99_999_999n],
+      ['JPY', '99999999', 99_999_999n],
+    ])('then %s %s is %s minor units, and the amount is kept as given', (currency, amount, minor) => {
+      const result = parse(event({ currency, amount }));
+      expect(result).toMatchObject({ kind: 'valid', event: { amount, amountMinor: minor, currency } });
+    });
+
+    it('then the event carries its ids, customer and payment method', () => {
+      expect(parse(event())).toEqual({
+        kind: 'valid',
+        event: {
+          eventId: EVENT_ID,
+          orderId: ORDER_ID,
+          amount: '49.99',
+          amountMinor: 4999n,
+          currency: 'USD',
+          customerId: 'cus_123',
+          paymentMethod: 'pm_card_visa',
+          traceHeaders: {},
+        },
+      });
+    });
+
+    it('then an upper-case order id is lower-cased, as PostgreSQL prints it', () => {
+      const result = parse(event({ orderId: ORDER_ID.toUpperCase() }));
+      expect(result).toMatchObject({ kind: 'valid', event: { orderId: ORDER_ID } });
+    });
+
+    it('then a missing customer id is null', () => {
+      const result = parse(event({ customerId: undefined }));
+      expect(result).toMatchObject({ kind: 'valid', event: { customerId: null } });
+    });
+
+    it('then W3C trace context in the message headers is kept', () => {
+      const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const result = parse(event(), { traceparent });
+      expect(result).toMatchObject({ kind: 'valid', event: { traceHeaders: { traceparent } } });
+    });
+  });
+
+  describe('when the delivery is not attributable to an order, then it is dead-lettered with a reason naming what is wrong', () => {
+    it.each([
+      ['not JSON', () => parseInventoryDelivery(Buffer.from('{"specversion": "1.0",')), /not JSON/],
+      ['not UTF-8', () => parseInventoryDelivery(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])), /not valid UTF-8/],
+      ['a JSON array', () => parse([1, 2]), /not a CloudEvents 1\.0 envelope/],
+      ['without specversion', () => parse(withoutKey(event(), 'specversion')), /specversion/],
+      ['with specversion 0.3', () => parse(event({}, { specversion: '0.3' })), /specversion must be "1\.0"/],
+      ['without an id', () => parse(withoutKey(event(), 'id')), /id is missing/],
+      ['with an empty source', () => parse(event({}, { source: '' })), /source must be/],
+      ['without data', () => parse(withoutKey(event(), 'data')), /data is missing/],
+      ['with a time that is not a timestamp', () => parse(event({}, { time: 'yesterday' })), /time must be an RFC 3339/],
+      ['of an unknown type', () => parse(event({}, { type: 'InventoryReleased' })), /type "InventoryReleased" is not accepted/],
+      ['without an order id', () => parse(event({ orderId: undefined })), /data\.orderId is missing: a UUID is expected/],
+      ['with an order id that is not a UUID', () => parse(event({ orderId: 'order-42' })), /data\.orderId must be a UUID/],
+      ['with a numeric order id', () => parse(event({ orderId: 42 })), /data\.orderId must be a UUID/],
+      ['with a customer id over 255 characters', () => parse(event({ customerId: 'c'.repeat(256) })), /data\.customerId is 256 characters long: at most 255/],
+      ['with an extension attribute over 255 characters', () => parse(event({}, { note: 'n'.repeat(300) })), /note is 300 characters long/],
+      ['over 64 KiB', () => parse(event({}, { padding: Array(300).fill('p'.repeat(250)) })), /bytes: at most 65536/],
+    ])('%s', (_, run, reason) => {
+      const result = run();
+      expect(result.kind).toBe('dead-letter');
+      expect(result.kind === 'dead-letter' && result.reason).toMatch(reason);
+    });
+
+    it('not JSON, without quoting the body in the reason (it is logged)', () => {
+      const result = parseInventoryDelivery(Buffer.from('paymentMethod=pm_card_visa'));
+      expect(result).toMatchObject({ kind: 'dead-letter', reason: expect.stringMatching(/^body is not JSON/) });
+      expect(result.kind === 'dead-letter' && result.reason).not.toMatch(/pm_card_visa/);
+    });
+
+    it('a body one byte over 64 KiB (while exactly 64 KiB is still read)', () => {
+      expect(Buffer.byteLength(bodyOfBytes(MAX_BODY_BYTES))).toBe(MAX_BODY_BYTES);
+      expect(parse(bodyOfBytes(MAX_BODY_BYTES)).kind).toBe('valid');
+      expect(parse(bodyOfBytes(MAX_BODY_BYTES + 1))).toMatchObject({ kind: 'dead-letter', reason: /65537 bytes/ });
+    });
+  });
+
+  describe('when anything looks like a card number, then it is card data, whatever else is wrong', () => {
+    it.each([
+      ['as the payment method', event({ paymentMethod: '4111111111111111' })],
+      ['inside a token-like payment method', event({ paymentMethod: 'pm_4111111111111111' })],
+      ['with spaces, in the customer id', event({ customerId: '4111 1111 1111 1111' })],
+      ['with dashes, in an extension attribute', event({}, { note: '4242-4242-4242-4242' })],
+      ['as a bare JSON number', event({ card: 4111111111111111 })],
+      ['in an event of an unknown type', event({ paymentMethod: '4111111111111111' }, { type: 'Other' })],
+      ['in a body that is not JSON', 'card=4111111111111111'],
+    ])('%s', (_, value) => {
+      expect(parse(value)).toEqual({ kind: 'card-data' });
+    });
+
+    it('hidden behind JSON unicode escapes', () => {
+      const body = JSON.stringify(event()).replace('"pm_card_visa"', '"\\u0034111111111111111"');
+      expect(parseInventoryDelivery(Buffer.from(body))).toEqual({ kind: 'card-data' });
+    });
+
+    it('in a message header', () => {
+      expect(parse(event(), { 'x-card': '4111111111111111' })).toEqual({ kind: 'card-data' });
+    });
+
+    it('in a message that is not UTF-8', () => {
+      const body = Buffer.concat([Buffer.from([0xff]), Buffer.from('4111111111111111')]);
+      expect(parseInventoryDelivery(body)).toEqual({ kind: 'card-data' });
+    });
+  });
+
+  describe('when the order is known but the payment data is invalid, then it is an invalid payment naming the field', () => {
+    it.each([
+      ['amount', { amount: '49.9' }, /amount "49\.9" must have exactly 2 decimal digit/],
+      ['amount', { amount: '49.999' }, /exactly 2 decimal digit/],
+      ['amount', { amount: '5000.00', currency: 'JPY' }, /exactly 0 decimal digit/],
+      ['amount', { amount: '1.25', currency: 'BHD' }, /exactly 3 decimal digit/],
+      ['amount', { amount: 49.99 }, /decimal string/],
+      ['amount', { amount: undefined }, /decimal string/],
+      ['amount', { amount: '0.00' }, /greater than zero/],
+      ['amount', { amount: '-1.00' }, /must have exactly 2/],
+      ['amount', { amount: '1000000.00' }, /exceeds the maximum of 999999\.99 USD/],
+      ['amount', { amount: '100000000', currency: 'JPY' }, /exceeds the maximum/],
+      ['amount', { amount: '1e3' }, /must have exactly 2/],
+      ['currency', { currency: 'ZZZ' }, /currency "ZZZ" is not an ISO 4217 code/],
+      ['currency', { currency: 'usd' }, /not an ISO 4217 code/],
+      ['currency', { currency: undefined }, /currency must be an ISO 4217 code/],
+      ['paymentMethod', { paymentMethod: undefined }, /paymentMethod is missing: a gateway token/],
+      ['paymentMethod', { paymentMethod: '' }, /paymentMethod is missing/],
+      ['paymentMethod', { paymentMethod: 'visa ending 1111' }, /paymentMethod must be a gateway token/],
+      ['paymentMethod', { paymentMethod: { number: 'x' } }, /paymentMethod must be a gateway token/],
+      ['customerId', { customerId: 123 }, /customerId must be a string/],
+    ])('%s: %j', (field, data, reason) => {
+      const result = parse(event(data));
+      expect(result).toMatchObject({ kind: 'invalid-payment', eventId: EVENT_ID, orderId: ORDER_ID, field });
+      expect(result.kind === 'invalid-payment' && result.reason).toMatch(reason);
+    });
+
+    it('then the valid parts are usable and an invalid amount is not', () => {
+      const result = parse(event({ amount: '49.9' }));
+      expect(result).toMatchObject({
+        kind: 'invalid-payment',
+        usable: { amount: null, amountMinor: null, currency: 'USD', customerId: 'cus_123', paymentMethod: 'pm_card_visa' },
+        given: { amount: '49.9', currency: 'USD' },
+      });
+    });
+
+    it('then a payment method that is not a token is not usable', () => {
+      const result = parse(event({ paymentMethod: 'visa ending 1111' }));
+      expect(result).toMatchObject({ kind: 'invalid-payment', usable: { paymentMethod: null, amountMinor: 4999n } });
+    });
+  });
+});
