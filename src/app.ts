@@ -37,7 +37,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (applied.length) logger.info({ applied }, 'applied migrations');
   }
   const metrics = createMetrics();
-  const knex = createKnex(config.DATABASE_URL, { max: Math.min(50, config.WORKER_CONCURRENCY + 10) });
+  const knex = createKnex(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const payments = createPaymentsRepository(knex);
   const outbox = createOutboxRepository(knex);
 

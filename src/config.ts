@@ -33,6 +33,12 @@ const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   AMQP_URL: url(['amqp:', 'amqps:']).default('amqp://guest:guest@127.0.0.1:5672'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/payments'),
+  /**
+   * PostgreSQL connections per process. Jobs hold one only for a short
+   * transaction, so a few serve many concurrent jobs; keep processes x this
+   * under the server's max_connections.
+   */
+  DATABASE_POOL_MAX: int(1, 500).default(10),
   GATEWAY: z.enum(['stripe', 'mock']).default('stripe'),
   GATEWAY_URL: url(['http:', 'https:']).default('http://127.0.0.1:12111'),
   STRIPE_API_KEY: z

@@ -57,7 +57,7 @@ describe('crash safety: a process killed at each step', () => {
     const charges = successfulChargesByOrder(await d.ledger()).get(orderId) ?? [];
     expect(charges.length).toBe(expected === 'PaymentCompleted' ? 1 : 0);
     expect((await survivor.stop('SIGTERM')).code).toBe(0);
-  });
+  }, 120_000);
 });
 
 async function eventually(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {

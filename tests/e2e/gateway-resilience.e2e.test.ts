@@ -53,7 +53,7 @@ describe('gateway resilience, end to end through three workers', () => {
     const goodCards = orders.filter((o) => o.paymentMethod === 'pm_card_visa').length;
     console.log(`fault run: ${goodCardsUnavailable} of ${goodCards} good cards failed as gateway_unavailable`);
     expect(goodCardsUnavailable / goodCards).toBeLessThan(0.01);
-  });
+  }, 300_000);
 
   it('when the gateway is down under load, then the breaker opens across workers, calls stay bounded, no attempt is burnt, and all orders complete after it returns', async () => {
     const outageMs = Number(process.env.TEST_OUTAGE_MS ?? 10_000);
@@ -89,7 +89,7 @@ describe('gateway resilience, end to end through three workers', () => {
     expect(await d.metricSum('payment_job_attempts_total', { result: 'exhausted' })).toBe(0);
     const charges = successfulChargesByOrder(await d.ledger());
     for (const o of during) expect(charges.get(o.orderId)?.length).toBe(1);
-  });
+  }, 300_000);
 });
 
 async function untilAnswers(url: string, timeoutMs: number): Promise<void> {

@@ -72,7 +72,7 @@ describe('the pipeline end to end, with two worker processes and the gateway sim
     } finally {
       await knex.destroy();
     }
-  });
+  }, 180_000);
 
   it('bad input is dead-lettered or answered, and the workers keep going', async () => {
     const before = d.client.received.length;
