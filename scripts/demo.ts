@@ -18,7 +18,21 @@ const once = process.argv.includes('--once');
 const ORDERS = Number(process.env.DEMO_ORDERS ?? 200);
 const WORKER_PORTS = [3000, 3001];
 
+const children: Proc[] = [];
+const stopAll = async () => {
+  await Promise.allSettled(children.map((c) => c.stop('SIGTERM')));
+};
+
 await runCli('demo', async () => {
+  try {
+    await demo();
+  } catch (err) {
+    await stopAll(); // never leave a simulator or worker behind
+    throw err;
+  }
+});
+
+async function demo(): Promise<void> {
   const config = loadConfig();
   const say = (line: string) => console.log(`demo: ${line}`);
   const problems = await ensureServices(servicesOf(config), say);
@@ -27,17 +41,13 @@ await runCli('demo', async () => {
   say(`migrating ${new URL(config.DATABASE_URL).pathname.slice(1)}`);
   await migrate(config.DATABASE_URL);
 
-  const children: Proc[] = [];
-  const stopAll = async () => {
-    await Promise.allSettled(children.map((c) => c.stop('SIGTERM')));
-  };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(0)));
   process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
 
   const gatewayUrl = new URL(config.GATEWAY_URL);
   if (config.GATEWAY === 'stripe' && !(await isListening(gatewayUrl.hostname, Number(gatewayUrl.port) || 80))) {
     say(`starting the gateway simulator on ${config.GATEWAY_URL}`);
-    const sim = startProcess('gateway', 'src/gateway/simulator/main.ts', { GATEWAY_PORT: gatewayUrl.port || '12111', LOG_LEVEL: 'warn' });
+    const sim = startProcess('gateway', 'src/gateway/simulator/main.ts', { GATEWAY_PORT: gatewayUrl.port || '12111', LOG_LEVEL: 'info' });
     children.push(sim);
     await sim.waitForLine(/listening/i, 30_000);
   }
@@ -47,7 +57,7 @@ await runCli('demo', async () => {
   }
   say(`starting ${WORKER_PORTS.length} workers (ops servers on ${WORKER_PORTS.join(', ')})`);
   for (const [i, port] of WORKER_PORTS.entries()) {
-    const w = startProcess(`worker-${i + 1}`, 'src/main.ts', { HTTP_PORT: String(port), MIGRATE_ON_START: 'false', LOG_LEVEL: 'warn' });
+    const w = startProcess(`worker-${i + 1}`, 'src/main.ts', { HTTP_PORT: String(port), MIGRATE_ON_START: 'false', LOG_LEVEL: 'info' });
     children.push(w);
   }
   await Promise.all(children.slice(-WORKER_PORTS.length).map((w) => w.waitForLine(/"msg":"worker ready/, 60_000)));
@@ -104,4 +114,4 @@ await runCli('demo', async () => {
   }
   say('the workers and dashboards keep running; Ctrl-C stops them');
   await new Promise(() => {});
-});
+}
