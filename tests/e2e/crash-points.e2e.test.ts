@@ -3,24 +3,74 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inventoryReserved } from '../../scripts/lib/saga-client.js';
 import { createKnex } from '../../src/persistence/db.js';
 import type { CrashPointName } from '../../src/workers/crash-points.js';
+import { paymentMachine } from '../../src/machines/payment.machine.js';
 import { deploy, successfulChargesByOrder, type Deployment } from './harness.js';
 
 /**
  * Kill the process (SIGKILL, no cleanup) at every named step between taking
- * the event and publishing the result, start a fresh process, and check the
- * invariants: the order settles exactly once, charged at most once, with one
- * distinct terminal event.
+ * the event and publishing the result, on every way the machine can end, start
+ * a fresh process, and check the invariants: the order settles exactly once,
+ * charged at most once, with one distinct terminal event.
  */
-const POINTS: Array<{ point: CrashPointName; method: string; expected: string }> = [
-  { point: 'consumer:after-insert', method: 'pm_card_visa', expected: 'PaymentCompleted' },
-  { point: 'consumer:after-enqueue', method: 'pm_card_visa', expected: 'PaymentCompleted' },
-  { point: 'worker:after-processing-commit', method: 'pm_card_visa', expected: 'PaymentCompleted' },
-  { point: 'worker:after-gateway-call', method: 'pm_card_visa', expected: 'PaymentCompleted' },
-  { point: 'worker:after-gateway-call', method: 'pm_card_chargeDeclined', expected: 'PaymentFailed' },
-  { point: 'worker:after-terminal-commit', method: 'pm_card_visa', expected: 'PaymentCompleted' },
-  { point: 'relay:after-publish', method: 'pm_card_visa', expected: 'PaymentCompleted' },
-  { point: 'relay:before-mark-published', method: 'pm_card_visa', expected: 'PaymentCompleted' },
+interface Scenario {
+  /** The machine transition into a final state this scenario ends with. */
+  ends: string;
+  method: string;
+  amount?: string;
+  expected: 'PaymentCompleted' | 'PaymentFailed';
+  code?: string;
+  env?: Record<string, string>;
+  points: CrashPointName[];
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    ends: 'Processing --CHARGE_SUCCEEDED--> Success',
+    method: 'pm_card_visa',
+    expected: 'PaymentCompleted',
+    points: ['consumer:after-insert', 'consumer:after-enqueue', 'worker:after-processing-commit', 'worker:after-gateway-call',
+      'worker:after-terminal-commit', 'relay:after-publish', 'relay:before-mark-published'],
+  },
+  {
+    ends: 'Processing --CHARGE_DECLINED--> Failed',
+    method: 'pm_card_chargeDeclined',
+    expected: 'PaymentFailed',
+    code: 'card_declined',
+    points: ['worker:after-gateway-call', 'worker:after-terminal-commit'],
+  },
+  {
+    ends: 'Initiated --REJECT--> Failed',
+    method: 'pm_card_visa',
+    amount: '25.5',
+    expected: 'PaymentFailed',
+    code: 'invalid_request',
+    points: ['consumer:after-insert', 'relay:before-mark-published'],
+  },
+  {
+    ends: 'Processing --GIVE_UP--> Failed',
+    method: 'pm_card_visa',
+    expected: 'PaymentFailed',
+    code: 'gateway_unavailable',
+    // A gateway that refuses every connection: attempts run out, nothing was ever charged.
+    env: { GATEWAY_URL: 'http://127.0.0.1:9', JOB_ATTEMPTS: '2', BREAKER_FAILURES: '1000' },
+    points: ['worker:after-gateway-call', 'worker:after-terminal-commit'],
+  },
 ];
+
+/** Every transition of the machine that ends a payment. */
+function terminalTransitions(): string[] {
+  const out: string[] = [];
+  for (const [name, node] of Object.entries(paymentMachine.root.states)) {
+    for (const [event, transitions] of node.transitions) {
+      for (const t of transitions) {
+        for (const target of t.target ?? []) if (target.type === 'final') out.push(`${name} --${event}--> ${target.key}`);
+      }
+    }
+  }
+  return out.sort();
+}
+
+const CASES = SCENARIOS.flatMap((s) => s.points.map((point) => ({ ...s, point })));
 
 describe('crash safety: a process killed at each step', () => {
   let d: Deployment;
@@ -32,14 +82,18 @@ describe('crash safety: a process killed at each step', () => {
     await d?.teardown();
   });
 
-  it.each(POINTS)('when killed at $point ($method), then the order still settles exactly once', async ({ point, method, expected }) => {
+  it('every way the machine can end a payment has a crash scenario', () => {
+    expect(SCENARIOS.map((s) => s.ends).sort()).toEqual(terminalTransitions());
+  });
+
+  it.each(CASES)('when killed at $point on $ends, then the order still settles exactly once', async ({ point, method, amount, expected, code, env }) => {
     const orderId = randomUUID();
-    const doomed = await d.startWorker({ TEST_CRASH_AT: point });
-    await d.client.publish(inventoryReserved({ orderId, amount: '25.00', currency: 'EUR', paymentMethod: method }));
+    const doomed = await d.startWorker({ ...env, TEST_CRASH_AT: point });
+    await d.client.publish(inventoryReserved({ orderId, amount: amount ?? '25.00', currency: 'EUR', paymentMethod: method }));
     const exit = await doomed.exited;
     expect(exit.signal).toBe('SIGKILL');
 
-    const survivor = await d.startWorker();
+    const survivor = await d.startWorker(env);
     await d.client.waitFor(`a terminal event for ${orderId}`, (evs) => evs.some((e) => e.data.orderId === orderId), 60_000);
     // A re-publish after the crash is allowed, but it must be the same event (same id).
     const knex = createKnex(d.iso.databaseUrl);
@@ -54,6 +108,7 @@ describe('crash safety: a process killed at each step', () => {
     const events = d.client.received.filter((e) => e.data.orderId === orderId);
     expect(new Set(events.map((e) => e.id)).size).toBe(1);
     expect(events[0]!.type).toBe(expected);
+    if (code) expect(events[0]!.data.code).toBe(code);
     const charges = successfulChargesByOrder(await d.ledger()).get(orderId) ?? [];
     expect(charges.length).toBe(expected === 'PaymentCompleted' ? 1 : 0);
     expect((await survivor.stop('SIGTERM')).code).toBe(0);
