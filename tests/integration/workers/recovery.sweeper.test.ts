@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker, type Queue } from 'bullmq';
+import { applyPaymentEvent, createPaymentSnapshot } from '../../../src/machines/payment.snapshot.js';
+import { createMetrics } from '../../../src/observability/metrics.js';
+import { createKnex } from '../../../src/persistence/db.js';
+import { createPaymentsRepository, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
+import { createPaymentsQueue, enqueueCharge, PAYMENTS_QUEUE, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
+import { sweepUnfinished } from '../../../src/workers/recovery.sweeper.js';
+import { isolate, type Isolated } from '../../support/isolation.js';
+
+describe('recovery sweeper (real PostgreSQL and Redis)', () => {
+  let iso: Isolated;
+  let knex: Knex;
+  let redis: Redis;
+  let payments: PaymentsRepository;
+  let queue: Queue<ChargePaymentJob>;
+  const logger = pino({ level: 'silent' });
+
+  beforeAll(async () => {
+    iso = await isolate();
+    knex = createKnex(iso.databaseUrl);
+    payments = createPaymentsRepository(knex);
+    redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
+    queue = createPaymentsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 1, backoffMs: 10, retentionS: 3600 });
+  });
+  afterAll(async () => {
+    await queue.close();
+    redis.disconnect();
+    await knex.destroy();
+    await iso.cleanup();
+  });
+
+  async function newPayment(status: 'Initiated' | 'Success' = 'Initiated') {
+    const orderId = randomUUID();
+    const paymentId = randomUUID();
+    let snapshot = createPaymentSnapshot({ orderId, paymentId, amountMinor: '500', currency: 'EUR', maxAttempts: 1 });
+    if (status === 'Success') {
+      snapshot = applyPaymentEvent(applyPaymentEvent(snapshot, { type: 'START' }).snapshot, { type: 'CHARGE_SUCCEEDED', transactionId: 'pi_x', gateway: 'stripe' }).snapshot;
+    }
+    await payments.insert({ id: paymentId, orderId, amount: '5.00', amountMinor: 500n, currency: 'EUR', customerId: null, paymentMethod: 'pm_card_visa', sourceEventId: randomUUID(), snapshot });
+    return orderId;
+  }
+
+  const sweep = (metrics = createMetrics()) => sweepUnfinished({ payments, queue, logger, metrics, staleAfterMs: 0 });
+
+  it('when Redis lost a payment job, then the sweeper enqueues it again under the same job id', async () => {
+    const orderId = await newPayment();
+
+    const result = await sweep();
+
+    expect(result.rescued.missing_job).toBeGreaterThanOrEqual(1);
+    const job = await queue.getJob(orderId);
+    expect(job?.data).toEqual({ orderId });
+    expect(await job?.getState()).toBe('waiting');
+  });
+
+  it('when a job failed (stalled too often, attempts spent on an unsettled charge), then it is retried from scratch', async () => {
+    const orderId = await newPayment();
+    await enqueueCharge(queue, orderId);
+    const failing = new Worker<ChargePaymentJob>(PAYMENTS_QUEUE, async () => {
+      throw new Error('job stalled more than allowable limit');
+    }, { connection: redis, prefix: iso.queuePrefix, autorun: false });
+    const failed = new Promise<void>((resolve) => failing.on('failed', (job) => job?.id === orderId && resolve()));
+    void failing.run();
+    await failed;
+    await failing.close();
+    expect(await (await queue.getJob(orderId))?.getState()).toBe('failed');
+
+    const metrics = createMetrics();
+    await sweep(metrics);
+
+    const job = await queue.getJob(orderId);
+    expect(await job?.getState()).toBe('waiting');
+    expect(job?.attemptsMade).toBe(0);
+    expect((await metrics.sweeperRescues.get()).values.some((v) => v.labels.reason === 'failed_job' && v.value >= 1)).toBe(true);
+  });
+
+  it('when a payment has a live job or is settled, then the sweeper leaves it alone', async () => {
+    const live = await newPayment();
+    await enqueueCharge(queue, live);
+    const settled = await newPayment('Success');
+    const before = await queue.getJob(live);
+
+    await sweep();
+
+    const after = await queue.getJob(live);
+    expect(after?.timestamp).toBe(before?.timestamp);
+    expect(await queue.getJob(settled)).toBeUndefined();
+  });
+});
