@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { PaymentStatus } from '../machines/payment.machine.js';
 import type { StoredSnapshot } from '../machines/payment.snapshot.js';
-import { PaymentModel, PaymentTransitionModel, OutboxModel } from './models.js';
+import { PaymentModel, PaymentTransitionModel } from './models.js';
 
 /** A payment as the rest of the program sees it: plain data, money as bigint. */
 export interface Payment {
@@ -115,7 +115,6 @@ export type PaymentsRepository = ReturnType<typeof createPaymentsRepository>;
 export function createPaymentsRepository(knex: Knex) {
   const Payments = PaymentModel.bindKnex(knex);
   const Transitions = PaymentTransitionModel.bindKnex(knex);
-  const Outbox = OutboxModel.bindKnex(knex);
 
   return {
     /**
@@ -124,47 +123,52 @@ export function createPaymentsRepository(knex: Knex) {
      * caller can tell a duplicate from a conflict.
      */
     async insert(p: NewPayment): Promise<{ created: boolean; payment: Payment }> {
-      return knex.transaction(async (trx) => {
-        const status = p.snapshot.value;
-        const now = new Date();
-        // knex, not objection, for the insert: ON CONFLICT DO NOTHING must tell "inserted" from "already there".
-        const rows = (await trx('payments')
-          .insert({
-            id: p.id,
-            order_id: p.orderId,
-            amount: p.amount,
-            amount_minor: p.amountMinor.toString(),
-            currency: p.currency,
-            customer_id: p.customerId,
-            payment_method: p.paymentMethod,
-            status,
-            snapshot: JSON.stringify(p.snapshot),
-            machine_version: p.snapshot.version,
-            source_event_id: p.sourceEventId,
-            failure_code: p.failure?.code ?? null,
-            failure_reason: p.failure?.reason.slice(0, 500) ?? null,
-            failed_at: p.failure ? now : null,
-          })
-          .onConflict('order_id')
-          .ignore()
-          .returning('*')) as PaymentModel[];
-        const inserted = rows[0];
-        if (!inserted) {
-          const existing = await Payments.query(trx).findOne({ order_id: p.orderId });
-          if (!existing) throw new Error(`payment for order ${p.orderId} vanished during insert`);
-          return { created: false, payment: toPayment(existing) };
-        }
-        await Transitions.query(trx).insert({
-          payment_id: p.id,
-          order_id: p.orderId,
-          from_status: null,
-          to_status: status,
-          event: p.failure ? 'REJECT' : 'CREATED',
-          detail: { sourceEventId: p.sourceEventId, ...p.detail },
-        } as Partial<PaymentTransitionModel>);
-        if (p.failure) await Outbox.query(trx).insert(outboxRow(p.id, p.orderId, p.failure.outbox) as Partial<OutboxModel>);
-        return { created: true, payment: toPayment(inserted) };
-      });
+      const status = p.snapshot.value;
+      const row = {
+        id: p.id,
+        order_id: p.orderId,
+        amount: p.amount,
+        amount_minor: p.amountMinor.toString(),
+        currency: p.currency,
+        customer_id: p.customerId,
+        payment_method: p.paymentMethod,
+        status,
+        snapshot: JSON.stringify(p.snapshot),
+        machine_version: p.snapshot.version,
+        source_event_id: p.sourceEventId,
+        failure_code: p.failure?.code ?? null,
+        failure_reason: p.failure?.reason.slice(0, 500) ?? null,
+        failed_at: p.failure ? new Date() : null,
+      };
+      // One statement (one round trip, atomic): the history row and a born-failed
+      // payment's event are inserted only when the payment row itself was.
+      let query = knex
+        .with('ins', knex('payments').insert(row).onConflict('order_id').ignore().returning('*'))
+        .with(
+          'hist',
+          knex.raw(
+            `INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
+             SELECT id, order_id, NULL, status, ?, ?::jsonb FROM ins`,
+            [p.failure ? 'REJECT' : 'CREATED', JSON.stringify({ sourceEventId: p.sourceEventId, ...p.detail })],
+          ),
+        );
+      if (p.failure) {
+        const o = outboxRow(p.id, p.orderId, p.failure.outbox);
+        query = query.with(
+          'ob',
+          knex.raw(
+            `INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+             SELECT ?, id, order_id, ?, ?, ?::jsonb, ?::jsonb FROM ins`,
+            [o.id, o.type, o.routing_key, JSON.stringify(o.payload), o.headers ? JSON.stringify(o.headers) : null],
+          ),
+        );
+      }
+      const inserted = ((await query.select('*').from('ins')) as PaymentModel[])[0];
+      if (inserted) return { created: true, payment: toPayment(inserted) };
+      // The order already has its payment (the unique order_id decided): hand it back.
+      const existing = await Payments.query().findOne({ order_id: p.orderId });
+      if (!existing) throw new Error(`payment for order ${p.orderId} conflicted on insert but cannot be read back; retry`);
+      return { created: false, payment: toPayment(existing) };
     },
 
     async findByOrderId(orderId: string): Promise<Payment | undefined> {
@@ -178,40 +182,47 @@ export function createPaymentsRepository(knex: Knex) {
      * since `expectedVersion` was read. Returns null when that race was lost.
      */
     async commitTransition(payment: Payment, w: TransitionWrite): Promise<Payment | null> {
-      return knex.transaction(async (trx) => {
-        const status = w.snapshot.value;
-        const now = new Date();
-        const patch: Record<string, unknown> = {
-          status,
-          snapshot: w.snapshot,
-          machine_version: w.snapshot.version,
-          version: payment.version + 1,
-          updated_at: now,
-        };
-        if (w.transactionId !== undefined) patch.transaction_id = w.transactionId;
-        if (w.gateway !== undefined) patch.gateway = w.gateway;
-        if (w.gatewayResponse !== undefined) patch.gateway_response = w.gatewayResponse;
-        if (w.failureCode !== undefined) patch.failure_code = w.failureCode;
-        if (w.failureReason !== undefined) patch.failure_reason = w.failureReason?.slice(0, 500) ?? null;
-        if (status === 'Success') patch.completed_at = now;
-        if (status === 'Failed') patch.failed_at = now;
-        const rows = (await Payments.query(trx)
-          .patch(patch as Partial<PaymentModel>)
-          .where({ id: payment.id, version: payment.version })
-          .returning('*')) as unknown as PaymentModel[];
-        const updated = rows[0];
-        if (!updated) return null;
-        await Transitions.query(trx).insert({
-          payment_id: payment.id,
-          order_id: payment.orderId,
-          from_status: payment.status,
-          to_status: status,
-          event: w.event,
-          detail: w.detail ?? null,
-        } as Partial<PaymentTransitionModel>);
-        if (w.outbox) await Outbox.query(trx).insert(outboxRow(payment.id, payment.orderId, w.outbox) as Partial<OutboxModel>);
-        return toPayment(updated);
-      });
+      const status = w.snapshot.value;
+      const now = new Date();
+      const patch: Record<string, unknown> = {
+        status,
+        snapshot: JSON.stringify(w.snapshot),
+        machine_version: w.snapshot.version,
+        version: payment.version + 1,
+        updated_at: now,
+      };
+      if (w.transactionId !== undefined) patch.transaction_id = w.transactionId;
+      if (w.gateway !== undefined) patch.gateway = w.gateway;
+      if (w.gatewayResponse !== undefined) patch.gateway_response = w.gatewayResponse === null ? null : JSON.stringify(w.gatewayResponse);
+      if (w.failureCode !== undefined) patch.failure_code = w.failureCode;
+      if (w.failureReason !== undefined) patch.failure_reason = w.failureReason?.slice(0, 500) ?? null;
+      if (status === 'Success') patch.completed_at = now;
+      if (status === 'Failed') patch.failed_at = now;
+      // One statement, so one round trip and atomic: the history row and the
+      // outbox event are inserted only if the version-checked update matched.
+      let query = knex
+        .with('upd', knex('payments').update(patch).where({ id: payment.id, version: payment.version }).returning('*'))
+        .with(
+          'hist',
+          knex.raw(
+            `INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
+             SELECT id, order_id, ?, status, ?, ?::jsonb FROM upd`,
+            [payment.status, w.event, w.detail ? JSON.stringify(w.detail) : null],
+          ),
+        );
+      if (w.outbox) {
+        const o = outboxRow(payment.id, payment.orderId, w.outbox);
+        query = query.with(
+          'ob',
+          knex.raw(
+            `INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+             SELECT ?, id, order_id, ?, ?, ?::jsonb, ?::jsonb FROM upd`,
+            [o.id, o.type, o.routing_key, JSON.stringify(o.payload), o.headers ? JSON.stringify(o.headers) : null],
+          ),
+        );
+      }
+      const rows = (await query.select('*').from('upd')) as PaymentModel[];
+      return rows[0] ? toPayment(rows[0]) : null;
     },
 
     /** Adds a history row without changing state (a gateway call, a look-up, a retry scheduled). */
