@@ -5,6 +5,7 @@ import { SharedCircuitBreaker } from './resilience/shared-circuit-breaker.js';
 import { createOpsServer } from './http/ops.server.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { initTracing } from './observability/tracing.js';
 import { createKnex, migrate } from './persistence/db.js';
 import { createOutboxRepository } from './persistence/outbox.repository.js';
 import { createPaymentsRepository } from './persistence/payments.repository.js';
@@ -36,6 +37,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const applied = await migrate(config.DATABASE_URL);
     if (applied.length) logger.info({ applied }, 'applied migrations');
   }
+  // Before the queue and worker exist: they take its BullMQ telemetry. Off (nothing loaded) without an OTLP endpoint.
+  const tracing = await initTracing(config, logger);
   const metrics = createMetrics();
   const knex = createKnex(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const payments = createPaymentsRepository(knex);
@@ -50,6 +53,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     attempts: config.JOB_ATTEMPTS,
     backoffMs: config.JOB_BACKOFF_MS,
     retentionS: config.JOB_RETENTION_S,
+    telemetry: tracing.bullmq,
   };
   const queue = createPaymentsQueue(queueOpts);
   const gateways = createGateways(config).map((gateway) => ({
@@ -84,6 +88,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     concurrency: config.WORKER_CONCURRENCY,
     lockDurationMs: config.JOB_LOCK_MS,
     processor,
+    telemetry: tracing.bullmq,
   });
   worker.on('error', (err) => logger.error({ err: err.message }, 'payment worker error'));
   worker.on('completed', () => metrics.jobAttempts.inc({ result: 'completed' }));
@@ -166,6 +171,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       await step('close RabbitMQ', () => amqp.close());
       await step('close Redis', () => redis.quit());
       await step('close PostgreSQL', () => knex.destroy());
+      await step('export the last traces', () => withTimeout(tracing.shutdown(), left(), async () => {}));
     },
   };
 }

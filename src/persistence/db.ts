@@ -22,6 +22,8 @@ export function createKnex(databaseUrl: string, pool: { min?: number; max?: numb
     connection: databaseUrl,
     pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
     migrations: { migrationSource, tableName: 'knex_migrations' },
+    // Errors must not carry the SQL with its values filled in: they hold payment tokens.
+    compileSqlOnError: false,
   });
 }
 

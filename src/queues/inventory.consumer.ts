@@ -1,4 +1,6 @@
+import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from '../observability/logger.js';
+import { ATTR, contextFromHeaders, inSpan, withTraceHeaders, type SpanSpec } from '../observability/tracing.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { NewPayment, PaymentsRepository } from '../persistence/payments.repository.js';
 import { isTerminal } from '../machines/payment.snapshot.js';
@@ -10,7 +12,7 @@ import {
   type InventoryReserved,
 } from './inventory-event.schema.js';
 import { conflictsWith, paymentFromEvent, rejectedPayment } from './inventory-payment.js';
-import { INPUT_DELIVERY_LIMIT } from './topology.js';
+import { INPUT_DELIVERY_LIMIT, INPUT_QUEUE, INVENTORY_EXCHANGE } from './topology.js';
 import { crashPoint } from '../workers/crash-points.js';
 
 export { startInventoryConsumer, type InventoryConsumer } from './inventory-consumer.runner.js';
@@ -58,17 +60,37 @@ export function createInventoryConsumer(deps: InventoryConsumerDeps): InventoryH
   return async (message) => {
     const delivery = parseInventoryDelivery(message.content, message.properties);
     const log = loggerFor(deps.logger, delivery);
-    try {
-      let outcome: string;
-      if (delivery.kind === 'card-data') outcome = await refuseCardData(deps, message, log);
-      else if (delivery.kind === 'dead-letter') outcome = await park(deps, message, delivery.reason, 'unattributable', log);
-      else if (delivery.kind === 'invalid-payment') outcome = await recordRejected(deps, message, delivery, log);
-      else outcome = await startPayment(deps, message, delivery.event, log);
-      deps.metrics.eventsConsumed.inc({ outcome });
-      return 'ack';
-    } catch (err) {
-      return failed(deps, message, delivery.kind === 'card-data', err, isLastDelivery(message, limit), log);
-    }
+    // The job is enqueued inside this span, so the job's trace continues the incoming event's.
+    return inSpan(`process ${INPUT_QUEUE}`, consumerSpan(delivery), async (span) => {
+      try {
+        let outcome: string;
+        if (delivery.kind === 'card-data') outcome = await refuseCardData(deps, message, log);
+        else if (delivery.kind === 'dead-letter') outcome = await park(deps, message, delivery.reason, 'unattributable', log);
+        else if (delivery.kind === 'invalid-payment') outcome = await recordRejected(deps, message, delivery, log);
+        else outcome = await startPayment(deps, message, delivery.event, log);
+        deps.metrics.eventsConsumed.inc({ outcome });
+        span.setAttribute(ATTR.consumed, outcome);
+        return 'ack';
+      } catch (err) {
+        span.setAttribute(ATTR.consumed, 'retry');
+        return failed(deps, message, delivery.kind === 'card-data', err, isLastDelivery(message, limit), log);
+      }
+    });
+  };
+}
+
+/**
+ * A CONSUMER span whose parent is the event's `traceparent`. Ids only once the
+ * event is known to be attributable: a refused message gives nothing of itself.
+ */
+function consumerSpan(delivery: InventoryDelivery): SpanSpec {
+  const attributes = { 'messaging.system': 'rabbitmq', 'messaging.operation.type': 'process', 'messaging.destination.name': INVENTORY_EXCHANGE };
+  if (delivery.kind === 'card-data' || delivery.kind === 'dead-letter') return { kind: SpanKind.CONSUMER, attributes, parent: contextFromHeaders({}) };
+  const { orderId, eventId, traceHeaders } = delivery.kind === 'valid' ? delivery.event : delivery;
+  return {
+    kind: SpanKind.CONSUMER,
+    attributes: { ...attributes, 'messaging.message.id': eventId, [ATTR.orderId]: orderId },
+    parent: contextFromHeaders(traceHeaders),
   };
 }
 
@@ -100,7 +122,10 @@ async function startPayment(deps: InventoryConsumerDeps, message: InventoryMessa
 
 async function recordRejected(deps: InventoryConsumerDeps, message: InventoryMessage, invalid: InvalidPayment, log: Logger) {
   log.info({ field: invalid.field, reason: invalid.reason }, 'invalid payment data: recording a Failed payment');
-  return saveOnce(deps, message, rejectedPayment(invalid, deps.maxAttempts), log);
+  const rejected = rejectedPayment(invalid, deps.maxAttempts);
+  // Its PaymentFailed continues the incoming event's trace, as a job's terminal event does.
+  if (rejected.failure) rejected.failure.outbox = withTraceHeaders(rejected.failure.outbox);
+  return saveOnce(deps, message, rejected, log);
 }
 
 /**

@@ -1,9 +1,11 @@
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Logger } from '../observability/logger.js';
+import { ATTR, contextFromHeaders, inSpan, traceHeaders } from '../observability/tracing.js';
 import type { Metrics } from '../observability/metrics.js';
 import { crashPoint } from '../workers/crash-points.js';
 import type { OutboxRepository, PendingEvent } from '../persistence/outbox.repository.js';
 import type { AmqpConnection } from './amqp-connection.js';
-import { createConfirmedPublisher, type ConfirmedPublisher } from './confirmed-publisher.js';
+import { createConfirmedPublisher, type ConfirmedPublisher, type PublishOutcome } from './confirmed-publisher.js';
 import { CLOUDEVENTS_CONTENT_TYPE, PAYMENT_EXCHANGE, declarePaymentExchange } from './topology.js';
 
 export interface OutboxRelay {
@@ -135,7 +137,7 @@ async function publishBatch(
   deps: Pick<OutboxRelayDeps, 'metrics'>,
   log: Logger,
 ): Promise<string[]> {
-  const outcomes = await Promise.allSettled(events.map((e) => publisher.publish(toMessage(e))));
+  const outcomes = await Promise.allSettled(events.map((e) => publishTraced(publisher, e)));
   const confirmed: string[] = [];
   const unroutable = new Set<string>();
   let failed = 0;
@@ -157,7 +159,29 @@ async function publishBatch(
   return confirmed;
 }
 
-function toMessage(e: PendingEvent) {
+/**
+ * One event in a PRODUCER span continuing the trace stored with it (the job
+ * that settled the payment); the headers sent name this span as the parent.
+ * With tracing off the stored headers go out as they are.
+ */
+function publishTraced(publisher: ConfirmedPublisher, e: PendingEvent): Promise<PublishOutcome> {
+  const attributes = {
+    'messaging.system': 'rabbitmq',
+    'messaging.operation.type': 'send',
+    'messaging.destination.name': PAYMENT_EXCHANGE,
+    'messaging.rabbitmq.destination.routing_key': e.routingKey,
+    'messaging.message.id': e.id,
+    [ATTR.orderId]: e.orderId,
+  };
+  const parent = contextFromHeaders(e.headers ?? undefined);
+  return inSpan(`publish ${PAYMENT_EXCHANGE}`, { kind: SpanKind.PRODUCER, attributes, parent }, async (span) => {
+    const outcome = await publisher.publish(toMessage(e, { ...e.headers, ...traceHeaders() }));
+    if (outcome !== 'confirmed') span.setStatus({ code: SpanStatusCode.ERROR, message: `${outcome}: no queue bound` });
+    return outcome;
+  });
+}
+
+function toMessage(e: PendingEvent, headers: Record<string, string>) {
   return {
     exchange: PAYMENT_EXCHANGE,
     routingKey: e.routingKey,
@@ -169,7 +193,7 @@ function toMessage(e: PendingEvent) {
       messageId: e.id,
       type: e.type,
       timestamp: Math.floor(e.createdAt.getTime() / 1000),
-      headers: e.headers ?? {},
+      headers,
     },
   };
 }

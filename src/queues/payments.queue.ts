@@ -1,4 +1,4 @@
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type JobsOptions, type Telemetry } from 'bullmq';
 
 /** The BullMQ queue of payments to charge. Job id = order id: a second `add` is a no-op while the job is kept. */
 export const PAYMENTS_QUEUE = 'payments';
@@ -14,6 +14,8 @@ export interface PaymentsQueueOptions {
   attempts: number;
   backoffMs: number;
   retentionS: number;
+  /** Tracing (bullmq-otel): `add` then stores the caller's trace context in the job for the worker. */
+  telemetry?: Telemetry | undefined;
 }
 
 export function chargeJobOptions(o: Pick<PaymentsQueueOptions, 'attempts' | 'backoffMs' | 'retentionS'>): JobsOptions {
@@ -33,6 +35,7 @@ export function createPaymentsQueue(o: PaymentsQueueOptions): Queue<ChargePaymen
     connection: o.connection,
     prefix: o.prefix,
     defaultJobOptions: chargeJobOptions(o),
+    ...(o.telemetry ? { telemetry: o.telemetry } : {}),
   });
 }
 

@@ -1,5 +1,7 @@
+import { SpanKind } from '@opentelemetry/api';
 import { PermanentGatewayError, TransientGatewayError } from '../gateway/gateway.errors.js';
 import type { ChargeLookup, ChargeRequest, PaymentGateway } from '../gateway/gateway.port.js';
+import { ATTR, inSpan } from '../observability/tracing.js';
 import type { Payment } from '../persistence/payments.repository.js';
 
 /**
@@ -48,33 +50,50 @@ function fromLookup(found: ChargeLookup, gateway: string): ChargeOutcome | undef
 }
 
 /**
+ * One gateway call in a CLIENT span (a no-op when tracing is off). Its outcome
+ * is the GatewayCall record the call pushed, the same one the metrics use.
+ * Order and payment ids only: never the payment method or the customer.
+ */
+function traced<T>(operation: GatewayCall['operation'], gateway: string, request: ChargeRequest, calls: GatewayCall[], work: () => Promise<T>): Promise<T> {
+  const attributes = { [ATTR.gateway]: gateway, [ATTR.operation]: operation, [ATTR.orderId]: request.orderId, [ATTR.paymentId]: request.paymentId };
+  return inSpan(`gateway ${operation}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    const before = calls.length;
+    try {
+      return await work();
+    } finally {
+      const call = calls.length > before ? calls[calls.length - 1] : undefined;
+      if (call) span.setAttributes({ [ATTR.outcome]: call.outcome, ...(call.code ? { [ATTR.code]: call.code } : {}) });
+    }
+  });
+}
+
+/**
  * Asks the gateway whether it charged. `undefined` means it certainly has no
  * charge for this key; a look-up that fails is `unsettled`, never "not charged".
  */
-export async function lookUp(
+export function lookUp(
   gateway: PaymentGateway,
   request: ChargeRequest,
   calls: GatewayCall[],
 ): Promise<ChargeOutcome | undefined> {
-  const started = Date.now();
-  try {
-    const found = await gateway.lookup(request);
-    calls.push({ gateway: gateway.name, operation: 'lookup', outcome: found.status, durationMs: Date.now() - started });
-    return fromLookup(found, gateway.name);
-  } catch (err) {
-    const code = err instanceof TransientGatewayError ? err.code : 'gateway_error';
-    calls.push({ gateway: gateway.name, operation: 'lookup', outcome: 'error', code, durationMs: Date.now() - started });
-    return { kind: 'unsettled', code, reason: `look-up failed: ${(err as Error).message}`, gateway: gateway.name };
-  }
+  return traced('lookup', gateway.name, request, calls, async () => {
+    const started = Date.now();
+    try {
+      const found = await gateway.lookup(request);
+      calls.push({ gateway: gateway.name, operation: 'lookup', outcome: found.status, durationMs: Date.now() - started });
+      return fromLookup(found, gateway.name);
+    } catch (err) {
+      const code = err instanceof TransientGatewayError ? err.code : 'gateway_error';
+      calls.push({ gateway: gateway.name, operation: 'lookup', outcome: 'error', code, durationMs: Date.now() - started });
+      return { kind: 'unsettled', code, reason: `look-up failed: ${(err as Error).message}`, gateway: gateway.name };
+    }
+  });
 }
 
-/**
- * One charge attempt with the payment's idempotency key. An unknown outcome
- * (timeout, lost response, 5xx) is resolved by asking the gateway before
- * anything else: charged means Success, whatever the error said.
- */
-export async function attemptCharge(gateway: PaymentGateway, payment: Payment, calls: GatewayCall[]): Promise<ChargeOutcome> {
-  const request = chargeRequestOf(payment);
+/** The charge request's own outcome; `unknown` when it may have charged and nobody has asked yet. */
+type ChargeSent = ChargeOutcome | { kind: 'unknown'; error: TransientGatewayError };
+
+async function chargeOnce(gateway: PaymentGateway, request: ChargeRequest, calls: GatewayCall[]): Promise<ChargeSent> {
   const started = Date.now();
   try {
     const ok = await gateway.charge(request);
@@ -88,11 +107,21 @@ export async function attemptCharge(gateway: PaymentGateway, payment: Payment, c
     }
     if (!(err instanceof TransientGatewayError)) throw err;
     calls.push({ gateway: gateway.name, operation: 'charge', outcome: err.outcome === 'unknown' ? 'unknown' : 'not_sent', code: err.code, durationMs });
-    if (err.outcome === 'unknown') {
-      const settled = await lookUp(gateway, request, calls);
-      if (settled) return settled;
-      return { kind: 'retry', code: err.code, reason: err.message, gateway: gateway.name, lookedUp: true };
-    }
+    if (err.outcome === 'unknown') return { kind: 'unknown', error: err };
     return { kind: 'retry', code: err.code, reason: err.message, gateway: gateway.name, lookedUp: false };
   }
+}
+
+/**
+ * One charge attempt with the payment's idempotency key. An unknown outcome
+ * (timeout, lost response, 5xx) is resolved by asking the gateway before
+ * anything else: charged means Success, whatever the error said.
+ */
+export async function attemptCharge(gateway: PaymentGateway, payment: Payment, calls: GatewayCall[]): Promise<ChargeOutcome> {
+  const request = chargeRequestOf(payment);
+  const sent = await traced('charge', gateway.name, request, calls, () => chargeOnce(gateway, request, calls));
+  if (sent.kind !== 'unknown') return sent;
+  const settled = await lookUp(gateway, request, calls);
+  if (settled) return settled;
+  return { kind: 'retry', code: sent.error.code, reason: sent.error.message, gateway: gateway.name, lookedUp: true };
 }

@@ -1,5 +1,6 @@
 import type { PaymentEvent } from '../machines/payment.machine.js';
 import { applyPaymentEvent, type PaymentEffect } from '../machines/payment.snapshot.js';
+import { withTraceHeaders } from '../observability/tracing.js';
 import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/payments.repository.js';
 import { paymentCompleted, paymentFailed } from '../queues/payment-events.js';
 
@@ -62,7 +63,9 @@ export async function advance(
   const step = applyPaymentEvent(payment.snapshot, event);
   if (!step.changed) throw new RefusedTransitionError(payment.orderId, payment.status, event.type);
   const ctx = step.snapshot.context;
-  const outbox = outboxFor(step.effects, payment, step);
+  const terminal = outboxFor(step.effects, payment, step);
+  // The event carries the trace of the job that settled it: the relay publishes these headers.
+  const outbox = terminal && withTraceHeaders(terminal);
   const updated = await payments.commitTransition(payment, {
     snapshot: step.snapshot,
     event: event.type,

@@ -1,6 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { annotateActiveSpan, ATTR } from '../observability/tracing.js';
 import type { Payment, PaymentsRepository } from '../persistence/payments.repository.js';
 import type { ChargePaymentJob } from '../queues/payments.queue.js';
 import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
@@ -53,6 +54,7 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     let payment = await payments.findByOrderId(orderId); //                     1. load the record
     if (!payment) throw new UnrecoverableError(`no payment row for order ${orderId}: the consumer writes it before enqueueing; check the database`);
     log = log.child({ paymentId: payment.id });
+    annotateActiveSpan({ [ATTR.orderId]: orderId, [ATTR.paymentId]: payment.id }); // the job's span (bullmq-otel), when tracing
 
     if (payment.status === 'Success' || payment.status === 'Failed') { //       2. already settled: absorb
       metrics.dedupeHits.inc({ layer: 'terminal' });

@@ -1,4 +1,4 @@
-import { Worker, type ConnectionOptions } from 'bullmq';
+import { Worker, type ConnectionOptions, type Telemetry } from 'bullmq';
 import { PAYMENTS_QUEUE, type ChargePaymentJob } from '../queues/payments.queue.js';
 import type { PaymentJobResult } from './payment.processor.js';
 
@@ -9,6 +9,8 @@ export interface PaymentWorkerOptions {
   processor: (job: import('bullmq').Job<ChargePaymentJob>) => Promise<PaymentJobResult>;
   /** How long a job's lock lives without renewal; a frozen worker loses the job after this. */
   lockDurationMs?: number;
+  /** Tracing (bullmq-otel): each job runs in a span whose parent is the context stored when it was added. */
+  telemetry?: Telemetry | undefined;
 }
 
 export function createPaymentWorker(o: PaymentWorkerOptions): Worker<ChargePaymentJob, PaymentJobResult> {
@@ -23,5 +25,6 @@ export function createPaymentWorker(o: PaymentWorkerOptions): Worker<ChargePayme
     // the sweeper rescues those from PostgreSQL, so this only bounds churn.
     maxStalledCount: 3,
     autorun: false,
+    ...(o.telemetry ? { telemetry: o.telemetry } : {}),
   });
 }

@@ -85,7 +85,7 @@ export async function startRecoverySweeper(
     },
     { connection: deps.connection, prefix: deps.prefix, concurrency: 1 },
   );
-  worker.on('error', (err) => deps.logger.error({ err }, 'recovery sweeper worker error'));
+  worker.on('error', (err) => deps.logger.error({ reason: err.message }, 'recovery sweeper worker error'));
   return {
     queue,
     worker,
