@@ -100,10 +100,20 @@ export class SharedCircuitBreaker {
     return { allowed: false, retryInMs: Math.max(50, Number(ttl)) };
   }
 
-  /** A transient failure (network, timeout, 5xx, 429): counts toward opening. */
-  async recordFailure(): Promise<void> {
+  /**
+   * A transient failure (network, timeout, 5xx, 429): counts toward opening.
+   * Resolves true when the breaker is open after it (this failure opened it, or a
+   * probe failed): the failure belongs to an outage, not to the payment.
+   */
+  async recordFailure(): Promise<boolean> {
     const opened = await this.redis.eval(FAILURE, 5, ...this.keys, this.opts.failureThreshold, this.opts.failureRatio, this.opts.windowMs, this.opts.openMs);
     if (opened === 1) this.onChange('open', this.name);
+    return opened === 1;
+  }
+
+  /** How long an opened breaker stays open. */
+  get openMs(): number {
+    return this.opts.openMs;
   }
 
   /** The gateway answered (a decline is an answer too): close a half-open breaker, reset the count. */

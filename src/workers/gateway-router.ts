@@ -6,7 +6,7 @@ import { attemptCharge, chargeRequestOf, lookUp, type ChargeOutcome, type Gatewa
 /** A gateway in failover order, with the breaker shared by every worker process. */
 export interface RoutedGateway {
   gateway: PaymentGateway;
-  breaker?: Pick<SharedCircuitBreaker, 'acquire' | 'recordFailure' | 'recordSuccess'>;
+  breaker?: Pick<SharedCircuitBreaker, 'acquire' | 'recordFailure' | 'recordSuccess' | 'openMs'>;
 }
 
 export type RouteResult =
@@ -77,9 +77,15 @@ export async function chargeViaGateways(
       await breaker?.recordSuccess();
       return result(outcome);
     }
-    await breaker?.recordFailure();
+    const outage = (await breaker?.recordFailure()) ?? false;
     if (outcome.kind === 'unsettled') return result(outcome);
     cleared.add(gateway.name);
+    if (outage) {
+      // This failure opened the breaker (or was a failed probe): it says the gateway is down,
+      // nothing about this payment, so it must not spend the payment's attempt.
+      retryInMs = Math.min(retryInMs, breaker!.openMs);
+      continue;
+    }
     lastRetry = outcome;
   }
   if (lastRetry) return result(lastRetry);

@@ -271,7 +271,9 @@ describe('payment processor (real PostgreSQL)', () => {
   });
 
   describe('failover and the circuit breaker', () => {
-    const openBreaker = { acquire: async () => ({ allowed: false as const, retryInMs: 750 }), recordFailure: async () => {}, recordSuccess: async () => {} };
+    const openBreaker = { acquire: async () => ({ allowed: false as const, retryInMs: 750 }), recordFailure: async () => true, recordSuccess: async () => {}, openMs: 750 };
+    /** Closed until a failure, which opens it (the threshold is reached, or this call was the half-open probe). */
+    const trippingBreaker = { acquire: async () => ({ allowed: true as const, probe: true }), recordFailure: async () => true, recordSuccess: async () => {}, openMs: 900 };
 
     it('when the primary refuses the connection, then the secondary charges and the row records it', async () => {
       const orderId = await newPayment();
@@ -355,6 +357,19 @@ describe('payment processor (real PostgreSQL)', () => {
 
       expect(only.calls.charge).toHaveLength(0);
       expect(pauses).toEqual([750]);
+      expect((await payments.findByOrderId(orderId))?.snapshot.context.failures).toBe(0);
+    });
+
+    it('when a failure opens the breaker (or a half-open probe fails), then the job waits and its attempt is not spent', async () => {
+      const orderId = await newPayment();
+      const only = scriptedGateway(['down'], { name: 'primary' });
+      const pauses: number[] = [];
+      const { process } = processorWith([{ gateway: only.gateway, breaker: trippingBreaker }], pauses);
+
+      await expect(process(fakeJob(orderId, 0))).rejects.toThrow();
+
+      expect(only.calls.charge).toHaveLength(1);
+      expect(pauses).toEqual([900]);
       expect((await payments.findByOrderId(orderId))?.snapshot.context.failures).toBe(0);
     });
 
