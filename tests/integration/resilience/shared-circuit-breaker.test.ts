@@ -9,7 +9,7 @@ const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 describe('shared circuit breaker (real Redis)', () => {
   let redis: Redis;
   const prefix = `{breaker-test-${randomUUID().slice(0, 8)}}`;
-  const opts = { failureThreshold: 5, failureRatio: 0.5, windowMs: 10_000, openMs: 300, probeTimeoutMs: 5_000 };
+  const opts = { failureThreshold: 5, failureRatio: 0.5, windowMs: 10_000, openMs: 300, probeTimeoutMs: 5_000, localCacheMs: 0 };
 
   beforeAll(() => {
     redis = new Redis(REDIS_URL);
@@ -78,5 +78,21 @@ describe('shared circuit breaker (real Redis)', () => {
     await b.recordFailure();
     expect(await a.acquire()).toMatchObject({ allowed: false });
     expect(await a.state()).toBe('open');
+  });
+
+  it('when a process trusted a quiet breaker locally, then it still sees another process open it within the cache time', async () => {
+    const name = randomUUID().slice(0, 8);
+    const cached = new SharedCircuitBreaker(redis, name, prefix, { ...opts, localCacheMs: 150 });
+    const other = new SharedCircuitBreaker(redis, name, prefix, opts);
+    expect((await cached.acquire()).allowed).toBe(true);
+    for (let i = 0; i < 5; i++) await other.recordFailure();
+
+    const deadline = Date.now() + 2000;
+    let permit = await cached.acquire();
+    while (permit.allowed && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      permit = await cached.acquire();
+    }
+    expect(permit.allowed).toBe(false);
   });
 });
