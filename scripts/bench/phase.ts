@@ -1,0 +1,123 @@
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Collector, Phase } from './collector.js';
+import { gatewayMsByOrder, orderMarks } from './db-probes.js';
+import type { BenchDeployment } from './deployment.js';
+import type { Publisher } from './publisher.js';
+import { percentiles, type Percentiles } from './stats.js';
+import { startUsage, type Usage } from './usage.js';
+
+export interface BenchContext {
+  /** The run's PostgreSQL database name (its backends' CPU is the service's). */
+  database: string;
+  collector: Collector;
+  publisher: Publisher;
+  pool: pg.Pool;
+  redis: Redis;
+  say(line: string): void;
+}
+
+export interface PhaseSpec {
+  label: string;
+  kind: 'pipeline' | 'naive';
+  workers: number;
+  latency: string;
+  concurrency: number;
+  mode: 'flat' | 'offered';
+  orders: number;
+  /** For `offered`: events per second. */
+  ratePerS?: number;
+  /** For `flat`: at most this many orders in flight (a soak's bounded backlog). */
+  window?: number;
+}
+
+export interface Stage {
+  name: string;
+  ms: Percentiles;
+}
+
+export interface PhaseResult extends PhaseSpec {
+  paymentsPerS: number;
+  e2e: Percentiles;
+  usage: Usage;
+  /** Gateway time per order and end to end minus it (pipeline only). */
+  gatewayMs?: Percentiles;
+  meanGatewayMs?: number;
+  overheadMs?: Percentiles;
+  stages?: Stage[];
+  distinctDuplicates: number;
+  redeliveries: number;
+  types: Record<string, number>;
+}
+
+/** Publishes one phase's orders, waits for every terminal event, and measures it. */
+export async function runPhase(ctx: BenchContext, d: BenchDeployment, spec: PhaseSpec): Promise<PhaseResult> {
+  const phase = ctx.collector.phase(spec.label, spec.orders);
+  const usage = startUsage([...d.workers, ...(d.simulator ? [d.simulator] : [])], ctx.pool, ctx.redis, ctx.database);
+  const publishing = spec.mode === 'flat' ? ctx.publisher.flatOut(phase, spec.orders, 100, spec.window) : ctx.publisher.offered(phase, spec.orders, spec.ratePerS!);
+  let lastSaid = Date.now();
+  await Promise.all([
+    publishing,
+    ctx.collector.done(phase, 90_000, (n) => {
+      if (Date.now() - lastSaid < 5000) return;
+      lastSaid = Date.now();
+      ctx.say(`  ${spec.label}: ${n}/${spec.orders}`);
+    }),
+  ]);
+  const used = await usage.finish(spec.orders);
+  const latencies = latenciesOf(phase);
+  // Loops, not Math.min(...values): a soak phase has more values than a call may take arguments.
+  let firstSent = Infinity;
+  let lastReceived = -Infinity;
+  for (const t of phase.sentAt.values()) firstSent = Math.min(firstSent, t);
+  for (const t of phase.receivedAt.values()) lastReceived = Math.max(lastReceived, t);
+  const result: PhaseResult = {
+    ...spec,
+    paymentsPerS: spec.orders / ((lastReceived - firstSent) / 1000),
+    e2e: percentiles([...latencies.values()]),
+    usage: used,
+    distinctDuplicates: phase.distinctDuplicates,
+    redeliveries: phase.redeliveries,
+    types: phase.types,
+  };
+  if (spec.kind === 'pipeline') Object.assign(result, await timings(ctx.pool, phase, latencies));
+  return result;
+}
+
+function latenciesOf(phase: Phase): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [orderId, at] of phase.receivedAt) out.set(orderId, at - phase.sentAt.get(orderId)!);
+  return out;
+}
+
+/** Gateway time, the worker's own overhead, and the stages between the service's timestamps. */
+async function timings(pool: pg.Pool, phase: Phase, latencies: Map<string, number>) {
+  const ids = [...phase.sentAt.keys()];
+  const [gateway, marks] = await Promise.all([gatewayMsByOrder(pool, ids), orderMarks(pool, ids)]);
+  const overhead: number[] = [];
+  for (const [orderId, e2e] of latencies) {
+    const g = gateway.get(orderId);
+    if (g !== undefined) overhead.push(e2e - g);
+  }
+  const gatewayValues = [...gateway.values()];
+  const cols: Record<string, number[]> = {};
+  const add = (name: string, v: number | undefined) => {
+    if (v !== undefined && Number.isFinite(v)) (cols[name] ??= []).push(v);
+  };
+  for (const [orderId, m] of marks) {
+    const sent = phase.sentAt.get(orderId)!;
+    const received = phase.receivedAt.get(orderId);
+    add('published → consumer insert txn', m.created - sent);
+    add('insert txn → Processing txn', m.processing !== undefined ? m.processing - m.created : undefined);
+    add('Processing txn → terminal txn', m.terminal !== undefined && m.processing !== undefined ? m.terminal - m.processing : undefined);
+    add('  of which gateway call', gateway.get(orderId));
+    add('terminal txn → relay claim txn', m.claimed !== undefined && m.terminal !== undefined ? m.claimed - m.terminal : undefined);
+    add('relay claim txn → event received', received !== undefined && m.claimed !== undefined ? received - m.claimed : undefined);
+  }
+  return {
+    gatewayMs: percentiles(gatewayValues),
+    meanGatewayMs: gatewayValues.reduce((a, b) => a + b, 0) / Math.max(1, gatewayValues.length),
+    overheadMs: percentiles(overhead),
+    stages: Object.entries(cols).map(([name, values]) => ({ name, ms: percentiles(values) })),
+  };
+}

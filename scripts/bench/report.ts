@@ -1,0 +1,144 @@
+import { availableParallelism } from 'node:os';
+import type { Ceiling } from './ceilings.js';
+import type { BenchResults } from './plan.js';
+import type { PhaseResult } from './phase.js';
+import { fmtMs, fmtRate, fmtRatio } from './stats.js';
+import { table } from './table.js';
+
+/** The parts every payment uses at least once each: the slowest of them bounds payments/s. */
+const PER_PAYMENT_PARTS = ['bullmq_noop', 'pg_commit_10', 'rabbit_pub_quorum_100', 'rabbit_consume_quorum'];
+
+export function paymentCeiling(ceilings: Ceiling[]): Ceiling | undefined {
+  const parts = ceilings.filter((c) => PER_PAYMENT_PARTS.includes(c.key));
+  return parts.length ? parts.reduce((a, b) => (b.perS < a.perS ? b : a)) : undefined;
+}
+
+/** With a gateway latency, throughput cannot beat workers × concurrency / mean gateway time. */
+export function concurrencyBound(p: PhaseResult): number | undefined {
+  if (p.kind !== 'pipeline' || p.latency === '0' || !p.meanGatewayMs) return undefined;
+  return (p.workers * p.concurrency * 1000) / p.meanGatewayMs;
+}
+
+export const naiveFlat = (r: BenchResults) => r.phases.find((p) => p.kind === 'naive' && p.mode === 'flat');
+const naiveAt = (r: BenchResults, rate: number | undefined) => r.phases.find((p) => p.kind === 'naive' && p.mode === 'offered' && p.ratePerS === rate);
+
+export function ceilingsTable(r: BenchResults): string {
+  const ceiling = paymentCeiling(r.ceilings);
+  const rows = r.ceilings.map((c) => [c.label, fmtRate(c.perS)]);
+  const note = ceiling
+    ? `ceiling for payments/s = ${fmtRate(ceiling.perS)} (${ceiling.label}): the slowest of the parts a payment uses at least once each (BullMQ no-op, PostgreSQL commits on 10 connections, RabbitMQ publish with confirms per 100 and consume, quorum queue), each measured alone with both cores to itself`
+    : 'no ceilings measured (--only)';
+  return `${table(['ceiling (each part alone, this run)', 'per second'], rows)}\n${note}`;
+}
+
+export function endToEndTable(r: BenchResults): string {
+  const ceiling = paymentCeiling(r.ceilings);
+  const naive = naiveFlat(r);
+  const rows = r.phases.map((p) => {
+    const bound = concurrencyBound(p);
+    // At an offered rate, payments/s is the rate itself: no ratio to make.
+    const flat = p.mode === 'flat';
+    const vsCeiling = !flat ? '-' : bound ? `${fmtRatio(p.paymentsPerS / bound)}*` : ceiling ? fmtRatio(p.paymentsPerS / ceiling.perS) : '-';
+    const peer = !flat && p.kind === 'pipeline' ? naiveAt(r, p.ratePerS) : undefined;
+    return [
+      p.label,
+      fmtRate(p.paymentsPerS),
+      vsCeiling,
+      flat && naive && p.latency === '0' ? fmtRatio(p.paymentsPerS / naive.paymentsPerS) : '-',
+      fmtMs(p.e2e.p50),
+      fmtMs(p.e2e.p95),
+      fmtMs(p.e2e.p99),
+      peer ? fmtRatio(p.e2e.p95 / peer.e2e.p95) : '-',
+      p.distinctDuplicates ? `${p.distinctDuplicates} DUPLICATES` : 'ok',
+    ];
+  });
+  return [
+    table(['end to end (published → terminal event received)', 'payments/s', 'vs ceiling', 'vs naive', 'p50 ms', 'p95 ms', 'p99 ms', 'p95 vs naive', 'one event/order'], rows),
+    '* with gateway latency the ceiling is the concurrency bound: workers × WORKER_CONCURRENCY / mean gateway time.',
+    '  "vs naive": against the naive peer flat out; "p95 vs naive": against the naive peer at the same offered rate.',
+    '  Flat out, latency is mostly the wait behind the N orders published at once; read latency from the offered rows.',
+  ].join('\n');
+}
+
+export function resourcesTable(r: BenchResults): string {
+  const rows = r.phases.map((p) => {
+    // The peer under the same load: flat out against flat out, the same offered rate against it.
+    const naive = p.mode === 'flat' ? naiveFlat(r) : naiveAt(r, p.ratePerS);
+    const naiveRss = naive?.usage.processes.find((x) => x.name === 'naive')?.peakRssMb;
+    const naiveCpu = naive?.usage.processes.find((x) => x.name === 'naive')?.msPerPayment;
+    const u = p.usage;
+    const by = (name: string) => u.processes.find((x) => x.name === name);
+    const workers = u.processes.filter((x) => x.name.startsWith('worker') || x.name === 'naive');
+    const cell = (name: string) => {
+      const x = by(name);
+      return x ? `${Math.round(x.cpuPct)}% ${x.msPerPayment.toFixed(2)}` : '-';
+    };
+    const workerMs = workers.reduce((a, x) => a + x.msPerPayment, 0);
+    const rss = workers.map((x) => (x.peakRssMb === undefined ? '?' : Math.round(x.peakRssMb))).join('/');
+    const maxRss = Math.max(...workers.map((x) => x.peakRssMb ?? 0));
+    return [
+      p.label,
+      workers.map((x) => `${Math.round(x.cpuPct)}%`).join('+'),
+      workerMs.toFixed(2),
+      naiveCpu ? fmtRatio(workerMs / naiveCpu) : '-',
+      cell('simulator'), cell('postgres'), cell('redis'), cell('rabbitmq'), cell('bench'),
+      `${Math.round(u.machineBusyPct)}%`,
+      `${Math.round(u.othersPct)}%`,
+      rss,
+      naiveRss ? fmtRatio(maxRss / naiveRss) : '-',
+      u.pgTxnPerPayment.toFixed(1),
+      u.pgRowWritesPerPayment.toFixed(1),
+      u.redisCmdsPerPayment.toFixed(1),
+      String(u.pgConnectionsPeak),
+      ...cpuBudget(p),
+    ];
+  });
+  return [
+    table(['CPU and memory', 'worker cpu', 'ms/pay', 'vs naive', 'simulator', 'postgres', 'redis', 'rabbitmq', 'bench', 'machine', 'others', 'peak RSS MB', 'vs naive', 'PG txn/pay', 'rows/pay', 'Redis cmd/pay', 'PG conns', 'CPU ms/pay', 'CPU bound/s'], rows),
+    'CPU: % of one core over the phase, then CPU ms per payment; "vs naive": the naive peer flat out, or at the same offered rate. machine: both cores busy, of 200%; others: busy time',
+    'none of the listed processes used (other programs on the machine: noise). Peak RSS: VmHWM of each worker process during the phase.',
+    'PG txn and row writes: pg_stat_database of the run\'s own database. Redis commands: INFO commandstats (server-wide:',
+    'anything else using this Redis at the time counts too). PG conns: most connections to the run\'s database at once.',
+    'postgres: the backends of the run\'s own database only; redis and rabbitmq: the whole server (other users count too).',
+    'CPU ms/pay: the service\'s whole CPU per payment (workers or peer, simulator, PostgreSQL, Redis, RabbitMQ; not the benchmark);',
+    'CPU bound/s: what the cores could do at that cost if nothing else ran (cores × 1000 / CPU ms/pay).',
+  ].join('\n');
+}
+
+/** All the CPU one payment costs the system under test, and the throughput the cores allow at that cost. */
+function cpuBudget(p: PhaseResult): [string, string] {
+  const total = p.usage.processes.filter((x) => x.name !== 'bench').reduce((a, x) => a + x.msPerPayment, 0);
+  return [total.toFixed(2), fmtRate((availableParallelism() * 1000) / total)];
+}
+
+export function stagesTable(r: BenchResults): string {
+  const phases = r.phases.filter((p) => p.stages?.length);
+  if (!phases.length) return '';
+  const names = phases[0]!.stages!.map((s) => s.name);
+  const rows = names.map((name) => [name, ...phases.map((p) => {
+    const s = p.stages!.find((x) => x.name === name);
+    return s ? `${fmtMs(s.ms.p50)} / ${fmtMs(s.ms.p95)}` : '-';
+  })]);
+  const short = (l: string) => l.replace('pipeline ', '').replace(', gateway ', ' ').replace(' offered', '');
+  return [
+    table(['where the time goes, ms p50 / p95', ...phases.map((p) => short(p.label))], rows),
+    'Marks are the service\'s own timestamps (PostgreSQL now(): each step\'s transaction start) and the benchmark\'s send/receive times.',
+  ].join('\n');
+}
+
+export function latencyTable(r: BenchResults): string {
+  const phases = r.phases.filter((p) => p.kind === 'pipeline' && p.latency !== '0' && p.overheadMs);
+  if (!phases.length) return '';
+  const rows = phases.map((p) => [
+    p.label,
+    `${fmtMs(p.gatewayMs!.p50)} / ${fmtMs(p.gatewayMs!.p95)} / ${fmtMs(p.gatewayMs!.p99)}`,
+    `${fmtMs(p.e2e.p50)} / ${fmtMs(p.e2e.p95)} / ${fmtMs(p.e2e.p99)}`,
+    `${fmtMs(p.overheadMs!.p50)} / ${fmtMs(p.overheadMs!.p95)} / ${fmtMs(p.overheadMs!.p99)}`,
+    `${fmtRate(p.paymentsPerS)} of ${fmtRate(concurrencyBound(p))}`,
+  ]);
+  return [
+    table(['gateway latency runs', 'gateway ms p50/p95/p99', 'end to end', 'overhead (e2e - gateway)', 'payments/s of bound'], rows),
+    'Gateway time per order: the durations of its gateway calls the worker recorded (payment_transitions.detail.gatewayCalls).',
+    'Flat out, "overhead" includes the wait for a free concurrency slot; the offered rows show the worker\'s own overhead.',
+  ].join('\n');
+}

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { startCollector, type Collector } from '../../../scripts/bench/collector.js';
+import { startNaivePipeline, type NaivePipeline } from '../../../scripts/bench/naive-pipeline.js';
+import { startPublisher, type Publisher } from '../../../scripts/bench/publisher.js';
+import { startPgWireCounter } from '../../../scripts/bench/wire-counters.js';
+import { isolate, type Isolated } from '../../support/isolation.js';
+
+describe('the benchmark\'s naive peer and its load tools', () => {
+  let iso: Isolated;
+  let naive: NaivePipeline | undefined;
+  let collector: Collector | undefined;
+  let publisher: Publisher | undefined;
+
+  beforeAll(async () => {
+    iso = await isolate();
+  });
+  afterAll(async () => {
+    await naive?.stop();
+    await collector?.close();
+    await publisher?.close();
+    await iso?.cleanup();
+  });
+
+  it('when orders are published flat out and at a rate, then the naive peer answers each with one PaymentCompleted matched by order id', async () => {
+    collector = await startCollector(iso.amqpUrl, 'bench.test-terminal');
+    publisher = await startPublisher(iso.amqpUrl);
+    naive = await startNaivePipeline({ amqpUrl: iso.amqpUrl, redisUrl: iso.redisUrl, databaseUrl: iso.databaseUrl, prefix: iso.queuePrefix, concurrency: 5, prefetch: 20 });
+
+    const flat = collector.phase('flat', 40);
+    await publisher.flatOut(flat, 40, 10);
+    await collector.done(flat, 30_000);
+    const steady = collector.phase('steady', 20);
+    await publisher.offered(steady, 20, 200);
+    await collector.done(steady, 30_000);
+
+    for (const p of [flat, steady]) {
+      expect(p.receivedAt.size).toBe(p.expected);
+      expect([...p.receivedAt.keys()].sort()).toEqual([...p.sentAt.keys()].sort());
+      expect(p.types).toEqual({ PaymentCompleted: p.expected });
+      expect(p.distinctDuplicates).toBe(0);
+    }
+    const db = new pg.Client({ connectionString: iso.databaseUrl });
+    await db.connect();
+    try {
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM naive_payments WHERE status = 'Success'`);
+      expect(rows[0].n).toBe(60);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('when a client talks to PostgreSQL through the counting proxy, then each query and each transaction statement is one round trip', async () => {
+    const db = new URL(iso.databaseUrl);
+    const proxy = await startPgWireCounter({ host: db.hostname, port: Number(db.port) || 5432 });
+    db.port = String(proxy.port);
+    const client = new pg.Client({ connectionString: db.toString() });
+    await client.connect();
+    try {
+      const before = proxy.roundTrips();
+      const { rows } = await client.query('SELECT $1::int + 1 AS n', [41]);
+      await client.query('BEGIN');
+      await client.query('SELECT 1');
+      await client.query('COMMIT');
+      expect(rows[0].n).toBe(42);
+      expect(proxy.roundTrips() - before).toBe(4);
+      expect(proxy.statements().get('SELECT $1::int + 1 AS n')).toBe(1);
+      expect(proxy.statements().get('BEGIN')).toBe(1);
+    } finally {
+      await client.end();
+      await proxy.close();
+    }
+  });
+});

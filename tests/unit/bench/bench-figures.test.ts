@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { categoryOf } from '../../../scripts/bench/cpu-profile.js';
+import { checks, headline } from '../../../scripts/bench/headline.js';
+import { parseOptions, UsageError } from '../../../scripts/bench/options.js';
+import type { PhaseResult } from '../../../scripts/bench/phase.js';
+import type { BenchResults } from '../../../scripts/bench/plan.js';
+import { concurrencyBound, paymentCeiling } from '../../../scripts/bench/report.js';
+import { percentiles } from '../../../scripts/bench/stats.js';
+
+function phase(p: Partial<PhaseResult>): PhaseResult {
+  return {
+    label: 'x', kind: 'pipeline', workers: 2, latency: '0', concurrency: 20, mode: 'flat', orders: 100,
+    paymentsPerS: 100, e2e: { p50: 5, p95: 50, p99: 200, max: 300 }, distinctDuplicates: 0, redeliveries: 0, types: {},
+    usage: { processes: [], machineBusyPct: 0, othersPct: 0, pgTxnPerPayment: 0, pgRowWritesPerPayment: 0, redisCmdsPerPayment: 0, redisTop: [], pgConnectionsPeak: 0 },
+    ...p,
+  };
+}
+
+describe('benchmark options', () => {
+  it('when --quick is given without --orders, then a phase has 2,000 orders; with --orders, the number given', () => {
+    expect(parseOptions(['--quick']).orders).toBe(2000);
+    expect(parseOptions(['--quick', '--orders', '500']).orders).toBe(500);
+    expect(parseOptions([]).orders).toBe(10_000);
+  });
+
+  it('when options take values inline or apart, then both read the same', () => {
+    const o = parseOptions(['--soak=100000', '--worker-env', 'AMQP_PREFETCH=50', '--worker-env=LOG_LEVEL=warn', '--only', 'p1,latency']);
+    expect(o.soak).toBe(100_000);
+    expect(o.workerEnv).toEqual({ AMQP_PREFETCH: '50', LOG_LEVEL: 'warn' });
+    expect([...o.only!]).toEqual(['p1', 'latency']);
+  });
+
+  it('when an option is unknown or a count is not a whole number, then it is refused with the usage', () => {
+    expect(() => parseOptions(['--fast'])).toThrow(UsageError);
+    expect(() => parseOptions(['--orders', '1e4'])).toThrow(/whole number/);
+    expect(() => parseOptions(['--worker-env', 'NOVALUE'])).toThrow(/KEY=VALUE/);
+  });
+});
+
+describe('benchmark figures', () => {
+  it('when percentiles are taken, then each is a latency some order really had (nearest rank)', () => {
+    const values = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentiles(values)).toEqual({ p50: 50, p95: 95, p99: 99, max: 100 });
+    expect(percentiles([7])).toEqual({ p50: 7, p95: 7, p99: 7, max: 7 });
+  });
+
+  it('when ceilings are measured, then the payments ceiling is the slowest part every payment uses', () => {
+    const ceiling = paymentCeiling([
+      { key: 'bullmq_noop', label: 'BullMQ', perS: 9000 },
+      { key: 'pg_commit_10', label: 'PostgreSQL', perS: 4000 },
+      { key: 'pg_commit_1', label: 'PostgreSQL on one connection (not per payment)', perS: 100 },
+      { key: 'rabbit_pub_quorum_100', label: 'RabbitMQ', perS: 6000 },
+    ]);
+    expect(ceiling?.label).toBe('PostgreSQL');
+  });
+
+  it('when the gateway has latency, then the bound is workers × concurrency / mean gateway time', () => {
+    expect(concurrencyBound(phase({ latency: '50-300', workers: 2, concurrency: 20, meanGatewayMs: 200 }))).toBe(200);
+    expect(concurrencyBound(phase({ latency: '0' }))).toBeUndefined();
+  });
+
+  it('when a run is summarised, then the JSON line carries the 2-worker flat-out rate, the offered p95 and both ratios', () => {
+    const results: BenchResults = {
+      ceilings: [{ key: 'pg_commit_10', label: 'PostgreSQL', perS: 1000 }],
+      phases: [
+        phase({ kind: 'naive', workers: 1, paymentsPerS: 400 }),
+        phase({ paymentsPerS: 250 }),
+        phase({ mode: 'offered', ratePerS: 125, paymentsPerS: 125, e2e: { p50: 3, p95: 42, p99: 120, max: 130 } }),
+        phase({ workers: 1, paymentsPerS: 200 }),
+      ],
+    };
+    expect(headline(results)).toEqual({ payments_per_s: 250, p95_ms: 42, ceiling_payments_per_s: 1000, ratio: 0.25, vs_naive: 0.625 });
+    const verdicts = checks(results);
+    expect(verdicts.find((c) => c.includes("naive peer's throughput"))).toMatch(/^PASS/);
+    expect(verdicts.find((c) => c.includes('two workers not slower'))).toMatch(/^PASS/);
+    expect(verdicts.find((c) => c.includes('gateway latency, 1 worker(s): throughput'))).toMatch(/^ n\/a/);
+  });
+});
+
+describe('CPU profile parts', () => {
+  it.each([
+    ['file:///work/main/node_modules/knex/lib/query/querybuilder.js', '', 'knex'],
+    ['file:///work/main/node_modules/@pinojs/redact/index.js', '', '@pinojs/redact'],
+    ['file:///work/main/node_modules/bullmq/node_modules/ioredis/built/Redis.js', '', 'ioredis'],
+    ['node:internal/streams/writable', '', 'node:streams'],
+    ['node:net', '', 'node:net'],
+    ['file:///work/main/src/workers/payment.processor.ts', '', 'src/workers/payment.processor.ts'],
+    ['', '(garbage collector)', '(garbage collector)'],
+    ['', 'writev', '(native)'],
+  ])('when a frame comes from %s %s, then it counts for %s', (url, fn, part) => {
+    expect(categoryOf(url, fn)).toBe(part);
+  });
+});
