@@ -154,14 +154,21 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       const left = () => Math.max(0, deadline - Date.now());
       const step = async (name: string, fn: () => Promise<unknown>) => {
         try {
-          await fn();
+          // Bounded: a close that never resolves (BullMQ waiting on a reconnecting Redis client) must not hold the exit.
+          await withTimeout(fn(), left(), async () => logger.warn(`shutdown: ${name} did not finish in time; going on`));
         } catch (err) {
           // Every step runs even when one fails: a half-closed process must not hang.
           logger.warn({ err: (err as Error).message }, `shutdown: ${name} failed`);
         }
       };
       await step('stop consuming', () => consumer.stop());
-      await step('finish in-flight jobs', () => withTimeout(worker.close(), left(), () => worker.close(true)));
+      // A second worker.close(true) returns the first close's pending promise (BullMQ 6.7), so it cannot force
+      // anything: keep a reserve for the outbox flush instead; unfinished jobs go back when their locks expire.
+      await step('finish in-flight jobs', () =>
+        withTimeout(worker.close(), Math.max(0, left() - Math.min(3000, timeoutMs / 3)), async () => {
+          logger.warn('in-flight jobs did not finish in time: their locks expire and another worker takes them');
+        }),
+      );
       await step('stop the sweeper', () => sweeper.close());
       await step('flush the outbox', () => withTimeout(relay.flush(), left(), async () => {}));
       await step('stop the relay', () => relay.stop());

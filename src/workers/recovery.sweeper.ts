@@ -72,10 +72,18 @@ export async function startRecoverySweeper(
   deps: SweeperDeps & { connection: ConnectionOptions; prefix: string; intervalMs: number },
 ): Promise<RecoverySweeper> {
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: deps.connection, prefix: deps.prefix });
-  await queue.upsertJobScheduler(SWEEP_JOB, { every: deps.intervalMs }, {
-    name: SWEEP_JOB,
-    opts: { removeOnComplete: 100, removeOnFail: 100 },
-  });
+  const schedule = () =>
+    queue.upsertJobScheduler(SWEEP_JOB, { every: deps.intervalMs }, {
+      name: SWEEP_JOB,
+      opts: { removeOnComplete: 100, removeOnFail: 100 },
+    });
+  await schedule();
+  // Redis that lost its data lost the schedule too: declare it again every interval (upsert is idempotent),
+  // or the sweeper that exists to survive a wiped Redis would stop after one.
+  const keeper = setInterval(() => {
+    schedule().catch((err: Error) => deps.logger.warn({ reason: err.message }, 'could not re-declare the sweep schedule'));
+  }, deps.intervalMs);
+  keeper.unref();
   const worker = new Worker(
     MAINTENANCE_QUEUE,
     async () => {
@@ -90,6 +98,7 @@ export async function startRecoverySweeper(
     queue,
     worker,
     async close() {
+      clearInterval(keeper);
       await Promise.allSettled([worker.close(), queue.close()]);
     },
   };
