@@ -1,0 +1,91 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import { createKnex } from '../../src/persistence/db.js';
+import type { Isolated } from '../../tests/support/isolation.js';
+import { startProcess, type Proc } from '../lib/processes.js';
+import { connectChaosClient, type ChaosClient } from './chaos-client.js';
+import { waitForConsumers } from './traffic.js';
+import { createWorkerPool, type WorkerPool } from './worker-pool.js';
+
+/**
+ * A chaos run's deployment in its isolation: the gateway simulator, the
+ * worker processes, the saga's other side, and a database handle for the
+ * checks.
+ */
+export interface ChaosDeployment {
+  gatewayUrl: string;
+  pool: WorkerPool;
+  client: ChaosClient;
+  knex: Knex;
+  /** Why the simulator is gone, if it exited on its own. */
+  simulatorExit(): string | undefined;
+  /** Writes every process's output (one file each, killed ones included) into `dir`. */
+  writeLogs(dir: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** A job lock short enough that a frozen worker loses its jobs within a freeze. */
+export const LOCK_MS = 2000;
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+export async function startDeployment(iso: Isolated, o: { workers: number; seed: number }, log: (line: string) => void): Promise<ChaosDeployment> {
+  const started: { simulator?: Proc; pool?: WorkerPool; client?: ChaosClient; knex?: Knex } = {};
+  const close = async () => {
+    await started.client?.close().catch(() => undefined);
+    await started.knex?.destroy().catch(() => undefined);
+    await started.pool?.killAll();
+    await started.simulator?.stop('SIGKILL');
+  };
+  try {
+    const simulator = (started.simulator = startProcess('gateway', 'src/gateway/simulator/main.ts', { GATEWAY_PORT: '0', SIM_SEED: String(o.seed) }));
+    const gatewayUrl = String((JSON.parse(await simulator.waitForLine(/simulator listening/)) as { url: string }).url);
+    const simulatorExit = watchSimulator(simulator, log);
+    const pool = (started.pool = createWorkerPool(o.workers, workerEnv(iso, gatewayUrl)));
+    log(`seed ${o.seed}: starting ${o.workers} workers in ${iso.vhost} (database, vhost and Redis prefix ${iso.queuePrefix} of its own)`);
+    await pool.start();
+    await waitForConsumers(iso.amqpUrl, o.workers);
+    const client = (started.client = await connectChaosClient(iso.amqpUrl, log));
+    const knex = (started.knex = createKnex(iso.databaseUrl, { max: 3 }));
+    const writeLogs = async (dir: string) => {
+      await mkdir(dir, { recursive: true });
+      const procs = [simulator, ...pool.incarnations.map((i) => i.proc)];
+      await Promise.all(procs.map((p) => writeFile(path.join(dir, `${p.name}.log`), `${p.lines.join('\n')}\n`)));
+      return procs.map((p) => path.join(dir, `${p.name}.log`));
+    };
+    return { gatewayUrl, pool, client, knex, simulatorExit, writeLogs, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function workerEnv(iso: Isolated, gatewayUrl: string): Record<string, string> {
+  return {
+    ...iso.env,
+    GATEWAY: 'stripe',
+    GATEWAY_URL: gatewayUrl,
+    // A hung gateway call must end well within a fault window.
+    GATEWAY_TIMEOUT_MS: '1500',
+    HTTP_PORT: '0',
+    WORKER_CONCURRENCY: '20',
+    JOB_BACKOFF_MS: '100',
+    JOB_LOCK_MS: String(LOCK_MS),
+    SWEEPER_INTERVAL_MS: '1000',
+    SWEEPER_STALE_AFTER_MS: '5000',
+    OUTBOX_POLL_MS: '100',
+    SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+    LOG_LEVEL: 'info',
+  };
+}
+
+/** The simulator is not a target: its exit would explain every failure after it, so it is reported. */
+function watchSimulator(simulator: Proc, log: (line: string) => void): () => string | undefined {
+  let exit: string | undefined;
+  void simulator.exited.then((e) => {
+    if (simulator.child.killed) return; // stopped by the run's own cleanup
+    exit = `the gateway simulator exited (${e.code ?? e.signal}) during the run; its last lines:\n${simulator.lines.slice(-10).join('\n')}`;
+    log(exit);
+  });
+  return () => exit;
+}

@@ -1,0 +1,137 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { FaultKind, PlannedFault } from './fault-plan.js';
+import { killRunClients, wipeRunKeys } from './redis-faults.js';
+import type { WorkerPool } from './worker-pool.js';
+
+const run = promisify(execFile);
+
+/** Everything a fault may hit, all of it this run's own. */
+export interface FaultTargets {
+  pool: WorkerPool;
+  vhost: string;
+  redisUrl: string;
+  queuePrefix: string;
+  /** A PostgreSQL URL to a database other than the run's (the session that terminates the others). */
+  pgAdminUrl: string;
+  database: string;
+  gatewayUrl: string;
+}
+
+export interface InjectedFault {
+  kind: FaultKind;
+  atMs: number;
+  /** What was hit: a worker's name, a count of connections or keys. */
+  detail: string;
+  /** True when the fault could not be injected (e.g. no worker was running). */
+  skipped: boolean;
+}
+
+type GatewaySetting = 'errorRate' | 'timeoutRate' | 'lostResponseRate';
+
+const GATEWAY_SETTING: Partial<Record<FaultKind, GatewaySetting>> = {
+  'gateway-errors': 'errorRate',
+  'gateway-hangs': 'timeoutRate',
+  'gateway-lost-responses': 'lostResponseRate',
+};
+
+export interface FaultInjector {
+  inject(fault: PlannedFault, atMs: number): Promise<InjectedFault>;
+  /** Closes every gateway fault window and waits for thaws and restarts: nothing is broken afterwards. */
+  restoreAll(): Promise<void>;
+}
+
+export function createFaultInjector(t: FaultTargets): FaultInjector {
+  const open = new Map<GatewaySetting, number>();
+  const windows = new Set<Promise<void>>();
+
+  async function setGateway(patch: Partial<Record<GatewaySetting, number>>): Promise<void> {
+    const res = await fetch(`${t.gatewayUrl}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+    if (!res.ok) throw new Error(`simulator refused ${JSON.stringify(patch)}: HTTP ${res.status} ${await res.text()}`);
+  }
+
+  /** Opens a window of one gateway fault; overlapping windows of one kind close with the last. */
+  async function gatewayWindow(setting: GatewaySetting, rate: number, ms: number): Promise<string> {
+    open.set(setting, (open.get(setting) ?? 0) + 1);
+    await setGateway({ [setting]: rate });
+    const closing = sleep(ms).then(async () => {
+      const left = (open.get(setting) ?? 1) - 1;
+      open.set(setting, left);
+      if (left === 0) await setGateway({ [setting]: 0 }).catch(() => undefined);
+    });
+    windows.add(closing);
+    void closing.finally(() => windows.delete(closing));
+    return `${setting}=${rate.toFixed(2)} for ${ms} ms`;
+  }
+
+  async function apply(f: PlannedFault): Promise<string | undefined> {
+    const setting = GATEWAY_SETTING[f.kind];
+    if (setting) return gatewayWindow(setting, f.rate, f.holdMs);
+    switch (f.kind) {
+      case 'worker-killed': {
+        const slot = t.pool.pickRunning(f.worker);
+        return slot === undefined ? undefined : `SIGKILL ${t.pool.kill(slot, f.holdMs)}, restarted after ${f.holdMs} ms`;
+      }
+      case 'worker-frozen': {
+        const slot = t.pool.pickRunning(f.worker);
+        return slot === undefined ? undefined : `SIGSTOP ${t.pool.freeze(slot, f.holdMs)} for ${f.holdMs} ms`;
+      }
+      case 'broker-connections-closed':
+        return closeBrokerConnections(t.vhost);
+      case 'redis-clients-killed': {
+        const killed = await killRunClients(t.redisUrl, t.pool.pids(), t.queuePrefix);
+        return killed ? `${killed} connections killed` : undefined;
+      }
+      case 'redis-wiped':
+        // No worker restarting: nothing started afterwards repairs what the wipe lost.
+        await t.pool.restarted();
+        const wiped = await wipeRunKeys(t.redisUrl, t.pool.pids(), t.queuePrefix);
+        return `${wiped.deleted} keys deleted (${wiped.queued} payment jobs queued), ${wiped.killed} connections dropped`;
+      case 'postgres-sessions-terminated':
+        return `${await terminateSessions(t.pgAdminUrl, t.database)} sessions terminated`;
+      default:
+        return undefined;
+    }
+  }
+
+  return {
+    async inject(fault, atMs) {
+      try {
+        const detail = await apply(fault);
+        return { kind: fault.kind, atMs, detail: detail ?? 'no target', skipped: detail === undefined };
+      } catch (err) {
+        return { kind: fault.kind, atMs, detail: `failed: ${(err as Error).message}`, skipped: true };
+      }
+    },
+    async restoreAll() {
+      open.clear();
+      await setGateway({ errorRate: 0, timeoutRate: 0, lostResponseRate: 0 });
+      await Promise.allSettled([...windows]);
+      await setGateway({ errorRate: 0, timeoutRate: 0, lostResponseRate: 0 });
+      await t.pool.quiesce();
+    },
+  };
+}
+
+async function closeBrokerConnections(vhost: string): Promise<string> {
+  const { stdout } = await run('rabbitmqctl', ['close_all_connections', '-p', vhost, 'chaos']);
+  return /Closed (\d+) connections/.exec(stdout)?.[0] ?? stdout.trim().split('\n').pop() ?? '';
+}
+
+async function terminateSessions(adminUrl: string, database: string): Promise<number> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const res = await client.query<{ n: string }>(
+      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n
+         FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+      [database],
+    );
+    return Number(res.rows[0]?.n ?? 0);
+  } finally {
+    await client.end();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

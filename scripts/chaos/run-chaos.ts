@@ -1,0 +1,165 @@
+import path from 'node:path';
+import { isolate } from '../../tests/support/isolation.js';
+import { LOCK_MS, SHUTDOWN_TIMEOUT_MS, startDeployment, type ChaosDeployment } from './deployment.js';
+import { createFaultInjector, type FaultInjector, type InjectedFault } from './fault-injector.js';
+import { planFaults, type FaultKind, type PlannedFault } from './fault-plan.js';
+import { collectFigures } from './figures.js';
+import { checkInvariants, type InvariantResult, type LedgerCharge, type Observed, type PaymentRow } from './invariants.js';
+import { buildOrderMix, type OrderMix } from './order-mix.js';
+import { countFaults, formatReport, type ChaosFigures, type FaultCount } from './report.js';
+import { isSettled, publishMix, settleState, sleep, until, type Progress } from './traffic.js';
+
+export interface ChaosOptions {
+  orders: number;
+  /** The fault window, seconds; orders are published over most of it. */
+  durationS: number;
+  workers: number;
+  seed: number;
+  /** `each-once` for the short test run; `mixed` repeats faults every `faultEveryMs`. */
+  mode: 'each-once' | 'mixed';
+  faultEveryMs: number;
+  settleTimeoutS: number;
+  log: (line: string) => void;
+  /** When set, every process's output is written there at the end (for a failed run's post-mortem). */
+  logDir?: string;
+  /** Only these fault kinds (to narrow down a failure); all by default. */
+  kinds?: readonly FaultKind[];
+}
+
+export const DEFAULT_CHAOS_OPTIONS: Omit<ChaosOptions, 'seed' | 'log'> = {
+  orders: 1000,
+  durationS: 60,
+  workers: 3,
+  mode: 'mixed',
+  faultEveryMs: 2500,
+  settleTimeoutS: 240,
+};
+
+export interface ChaosReport {
+  seed: number;
+  ok: boolean;
+  faults: FaultCount[];
+  injected: InjectedFault[];
+  invariants: InvariantResult[];
+  figures: ChaosFigures;
+  /** The report as a table for people. */
+  text: string;
+}
+
+const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * issue 4's chaos run: orders through several worker processes while
+ * processes, connections, Redis data and the gateway fail on a seeded
+ * schedule; then the invariants, checked against PostgreSQL, the gateway's
+ * ledger and what the saga's other side received.
+ */
+export async function runChaos(options: Partial<ChaosOptions> & Pick<ChaosOptions, 'seed' | 'log'>): Promise<ChaosReport> {
+  const o: ChaosOptions = { ...DEFAULT_CHAOS_OPTIONS, ...options };
+  const log = (line: string) => o.log(`chaos: ${line}`);
+  const iso = await isolate();
+  let d: ChaosDeployment | undefined;
+  try {
+    d = await startDeployment(iso, o, log);
+    const mix = buildOrderMix(o.seed, o.orders);
+    const plan = planFaults({ seed: o.seed, windowMs: o.durationS * 1000, workers: o.workers, mode: o.mode, everyMs: o.faultEveryMs, lockMs: LOCK_MS, ...(o.kinds ? { kinds: o.kinds } : {}) });
+    const injector = createFaultInjector({
+      pool: d.pool,
+      vhost: iso.vhost,
+      redisUrl: iso.redisUrl,
+      queuePrefix: iso.queuePrefix,
+      pgAdminUrl: PG_ADMIN,
+      database: new URL(iso.databaseUrl).pathname.slice(1),
+      gatewayUrl: d.gatewayUrl,
+    });
+    log(`${mix.orders.length} orders, ${mix.duplicates} duplicates, ${mix.poison.length} poison messages; ${plan.length} faults over ${o.durationS} s`);
+
+    const window = await runFaultWindow(d, mix, plan, injector, o.durationS * 1000, log);
+    log('waiting for the system to settle');
+    const settled = await waitForSettle(d, iso.amqpUrl, mix, o.settleTimeoutS * 1000);
+    const settledAt = Date.now();
+    const observed = await observe(d, mix, settled);
+    const invariants = checkInvariants(observed);
+    const figures = collectFigures({ ...window, observed, incarnations: d.pool.incarnations, settledAt, clientReconnects: d.client.disconnects() });
+    const faults = countFaults(window.injected);
+    const ok = invariants.every((i) => i.violations.length === 0);
+    return { seed: o.seed, ok, faults, injected: window.injected, invariants, figures, text: formatReport({ seed: o.seed, faults, invariants, figures }) };
+  } finally {
+    if (d && o.logDir) log(`process logs written to ${path.resolve(o.logDir)} (${(await d.writeLogs(o.logDir)).length} files)`);
+    await d?.close();
+    await iso.cleanup();
+  }
+}
+
+/** Publishes the mix while the plan's faults are injected; returns once every fault is lifted and all is published. */
+async function runFaultWindow(d: ChaosDeployment, mix: OrderMix, plan: PlannedFault[], injector: FaultInjector, windowMs: number, log: (l: string) => void) {
+  const startedAt = Date.now();
+  const progress: Progress = { published: 0, total: mix.stream.length + mix.conflicts.length };
+  // Settled (never rejected) right away: a failure is rethrown once the faults are lifted.
+  const publishing = publishMix(d.client, mix, windowMs * 0.8, d.knex, progress).then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  const scraper = setInterval(() => void d.pool.scrape(), 2000);
+  const reporter = setInterval(() => log(`t=${((Date.now() - startedAt) / 1000).toFixed(0)}s published ${progress.published}/${progress.total}, answered ${answered(d, mix)}/${mix.orders.length}`), 5000);
+  try {
+    const injected = await injectAll(plan, injector, startedAt, log);
+    await sleep(startedAt + windowMs - Date.now());
+    const answeredUnderFaults = answered(d, mix);
+    log('fault window over: lifting every fault');
+    await injector.restoreAll().catch((err: Error) => {
+      throw new Error(d.simulatorExit() ?? `could not lift the faults: ${err.message}`, { cause: err });
+    });
+    const lastFaultAt = Date.now();
+    const publishFailed = await publishing;
+    if (publishFailed) throw new Error(`publishing the orders failed: ${publishFailed.message}`, { cause: publishFailed });
+    return { injected, startedAt, windowMs, answeredUnderFaults, lastFaultAt, messagesPublished: progress.published };
+  } finally {
+    clearInterval(scraper);
+    clearInterval(reporter);
+    await publishing;
+  }
+}
+
+/** Injects each planned fault at its time; gateway windows, thaws and restarts run on in the background. */
+async function injectAll(plan: PlannedFault[], injector: FaultInjector, startedAt: number, log: (l: string) => void): Promise<InjectedFault[]> {
+  const injected: InjectedFault[] = [];
+  for (const fault of plan) {
+    await sleep(startedAt + fault.atMs - Date.now());
+    const result = await injector.inject(fault, Date.now() - startedAt);
+    injected.push(result);
+    log(`t=${(result.atMs / 1000).toFixed(1)}s ${result.kind}${result.skipped ? ' (skipped)' : ''}: ${result.detail}`);
+  }
+  return injected;
+}
+
+async function waitForSettle(d: ChaosDeployment, amqpUrl: string, mix: OrderMix, timeoutMs: number): Promise<Observed['settled']> {
+  let last: Awaited<ReturnType<typeof settleState>> | undefined;
+  const ok = await until(async () => {
+    last = await settleState(d.knex, amqpUrl, d.client, mix);
+    return isSettled(last, mix);
+  }, timeoutMs, 500);
+  return { ok, detail: ok ? 'settled' : `not settled after ${timeoutMs / 1000} s: ${JSON.stringify(last)}` };
+}
+
+/** Stops the workers (SIGTERM, as an operator would) and gathers what the checks need. */
+async function observe(d: ChaosDeployment, mix: OrderMix, settled: Observed['settled']): Promise<Observed> {
+  await d.pool.scrape();
+  const shutdownExits = await d.pool.stopAll(SHUTDOWN_TIMEOUT_MS + 15_000);
+  return {
+    mix,
+    rows: (await d.knex('payments').select('id', 'order_id', 'status', 'amount', 'currency', 'transaction_id', 'failure_code')) as PaymentRow[],
+    ledger: (await (await fetch(`${d.gatewayUrl}/_sim/charges`)).json()) as LedgerCharge[],
+    received: d.client.received,
+    deadLetters: await d.client.deadLetters(),
+    unexpectedExits: d.pool.unexpectedExits,
+    shutdownExits,
+    workerProcesses: d.pool.incarnations.length,
+    settled,
+  };
+}
+
+function answered(d: ChaosDeployment, mix: OrderMix): number {
+  const wanted = new Set(mix.orders.map((x) => x.orderId));
+  return new Set(d.client.received.map((e) => e.data?.orderId).filter((id) => wanted.has(id))).size;
+}
