@@ -1,3 +1,4 @@
+import { createOutboxRepository } from '../../../src/persistence/outbox.repository.js';
 import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -23,28 +24,9 @@ import {
 
 export * from './payments.seed.js';
 
-/** The outbox rows of one order, read as the outbox repository would hand them over. */
+/** The outbox rows of one order, exactly as the service's outbox repository hands them over. */
 export function outboxEvents(knex: Knex): PaymentEventSource {
-  return {
-    async eventsOf(orderId) {
-      const rows = (await knex('outbox').where({ order_id: orderId }).orderBy('created_at')) as Array<{
-        id: string;
-        type: string;
-        routing_key: string;
-        created_at: Date;
-        published_at: Date | null;
-        publish_attempts: number;
-      }>;
-      return rows.map((r) => ({
-        id: r.id,
-        type: r.type,
-        routingKey: r.routing_key,
-        createdAt: r.created_at,
-        publishedAt: r.published_at,
-        publishAttempts: r.publish_attempts,
-      }));
-    },
-  };
+  return createOutboxRepository(knex);
 }
 
 export function paymentsQueue(iso: Isolated): { queue: Queue<ChargePaymentJob>; redis: Redis } {
