@@ -81,7 +81,11 @@ describe('RabbitMQ topology', () => {
     // The consumer treats x-delivery-count >= limit as the last delivery (isLastDelivery).
     expect(counts.length).toBe(INPUT_DELIVERY_LIMIT + 1);
     expect(counts.at(-1)).toBe(INPUT_DELIVERY_LIMIT);
-    const parked = await drainQueue(test.channel, DEAD_LETTER_QUEUE);
+    // Quorum queues dead-letter at-least-once through an internal process: the copy arrives shortly after.
+    const parked = await waitFor(async () => {
+      const got = await drainQueue(test.channel, DEAD_LETTER_QUEUE);
+      return got.length > 0 ? got : undefined;
+    }, 'the poison message in the dead-letter queue');
     expect(parked.map((m) => [m.content.toString(), m.properties.messageId])).toEqual([['poison', 'poison-1']]);
   });
 });
