@@ -26,6 +26,17 @@ export interface InjectedFault {
   detail: string;
   /** True when the fault could not be injected (e.g. no worker was running). */
   skipped: boolean;
+  /** What it hit, counted (e.g. for a wipe: keys, queued payment jobs, connections). */
+  counts?: Record<string, number>;
+  /** When its effect ended (epoch ms): a window closed, a worker thawed or restarted, the command returned. */
+  endsAt: number;
+}
+
+interface Applied {
+  detail: string;
+  counts?: Record<string, number>;
+  /** When the effect ends, if later than the injection's return. */
+  endsAt?: number | Promise<number>;
 }
 
 type GatewaySetting = 'errorRate' | 'timeoutRate' | 'lostResponseRate';
@@ -65,17 +76,19 @@ export function createFaultInjector(t: FaultTargets): FaultInjector {
     return `${setting}=${rate.toFixed(2)} for ${ms} ms`;
   }
 
-  async function apply(f: PlannedFault): Promise<string | undefined> {
+  async function apply(f: PlannedFault): Promise<Applied | string | undefined> {
     const setting = GATEWAY_SETTING[f.kind];
-    if (setting) return gatewayWindow(setting, f.rate, f.holdMs);
+    if (setting) return { detail: await gatewayWindow(setting, f.rate, f.holdMs), endsAt: Date.now() + f.holdMs };
     switch (f.kind) {
       case 'worker-killed': {
         const slot = t.pool.pickRunning(f.worker);
-        return slot === undefined ? undefined : `SIGKILL ${t.pool.kill(slot, f.holdMs)}, restarted after ${f.holdMs} ms`;
+        if (slot === undefined) return undefined;
+        const killed = t.pool.kill(slot, f.holdMs);
+        return { detail: `SIGKILL ${killed.name}, restarted after ${f.holdMs} ms`, endsAt: killed.restarted.then(() => Date.now(), () => Date.now()) };
       }
       case 'worker-frozen': {
         const slot = t.pool.pickRunning(f.worker);
-        return slot === undefined ? undefined : `SIGSTOP ${t.pool.freeze(slot, f.holdMs)} for ${f.holdMs} ms`;
+        return slot === undefined ? undefined : { detail: `SIGSTOP ${t.pool.freeze(slot, f.holdMs)} for ${f.holdMs} ms`, endsAt: Date.now() + f.holdMs };
       }
       case 'broker-connections-closed':
         return closeBrokerConnections(t.vhost);
@@ -87,7 +100,10 @@ export function createFaultInjector(t: FaultTargets): FaultInjector {
         // No worker restarting: nothing started afterwards repairs what the wipe lost.
         await t.pool.restarted();
         const wiped = await wipeRunKeys(t.redisUrl, t.pool.pids(), t.queuePrefix);
-        return `${wiped.deleted} keys deleted (${wiped.queued} payment jobs queued), ${wiped.killed} connections dropped`;
+        return {
+          detail: `${wiped.deleted} keys deleted (${wiped.queued} payment jobs queued), ${wiped.killed} connections dropped`,
+          counts: { keys: wiped.deleted, queuedJobs: wiped.queued, connections: wiped.killed },
+        };
       case 'postgres-sessions-terminated':
         return `${await terminateSessions(t.pgAdminUrl, t.database)} sessions terminated`;
       default:
@@ -98,10 +114,14 @@ export function createFaultInjector(t: FaultTargets): FaultInjector {
   return {
     async inject(fault, atMs) {
       try {
-        const detail = await apply(fault);
-        return { kind: fault.kind, atMs, detail: detail ?? 'no target', skipped: detail === undefined };
+        const applied = await apply(fault);
+        const a: Partial<Applied> = typeof applied === 'object' ? applied : { detail: applied };
+        const result: InjectedFault = { kind: fault.kind, atMs, detail: a.detail ?? 'no target', skipped: !a.detail, endsAt: Date.now(), ...(a.counts ? { counts: a.counts } : {}) };
+        if (typeof a.endsAt === 'number') result.endsAt = a.endsAt;
+        else if (a.endsAt) void a.endsAt.then((at) => (result.endsAt = at));
+        return result;
       } catch (err) {
-        return { kind: fault.kind, atMs, detail: `failed: ${(err as Error).message}`, skipped: true };
+        return { kind: fault.kind, atMs, detail: `failed: ${(err as Error).message}`, skipped: true, endsAt: Date.now() };
       }
     },
     async restoreAll() {

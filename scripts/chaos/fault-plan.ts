@@ -71,7 +71,6 @@ export function planFaults(o: FaultPlanOptions): PlannedFault[] {
       kinds.push(kind);
     }
   }
-  placeWipe(kinds);
   // Faults land between 5% and 85% of the window: orders are flowing, and the tail lets windows close.
   const times = kinds.map(() => Math.round(o.windowMs * (0.05 + 0.8 * random()))).sort((a, b) => a - b);
   const plan = kinds.map((kind, i) => ({
@@ -81,37 +80,33 @@ export function planFaults(o: FaultPlanOptions): PlannedFault[] {
     holdMs: holdFor(kind, random, o.lockMs),
     rate: kind === 'gateway-hangs' ? 0.15 + 0.15 * random() : 0.2 + 0.3 * random(),
   }));
-  return wipeDuringErrors(plan);
+  return placeWipe(plan, o);
 }
 
 /**
- * The wipe comes after the last kill: a process that starts re-creates in
- * Redis whatever it declares at start, which would hide what the wipe lost
- * for good (the injector also waits for restarts in progress). And it comes
- * during a gateway-errors window, while retries wait in Redis: a wipe with
- * nothing queued would lose nothing.
+ * Where the one Redis wipe goes. While orders still flow (55% of the window,
+ * 70% in a mixed run), a second after a gateway-errors window opened: most
+ * attempts fail meanwhile, so retries wait in Redis when it loses its data (a
+ * wipe with nothing queued would lose nothing). And no worker restarts from
+ * shortly before the wipe on: a process that starts declares its queues and
+ * schedules again, which would hide what the wipe lost for good. A kill that
+ * would restart too late moves earlier (the only kill of a run) or becomes a
+ * freeze.
  */
-function placeWipe(kinds: FaultKind[]): void {
-  const wipe = kinds.indexOf('redis-wiped');
-  if (wipe < 0) return;
-  kinds.splice(wipe, 1);
-  const errors = kinds.lastIndexOf('gateway-errors');
-  if (errors >= 0) kinds.splice(errors, 1);
-  const pair: FaultKind[] = errors >= 0 ? ['gateway-errors', 'redis-wiped'] : ['redis-wiped'];
-  kinds.splice(kinds.lastIndexOf('worker-killed') + 1, 0, ...pair);
-}
-
-/** The wipe lands a second after its gateway-errors window opened, and well after the last restart began. */
-function wipeDuringErrors(plan: PlannedFault[]): PlannedFault[] {
-  const wipe = plan.findIndex((f) => f.kind === 'redis-wiped');
-  if (wipe < 0) return plan;
-  const lastKill = plan.slice(0, wipe).filter((f) => f.kind === 'worker-killed').pop();
-  const notBefore = lastKill ? lastKill.atMs + lastKill.holdMs + RESTART_MS : 0;
-  const errors = plan[wipe - 1]?.kind === 'gateway-errors' ? plan[wipe - 1]! : undefined;
-  const opensAt = Math.max(errors?.atMs ?? plan[wipe]!.atMs - 1000, notBefore);
-  // Most attempts fail meanwhile, so retries wait in Redis when it loses its data.
-  if (errors) plan[wipe - 1] = { ...errors, atMs: opensAt, rate: 0.8 };
-  plan[wipe] = { ...plan[wipe]!, atMs: opensAt + 1000 };
+function placeWipe(plan: PlannedFault[], o: FaultPlanOptions): PlannedFault[] {
+  const wipe = plan.find((f) => f.kind === 'redis-wiped');
+  if (!wipe) return plan;
+  const wipeAt = Math.round(o.windowMs * (o.mode === 'mixed' ? 0.7 : 0.55));
+  const kills = plan.filter((f) => f.kind === 'worker-killed');
+  for (const kill of kills) {
+    const latest = wipeAt - kill.holdMs - RESTART_MS;
+    if (kill.atMs <= latest) continue;
+    if (kills.length === 1) kill.atMs = Math.max(0, latest);
+    else Object.assign(kill, { kind: 'worker-frozen', holdMs: Math.round(o.lockMs * 1.5) });
+  }
+  wipe.atMs = wipeAt;
+  const errors = plan.filter((f) => f.kind === 'gateway-errors').pop();
+  if (errors) Object.assign(errors, { atMs: wipeAt - 1000, rate: 0.8 });
   return plan.sort((a, b) => a.atMs - b.atMs);
 }
 

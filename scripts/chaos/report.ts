@@ -43,10 +43,11 @@ export function countFaults(faults: InjectedFault[]): FaultCount[] {
   }));
 }
 
-export function formatReport(r: { seed: number; faults: FaultCount[]; invariants: InvariantResult[]; figures: ChaosFigures }): string {
+export function formatReport(r: { seed: number; faults: FaultCount[]; injected: InjectedFault[]; invariants: InvariantResult[]; figures: ChaosFigures }): string {
   const out: string[] = [];
   out.push(`chaos run, seed ${r.seed}`, '');
   out.push(table(['fault', 'injected', 'skipped'], r.faults.map((f) => [f.kind, String(f.injected), String(f.skipped)])));
+  out.push('', ...r.injected.map((f) => `  t=${(f.atMs / 1000).toFixed(1)}s ${f.kind}${f.skipped ? ' (skipped)' : ''}: ${f.detail}`));
   out.push('');
   out.push(
     table(

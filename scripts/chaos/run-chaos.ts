@@ -83,7 +83,7 @@ export async function runChaos(options: Partial<ChaosOptions> & Pick<ChaosOption
     const figures = collectFigures({ ...window, observed, incarnations: d.pool.incarnations, settledAt, clientReconnects: d.client.disconnects() });
     const faults = countFaults(window.injected);
     const ok = invariants.every((i) => i.violations.length === 0);
-    return { seed: o.seed, ok, faults, injected: window.injected, invariants, figures, text: formatReport({ seed: o.seed, faults, invariants, figures }) };
+    return { seed: o.seed, ok, faults, injected: window.injected, invariants, figures, text: formatReport({ seed: o.seed, faults, injected: window.injected, invariants, figures }) };
   } finally {
     if (d && o.logDir) log(`process logs written to ${path.resolve(o.logDir)} (${(await d.writeLogs(o.logDir)).length} files)`);
     await d?.close();

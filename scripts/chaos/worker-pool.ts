@@ -37,8 +37,8 @@ export interface WorkerPool {
   start(): Promise<void>;
   /** The first running slot from `preferred` on, or undefined when none runs. */
   pickRunning(preferred: number): number | undefined;
-  /** SIGKILL now; a new process starts after `restartAfterMs` (in the background, see `quiesce`). */
-  kill(slot: number, restartAfterMs: number): string;
+  /** SIGKILL now; a new process starts after `restartAfterMs` (in the background, see `quiesce`); `restarted` settles once it is ready. */
+  kill(slot: number, restartAfterMs: number): { name: string; restarted: Promise<unknown> };
   /** SIGSTOP now, SIGCONT after `ms` (in the background). */
   freeze(slot: number, ms: number): string;
   /** Pids of every process alive (running or frozen). */
@@ -118,7 +118,7 @@ export function createWorkerPool(size: number, env: Record<string, string>): Wor
       const restart = track(inc.proc.exited.then(() => sleep(restartAfterMs)).then(() => (closing ? undefined : launch(slot))));
       restarts.add(restart);
       void restart.finally(() => restarts.delete(restart)).catch(() => undefined);
-      return inc.name;
+      return { name: inc.name, restarted: restart };
     },
     freeze(index, ms) {
       const slot = slots[index]!;

@@ -24,6 +24,9 @@ describe('crash safety under faults: a short chaos run', () => {
     for (const kind of FAULT_KINDS) {
       expect(report.faults.find((f) => f.kind === kind)?.injected, `${kind} injected (seed ${seed})`).toBe(1);
     }
+    // The wipe must have had something to lose, or it proves nothing about recovering from it.
+    const wipe = report.injected.find((f) => f.kind === 'redis-wiped');
+    expect(wipe?.counts?.queuedJobs, `payment jobs queued when Redis was wiped (seed ${seed})`).toBeGreaterThan(0);
     for (const invariant of report.invariants) {
       expect(invariant.violations, `${invariant.name} (seed ${seed})`).toEqual([]);
       expect(invariant.checked, `${invariant.name} checked something`).toBeGreaterThan(0);
