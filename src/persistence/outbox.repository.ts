@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { crashPoint } from '../workers/crash-points.js';
+import { createSql } from './sql.js';
 
 export interface PendingEvent {
   id: string;
@@ -11,9 +12,26 @@ export interface PendingEvent {
   createdAt: Date;
 }
 
+interface OutboxRow {
+  id: string;
+  order_id: string;
+  type: string;
+  routing_key: string;
+  payload: Record<string, unknown>;
+  headers: Record<string, string> | null;
+  created_at: Date;
+}
+
+// Events that keep failing (e.g. no queue bound for their routing key) go last, so they never starve the rest.
+const CLAIM = `SELECT id, order_id, type, routing_key, payload, headers, created_at FROM outbox
+  WHERE published_at IS NULL ORDER BY publish_attempts, created_at LIMIT $1 FOR UPDATE SKIP LOCKED`;
+const MARK_PUBLISHED = 'UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])';
+const MARK_FAILED = 'UPDATE outbox SET publish_attempts = publish_attempts + 1 WHERE id = ANY($1::uuid[])';
+
 export type OutboxRepository = ReturnType<typeof createOutboxRepository>;
 
 export function createOutboxRepository(knex: Knex) {
+  const sql = createSql(knex);
   return {
     /**
      * Claims up to `limit` unpublished events, hands them to `publish`, and
@@ -23,23 +41,8 @@ export function createOutboxRepository(knex: Knex) {
      * transaction rolls back and the rows are published again with the same id.
      */
     async claimBatch(limit: number, publish: (events: PendingEvent[]) => Promise<string[]>): Promise<number> {
-      return knex.transaction(async (trx) => {
-        const rows = (await trx('outbox')
-          .select('id', 'order_id', 'type', 'routing_key', 'payload', 'headers', 'created_at')
-          .whereNull('published_at')
-          // Events that keep failing (e.g. no queue bound for their routing key) go last, so they never starve the rest.
-          .orderBy([{ column: 'publish_attempts' }, { column: 'created_at' }])
-          .limit(limit)
-          .forUpdate()
-          .skipLocked()) as Array<{
-          id: string;
-          order_id: string;
-          type: string;
-          routing_key: string;
-          payload: Record<string, unknown>;
-          headers: Record<string, string> | null;
-          created_at: Date;
-        }>;
+      return sql.transaction(async (query) => {
+        const rows = await query<OutboxRow>('outbox.claim', CLAIM, [limit]);
         if (rows.length === 0) return 0;
         const events = rows.map((r) => ({
           id: r.id,
@@ -51,14 +54,13 @@ export function createOutboxRepository(knex: Knex) {
           createdAt: r.created_at,
         }));
         const confirmed = await publish(events);
-        const failed = events.map((e) => e.id).filter((id) => !confirmed.includes(id));
+        const published = new Set(confirmed);
+        const failed = events.map((e) => e.id).filter((id) => !published.has(id));
         if (confirmed.length) {
           crashPoint('relay:before-mark-published');
-          await trx('outbox').whereIn('id', confirmed).update({ published_at: trx.fn.now() });
+          await query('outbox.mark-published', MARK_PUBLISHED, [confirmed]);
         }
-        if (failed.length) {
-          await trx('outbox').whereIn('id', failed).increment('publish_attempts', 1);
-        }
+        if (failed.length) await query('outbox.mark-failed', MARK_FAILED, [failed]);
         return confirmed.length;
       });
     },

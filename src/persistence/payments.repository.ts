@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
 import type { PaymentStatus } from '../machines/payment.machine.js';
 import type { StoredSnapshot } from '../machines/payment.snapshot.js';
+import type { Model } from 'objection';
 import { PaymentModel, PaymentTransitionModel } from './models.js';
+import { createSql } from './sql.js';
 
 /** A payment as the rest of the program sees it: plain data, money as bigint. */
 export interface Payment {
@@ -73,7 +75,10 @@ export interface TransitionWrite {
   outbox?: OutboxEvent;
 }
 
-function toPayment(row: PaymentModel): Payment {
+/** A `payments` row as PostgreSQL returns it (int8 and numeric as strings). */
+type PaymentRow = Pick<PaymentModel, Exclude<keyof PaymentModel, keyof Model>>;
+
+function toPayment(row: PaymentRow): Payment {
   return {
     id: row.id,
     orderId: row.order_id,
@@ -98,23 +103,98 @@ function toPayment(row: PaymentModel): Payment {
   };
 }
 
-function outboxRow(paymentId: string, orderId: string, e: OutboxEvent) {
+const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+
+// The per-payment statements, each one round trip and atomic (data-modifying
+// CTEs: the history row and the outbox event are written only if the payment
+// row was), sent as named prepared statements (see sql.ts).
+
+const LOAD = 'SELECT * FROM payments WHERE order_id = $1';
+
+/** $1-$14 the payment, $15-$16 its first history row; with `outbox`, $17-$21 the born-failed payment's event. */
+function insertStatement(outbox: boolean): { name: string; text: string } {
+  const ob = outbox
+    ? `, ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+         SELECT $17, id, order_id, $18, $19, $20::jsonb, $21::jsonb FROM ins)`
+    : '';
   return {
-    id: e.id,
-    payment_id: paymentId,
-    order_id: orderId,
-    type: e.type,
-    routing_key: e.routingKey,
-    payload: e.payload,
-    headers: e.headers ?? null,
+    name: outbox ? 'payments.insert+outbox' : 'payments.insert',
+    text: `WITH ins AS (
+        INSERT INTO payments (id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot,
+                              machine_version, source_event_id, failure_code, failure_reason, failed_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, CASE WHEN $14::boolean THEN now() END)
+        ON CONFLICT (order_id) DO NOTHING RETURNING *),
+      hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
+        SELECT id, order_id, NULL, status, $15, $16::jsonb FROM ins)${ob}
+      SELECT * FROM ins`,
   };
 }
+const INSERT = insertStatement(false);
+const INSERT_WITH_OUTBOX = insertStatement(true);
+
+/** Columns a transition may set besides state and snapshot; an `undefined` field leaves its column as it is. */
+const OPTIONAL = [
+  ['transactionId', 'transaction_id', ''],
+  ['gateway', 'gateway', ''],
+  ['gatewayResponse', 'gateway_response', '::jsonb'],
+  ['failureCode', 'failure_code', ''],
+  ['failureReason', 'failure_reason', ''],
+] as const;
+
+const commitStatements = new Map<string, string>();
+
+/**
+ * The version-checked update, its history row and (with an outbox event) the
+ * event: one statement per combination of columns set, prepared once each.
+ * $1 id, $2 expected version, $3 status, $4 snapshot, $5 machine version,
+ * $6-$8 history (from, event, detail), then the optional columns, then the event.
+ */
+function commitStatement(w: TransitionWrite): { name: string; text: string; optional: unknown[] } {
+  const set: string[] = [];
+  const optional: unknown[] = [];
+  let key = '';
+  for (const [field, column, cast] of OPTIONAL) {
+    const value = w[field];
+    key += value === undefined ? '0' : '1';
+    if (value === undefined) continue;
+    optional.push(field === 'gatewayResponse' ? json(value) : field === 'failureReason' ? (value as string | null)?.slice(0, 500) ?? null : value);
+    set.push(`${column} = $${8 + optional.length}${cast}`);
+  }
+  key += w.outbox ? '1' : '0';
+  const name = `payments.commit.${key}`;
+  let text = commitStatements.get(key);
+  if (!text) {
+    const n = 8 + optional.length;
+    const ob = w.outbox
+      ? `, ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+           SELECT $${n + 1}, id, order_id, $${n + 2}, $${n + 3}, $${n + 4}::jsonb, $${n + 5}::jsonb FROM upd)`
+      : '';
+    text = `WITH upd AS (
+        UPDATE payments SET status = $3::varchar, snapshot = $4::jsonb, machine_version = $5, version = version + 1, updated_at = now(),
+          completed_at = CASE WHEN $3::varchar = 'Success' THEN now() ELSE completed_at END,
+          failed_at = CASE WHEN $3::varchar = 'Failed' THEN now() ELSE failed_at END${set.map((s) => `,\n          ${s}`).join('')}
+        WHERE id = $1 AND version = $2 RETURNING *),
+      hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
+        SELECT id, order_id, $6::varchar, status, $7::varchar, $8::jsonb FROM upd)${ob}
+      SELECT * FROM upd`;
+    commitStatements.set(key, text);
+  }
+  return { name, text, optional };
+}
+
+const NOTE = `INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
+  VALUES ($1, $2, $3, $3, $4, $5::jsonb)`;
 
 export type PaymentsRepository = ReturnType<typeof createPaymentsRepository>;
 
 export function createPaymentsRepository(knex: Knex) {
   const Payments = PaymentModel.bindKnex(knex);
   const Transitions = PaymentTransitionModel.bindKnex(knex);
+  const sql = createSql(knex);
+  const findByOrderId = async (orderId: string): Promise<Payment | undefined> => {
+    const [row] = await sql.query<PaymentRow>('payments.load', LOAD, [orderId]);
+    return row ? toPayment(row) : undefined;
+  };
 
   return {
     /**
@@ -123,118 +203,45 @@ export function createPaymentsRepository(knex: Knex) {
      * caller can tell a duplicate from a conflict.
      */
     async insert(p: NewPayment): Promise<{ created: boolean; payment: Payment }> {
-      const status = p.snapshot.value;
-      const row = {
-        id: p.id,
-        order_id: p.orderId,
-        amount: p.amount,
-        amount_minor: p.amountMinor.toString(),
-        currency: p.currency,
-        customer_id: p.customerId,
-        payment_method: p.paymentMethod,
-        status,
-        snapshot: JSON.stringify(p.snapshot),
-        machine_version: p.snapshot.version,
-        source_event_id: p.sourceEventId,
-        failure_code: p.failure?.code ?? null,
-        failure_reason: p.failure?.reason.slice(0, 500) ?? null,
-        failed_at: p.failure ? new Date() : null,
-      };
-      // One statement (one round trip, atomic): the history row and a born-failed
-      // payment's event are inserted only when the payment row itself was.
-      let query = knex
-        .with('ins', knex('payments').insert(row).onConflict('order_id').ignore().returning('*'))
-        .with(
-          'hist',
-          knex.raw(
-            `INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
-             SELECT id, order_id, NULL, status, ?, ?::jsonb FROM ins`,
-            [p.failure ? 'REJECT' : 'CREATED', JSON.stringify({ sourceEventId: p.sourceEventId, ...p.detail })],
-          ),
-        );
-      if (p.failure) {
-        const o = outboxRow(p.id, p.orderId, p.failure.outbox);
-        query = query.with(
-          'ob',
-          knex.raw(
-            `INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
-             SELECT ?, id, order_id, ?, ?, ?::jsonb, ?::jsonb FROM ins`,
-            [o.id, o.type, o.routing_key, JSON.stringify(o.payload), o.headers ? JSON.stringify(o.headers) : null],
-          ),
-        );
-      }
-      const inserted = ((await query.select('*').from('ins')) as PaymentModel[])[0];
+      const values: unknown[] = [
+        p.id, p.orderId, p.amount, p.amountMinor.toString(), p.currency, p.customerId, p.paymentMethod,
+        p.snapshot.value, JSON.stringify(p.snapshot), p.snapshot.version, p.sourceEventId,
+        p.failure?.code ?? null, p.failure?.reason.slice(0, 500) ?? null, p.failure !== undefined,
+        p.failure ? 'REJECT' : 'CREATED', JSON.stringify({ sourceEventId: p.sourceEventId, ...p.detail }),
+      ];
+      const o = p.failure?.outbox;
+      if (o) values.push(o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers));
+      const statement = o ? INSERT_WITH_OUTBOX : INSERT;
+      const [inserted] = await sql.query<PaymentRow>(statement.name, statement.text, values);
       if (inserted) return { created: true, payment: toPayment(inserted) };
       // The order already has its payment (the unique order_id decided): hand it back.
-      const existing = await Payments.query().findOne({ order_id: p.orderId });
+      const existing = await findByOrderId(p.orderId);
       if (!existing) throw new Error(`payment for order ${p.orderId} conflicted on insert but cannot be read back; retry`);
-      return { created: false, payment: toPayment(existing) };
+      return { created: false, payment: existing };
     },
 
-    async findByOrderId(orderId: string): Promise<Payment | undefined> {
-      const row = await Payments.query().findOne({ order_id: orderId });
-      return row ? toPayment(row) : undefined;
-    },
+    findByOrderId,
 
     /**
      * Commits one transition, its history row and (for a terminal state) its
-     * outbox event in one transaction — only if nobody else wrote the payment
+     * outbox event in one statement — only if nobody else wrote the payment
      * since `expectedVersion` was read. Returns null when that race was lost.
      */
     async commitTransition(payment: Payment, w: TransitionWrite): Promise<Payment | null> {
-      const status = w.snapshot.value;
-      const now = new Date();
-      const patch: Record<string, unknown> = {
-        status,
-        snapshot: JSON.stringify(w.snapshot),
-        machine_version: w.snapshot.version,
-        version: payment.version + 1,
-        updated_at: now,
-      };
-      if (w.transactionId !== undefined) patch.transaction_id = w.transactionId;
-      if (w.gateway !== undefined) patch.gateway = w.gateway;
-      if (w.gatewayResponse !== undefined) patch.gateway_response = w.gatewayResponse === null ? null : JSON.stringify(w.gatewayResponse);
-      if (w.failureCode !== undefined) patch.failure_code = w.failureCode;
-      if (w.failureReason !== undefined) patch.failure_reason = w.failureReason?.slice(0, 500) ?? null;
-      if (status === 'Success') patch.completed_at = now;
-      if (status === 'Failed') patch.failed_at = now;
-      // One statement, so one round trip and atomic: the history row and the
-      // outbox event are inserted only if the version-checked update matched.
-      let query = knex
-        .with('upd', knex('payments').update(patch).where({ id: payment.id, version: payment.version }).returning('*'))
-        .with(
-          'hist',
-          knex.raw(
-            `INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
-             SELECT id, order_id, ?, status, ?, ?::jsonb FROM upd`,
-            [payment.status, w.event, w.detail ? JSON.stringify(w.detail) : null],
-          ),
-        );
-      if (w.outbox) {
-        const o = outboxRow(payment.id, payment.orderId, w.outbox);
-        query = query.with(
-          'ob',
-          knex.raw(
-            `INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
-             SELECT ?, id, order_id, ?, ?, ?::jsonb, ?::jsonb FROM upd`,
-            [o.id, o.type, o.routing_key, JSON.stringify(o.payload), o.headers ? JSON.stringify(o.headers) : null],
-          ),
-        );
-      }
-      const rows = (await query.select('*').from('upd')) as PaymentModel[];
-      return rows[0] ? toPayment(rows[0]) : null;
+      const { name, text, optional } = commitStatement(w);
+      const values: unknown[] = [
+        payment.id, payment.version, w.snapshot.value, JSON.stringify(w.snapshot), w.snapshot.version,
+        payment.status, w.event, json(w.detail), ...optional,
+      ];
+      const o = w.outbox;
+      if (o) values.push(o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers));
+      const [row] = await sql.query<PaymentRow>(name, text, values);
+      return row ? toPayment(row) : null;
     },
 
     /** Adds a history row without changing state (a gateway call, a look-up, a retry scheduled). */
     async note(payment: Payment, event: string, detail: Record<string, unknown>): Promise<void> {
-      await Transitions.query().insert({
-        payment_id: payment.id,
-        order_id: payment.orderId,
-        from_status: payment.status,
-        to_status: payment.status,
-        event,
-        detail,
-      } as Partial<PaymentTransitionModel>);
+      await sql.query('payments.note', NOTE, [payment.id, payment.orderId, payment.status, event, json(detail)]);
     },
 
     async history(orderId: string): Promise<Transition[]> {
