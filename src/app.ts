@@ -14,7 +14,7 @@ import { createDeadLetterPublisher } from './queues/dead-letter.js';
 import { createInventoryConsumer, startInventoryConsumer } from './queues/inventory.consumer.js';
 import { createOutboxRelay } from './queues/outbox.relay.js';
 import { declareTopology } from './queues/topology.js';
-import { createPaymentsQueue, enqueueCharge } from './queues/payments.queue.js';
+import { createChargeEnqueuer, createPaymentsQueue } from './queues/payments.queue.js';
 import { createDependencyChecks } from './health.js';
 import { createPaymentProcessor } from './workers/payment.processor.js';
 import { createPaymentWorker } from './workers/payment.worker.js';
@@ -102,7 +102,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   const handler = createInventoryConsumer({
     payments,
-    enqueue: (orderId) => enqueueCharge(queue, orderId),
+    enqueue: createChargeEnqueuer(queue, tracing.enabled),
     deadLetter: deadLetters.deadLetter,
     logger,
     metrics,

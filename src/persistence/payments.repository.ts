@@ -1,3 +1,4 @@
+import DataLoader from 'dataloader';
 import type { Knex } from 'knex';
 import type { PaymentStatus } from '../machines/payment.machine.js';
 import type { StoredSnapshot } from '../machines/payment.snapshot.js';
@@ -132,6 +133,26 @@ function insertStatement(outbox: boolean): { name: string; text: string } {
 const INSERT = insertStatement(false);
 const INSERT_WITH_OUTBOX = insertStatement(true);
 
+/**
+ * Many new payments in one statement: the rows come as arrays, so one
+ * prepared statement serves any batch size. Rows whose order already has a
+ * payment are skipped, as in the single insert.
+ */
+const INSERT_MANY = `WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::jsonb[], $10::int[], $11::text[], $12::jsonb[])
+      AS t(id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot, machine_version, source_event_id, detail)),
+  ins AS (
+    INSERT INTO payments (id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot, machine_version, source_event_id)
+    SELECT id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot, machine_version, source_event_id FROM input
+    ON CONFLICT (order_id) DO NOTHING RETURNING *),
+  hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
+    SELECT ins.id, ins.order_id, NULL, ins.status, 'CREATED', input.detail FROM ins JOIN input ON input.id = ins.id)
+  SELECT * FROM ins`;
+
+/** Most payments one multi-row insert carries. */
+const INSERT_BATCH_MAX = 100;
+
 /** Columns a transition may set besides state and snapshot; an `undefined` field leaves its column as it is. */
 const OPTIONAL = [
   ['transactionId', 'transaction_id', ''],
@@ -173,14 +194,16 @@ function commitStatement(w: TransitionWrite): { name: string; text: string; opti
         UPDATE payments SET status = $3::varchar, snapshot = $4::jsonb, machine_version = $5, version = version + 1, updated_at = now(),
           completed_at = CASE WHEN $3::varchar = 'Success' THEN now() ELSE completed_at END,
           failed_at = CASE WHEN $3::varchar = 'Failed' THEN now() ELSE failed_at END${set.map((s) => `,\n          ${s}`).join('')}
-        WHERE id = $1 AND version = $2 RETURNING *),
+        WHERE id = $1 AND version = $2 RETURNING id, order_id, status, version, updated_at, completed_at, failed_at),
       hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
         SELECT id, order_id, $6::varchar, status, $7::varchar, $8::jsonb FROM upd)${ob}
-      SELECT * FROM upd`;
+      SELECT version, updated_at, completed_at, failed_at FROM upd`;
     commitStatements.set(key, text);
   }
   return { name, text, optional };
 }
+
+const historyDetail = (p: NewPayment) => JSON.stringify({ sourceEventId: p.sourceEventId, ...p.detail });
 
 const NOTE = `INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
   VALUES ($1, $2, $3, $3, $4, $5::jsonb)`;
@@ -196,23 +219,58 @@ export function createPaymentsRepository(knex: Knex) {
     return row ? toPayment(row) : undefined;
   };
 
+  /** One payment (and, when born failed, its event): the inserted row, or undefined when the order already had one. */
+  const insertOne = async (p: NewPayment): Promise<PaymentRow | undefined> => {
+    const values: unknown[] = [
+      p.id, p.orderId, p.amount, p.amountMinor.toString(), p.currency, p.customerId, p.paymentMethod,
+      p.snapshot.value, JSON.stringify(p.snapshot), p.snapshot.version, p.sourceEventId,
+      p.failure?.code ?? null, p.failure?.reason.slice(0, 500) ?? null, p.failure !== undefined,
+      p.failure ? 'REJECT' : 'CREATED', historyDetail(p),
+    ];
+    const o = p.failure?.outbox;
+    if (o) values.push(o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers));
+    const statement = o ? INSERT_WITH_OUTBOX : INSERT;
+    return (await sql.query<PaymentRow>(statement.name, statement.text, values))[0];
+  };
+
+  /**
+   * The consumer inserts every delivery of a socket read in the same tick:
+   * those share one statement (DataLoader collects them). Rows go in order_id
+   * order, so two batches holding the same orders cannot deadlock. When a
+   * batch fails, each row is tried alone, so one bad row fails only its own
+   * delivery.
+   */
+  const batched = new DataLoader<NewPayment, PaymentRow | undefined>(
+    async (batch) => {
+      if (batch.length === 1) return [await insertOne(batch[0]!)];
+      const rows = [...batch].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
+      const column = <T>(f: (p: NewPayment) => T) => rows.map(f);
+      let inserted: PaymentRow[];
+      try {
+        inserted = await sql.query<PaymentRow>('payments.insert-many', INSERT_MANY, [
+          column((p) => p.id), column((p) => p.orderId), column((p) => p.amount), column((p) => p.amountMinor.toString()),
+          column((p) => p.currency), column((p) => p.customerId), column((p) => p.paymentMethod), column((p) => p.snapshot.value),
+          column((p) => JSON.stringify(p.snapshot)), column((p) => p.snapshot.version), column((p) => p.sourceEventId),
+          column(historyDetail),
+        ]);
+      } catch {
+        return Promise.all(batch.map((p) => insertOne(p).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+      }
+      const byId = new Map(inserted.map((r) => [r.id, r]));
+      return batch.map((p) => byId.get(p.id));
+    },
+    { cache: false, maxBatchSize: INSERT_BATCH_MAX },
+  );
+
   return {
     /**
      * Inserts the payment unless its order already has one (the unique
-     * order_id decides races). `existing` hands back the first payment so the
-     * caller can tell a duplicate from a conflict.
+     * order_id decides races) and hands back the order's payment: `created`
+     * tells a new payment from one that was there first (a duplicate or a
+     * conflict). Concurrent calls in the same tick share one statement.
      */
     async insert(p: NewPayment): Promise<{ created: boolean; payment: Payment }> {
-      const values: unknown[] = [
-        p.id, p.orderId, p.amount, p.amountMinor.toString(), p.currency, p.customerId, p.paymentMethod,
-        p.snapshot.value, JSON.stringify(p.snapshot), p.snapshot.version, p.sourceEventId,
-        p.failure?.code ?? null, p.failure?.reason.slice(0, 500) ?? null, p.failure !== undefined,
-        p.failure ? 'REJECT' : 'CREATED', JSON.stringify({ sourceEventId: p.sourceEventId, ...p.detail }),
-      ];
-      const o = p.failure?.outbox;
-      if (o) values.push(o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers));
-      const statement = o ? INSERT_WITH_OUTBOX : INSERT;
-      const [inserted] = await sql.query<PaymentRow>(statement.name, statement.text, values);
+      const inserted = p.failure ? await insertOne(p) : await batched.load(p);
       if (inserted) return { created: true, payment: toPayment(inserted) };
       // The order already has its payment (the unique order_id decided): hand it back.
       const existing = await findByOrderId(p.orderId);
@@ -235,8 +293,25 @@ export function createPaymentsRepository(knex: Knex) {
       ];
       const o = w.outbox;
       if (o) values.push(o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers));
-      const [row] = await sql.query<PaymentRow>(name, text, values);
-      return row ? toPayment(row) : null;
+      // Only what the database decided comes back; the rest is what was just written (no large JSON read back).
+      const [row] = await sql.query<Pick<PaymentRow, 'version' | 'updated_at' | 'completed_at' | 'failed_at'>>(name, text, values);
+      if (!row) return null;
+      const changed = <K extends keyof TransitionWrite>(k: K, before: NonNullable<TransitionWrite[K]> | null) =>
+        w[k] === undefined ? before : (w[k] as NonNullable<TransitionWrite[K]> | null);
+      return {
+        ...payment,
+        status: w.snapshot.value,
+        snapshot: w.snapshot,
+        version: row.version,
+        transactionId: changed('transactionId', payment.transactionId),
+        gateway: changed('gateway', payment.gateway),
+        gatewayResponse: changed('gatewayResponse', payment.gatewayResponse),
+        failureCode: changed('failureCode', payment.failureCode),
+        failureReason: w.failureReason === undefined ? payment.failureReason : (w.failureReason?.slice(0, 500) ?? null),
+        updatedAt: row.updated_at,
+        completedAt: row.completed_at,
+        failedAt: row.failed_at,
+      };
     },
 
     /** Adds a history row without changing state (a gateway call, a look-up, a retry scheduled). */

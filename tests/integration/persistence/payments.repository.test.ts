@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createPaymentSnapshot } from '../../../src/machines/payment.snapshot.js';
+import { advance } from '../../../src/workers/payment-transitions.js';
+import { createKnex } from '../../../src/persistence/db.js';
+import { createPaymentsRepository, type NewPayment, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
+import { createChargeEnqueuer, createPaymentsQueue, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
+import { isolate, type Isolated } from '../../support/isolation.js';
+
+function newPayment(over: Partial<NewPayment> = {}): NewPayment {
+  const id = over.id ?? randomUUID();
+  const orderId = over.orderId ?? randomUUID();
+  const amountMinor = over.amountMinor ?? 4999n;
+  return {
+    id,
+    orderId,
+    amount: '49.99',
+    amountMinor,
+    currency: 'USD',
+    customerId: 'cus_1',
+    paymentMethod: 'pm_card_visa',
+    sourceEventId: randomUUID(),
+    snapshot: createPaymentSnapshot({ orderId, paymentId: id, amountMinor: amountMinor.toString(), currency: 'USD', maxAttempts: 3 }),
+    detail: { batch: 'test' },
+    ...over,
+  };
+}
+
+/**
+ * The consumer's writes are batched per tick (one multi-row statement, one
+ * addBulk); each delivery must still get exactly its own outcome.
+ */
+describe('payments repository: batched and prepared writes (real PostgreSQL and Redis)', () => {
+  let iso: Isolated;
+  let knex: Knex;
+  let payments: PaymentsRepository;
+  let redis: Redis;
+  let queue: Queue<ChargePaymentJob>;
+
+  beforeAll(async () => {
+    iso = await isolate();
+    knex = createKnex(iso.databaseUrl, { max: 4 });
+    payments = createPaymentsRepository(knex);
+    redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
+    queue = createPaymentsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 1, backoffMs: 10, retentionS: 3600 });
+  });
+  afterAll(async () => {
+    await queue.close();
+    redis.disconnect();
+    await knex.destroy();
+    await iso.cleanup();
+  });
+
+  it('when 20 payments are inserted in the same tick, then one statement writes them all, each with its CREATED history row', async () => {
+    const wanted = Array.from({ length: 20 }, () => newPayment());
+    const borrow = vi.spyOn(knex.client, 'acquireConnection');
+    const results = await Promise.all(wanted.map((p) => payments.insert(p)));
+    expect(borrow).toHaveBeenCalledTimes(1);
+    borrow.mockRestore();
+
+    results.forEach((r, i) => {
+      expect(r.created).toBe(true);
+      expect(r.payment).toMatchObject({ id: wanted[i]!.id, orderId: wanted[i]!.orderId, status: 'Initiated', amountMinor: 4999n });
+    });
+    const history = await knex('payment_transitions').whereIn('order_id', wanted.map((p) => p.orderId)).select('order_id', 'event', 'detail');
+    expect(history).toHaveLength(20);
+    for (const h of history) {
+      const p = wanted.find((w) => w.orderId === h.order_id)!;
+      expect(h).toMatchObject({ event: 'CREATED', detail: { sourceEventId: p.sourceEventId, batch: 'test' } });
+    }
+  });
+
+  it('when a batch holds an order twice and an order that already has its payment, then each order keeps exactly one payment and the others are handed it back', async () => {
+    const earlier = newPayment();
+    await payments.insert(earlier);
+    const twin = randomUUID();
+    const batch = [newPayment({ orderId: twin }), newPayment({ orderId: twin }), newPayment({ orderId: earlier.orderId }), newPayment()];
+    const results = await Promise.all(batch.map((p) => payments.insert(p)));
+
+    expect(results.filter((r, i) => i < 2 && r.created)).toHaveLength(1);
+    expect(results[0]!.payment.id).toBe(results[1]!.payment.id);
+    expect(results[2]).toMatchObject({ created: false, payment: { id: earlier.id } });
+    expect(results[3]!.created).toBe(true);
+    const rows = await knex('payments').whereIn('order_id', [twin, earlier.orderId]).count('* as n').first();
+    expect(Number(rows?.n)).toBe(2);
+  });
+
+  it('when one row of a batch is refused by the database, then only its own insert fails and the rest are written', async () => {
+    const good = Array.from({ length: 4 }, () => newPayment());
+    const bad = newPayment({ customerId: 'c'.repeat(300) }); // the column holds 255
+    const settled = await Promise.allSettled([good[0]!, good[1]!, bad, good[2]!, good[3]!].map((p) => payments.insert(p)));
+
+    expect(settled[2]).toMatchObject({ status: 'rejected', reason: { message: expect.stringMatching(/too long/) } });
+    for (const i of [0, 1, 3, 4]) expect(settled[i]).toMatchObject({ status: 'fulfilled', value: { created: true } });
+    expect(await payments.findByOrderId(bad.orderId)).toBeUndefined();
+  });
+
+  it('when transitions are committed, then the payment each commit hands back is exactly the row read back', async () => {
+    const { payment: created } = await payments.insert(newPayment());
+    let p = (await advance(payments, created, { type: 'START' }, { jobId: 'j1' })).payment;
+    expect(p).toEqual(await payments.findByOrderId(p.orderId));
+    p = (await advance(payments, p, { type: 'CHARGE_FAILED_TRANSIENTLY', code: 'gateway_timeout', reason: 'no answer', cleared: [] })).payment;
+    expect(p).toEqual(await payments.findByOrderId(p.orderId));
+    p = (await advance(payments, p, { type: 'CHARGE_SUCCEEDED', transactionId: 'pi_1', gateway: 'primary' }, {}, { id: 'pi_1', amount: '4999' })).payment;
+    expect(p).toMatchObject({ status: 'Success', transactionId: 'pi_1', gateway: 'primary', gatewayResponse: { id: 'pi_1', amount: '4999' }, version: 3 });
+    expect(p.completedAt).toBeInstanceOf(Date);
+    expect(p).toEqual(await payments.findByOrderId(p.orderId));
+
+    const { payment: other } = await payments.insert(newPayment());
+    const started = (await advance(payments, other, { type: 'START' })).payment;
+    const declined = (await advance(payments, started, { type: 'CHARGE_DECLINED', code: 'card_declined', reason: 'r'.repeat(600), gateway: 'primary' })).payment;
+    expect(declined).toMatchObject({ status: 'Failed', failureCode: 'card_declined', failureReason: 'r'.repeat(500) });
+    expect(declined).toEqual(await payments.findByOrderId(other.orderId));
+  });
+
+  it('when 10 charges are enqueued in the same tick, then one addBulk stores one job per order, and enqueuing one again adds nothing', async () => {
+    const enqueue = createChargeEnqueuer(queue, false);
+    const orderIds = Array.from({ length: 10 }, () => randomUUID());
+    const bulk = vi.spyOn(queue, 'addBulk');
+    await Promise.all(orderIds.map((id) => enqueue(id)));
+    expect(bulk).toHaveBeenCalledTimes(1);
+    bulk.mockRestore();
+
+    for (const id of orderIds) expect((await queue.getJob(id))?.data).toEqual({ orderId: id });
+    const before = await queue.getJobCountByTypes('waiting');
+    await Promise.all([enqueue(orderIds[0]!), enqueue(orderIds[0]!)]);
+    expect(await queue.getJobCountByTypes('waiting')).toBe(before);
+  });
+});
