@@ -1,6 +1,7 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import * as paymentsMigration from './migrations/20261126000001_payments.js';
+import * as dropUnusedIndexes from './migrations/20261126000002_drop_unused_payment_indexes.js';
 
 // int8 (bigint) stays a string from pg; the repositories turn it into a BigInt,
 // never a Number, so no amount passes through a binary float.
@@ -8,6 +9,7 @@ import * as paymentsMigration from './migrations/20261126000001_payments.js';
 /** Migrations bundled as modules, so they run the same under tsx, in tests and in the image. */
 const migrations: Record<string, Knex.Migration> = {
   '20261126000001_payments': paymentsMigration,
+  '20261126000002_drop_unused_payment_indexes': dropUnusedIndexes,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
