@@ -15,8 +15,21 @@ export type Query = <R>(name: string, text: string, values: unknown[]) => Promis
  */
 export interface Sql {
   query: Query;
-  /** BEGIN … COMMIT on one connection; ROLLBACK when `work` throws. */
-  transaction<T>(work: (query: Query) => Promise<T>): Promise<T>;
+  /**
+   * One connection for a transaction `work` drives itself with `script`:
+   * several statements in one round trip (e.g. `BEGIN; SELECT …`). Scripts
+   * take no parameters, so only text built from trusted values belongs in
+   * them. When `work` throws, the transaction is rolled back.
+   */
+  scripted<T>(work: (script: Script) => Promise<T>): Promise<T>;
+}
+
+/** Runs several `;`-separated statements in one round trip; one result per statement. */
+export type Script = (text: string) => Promise<pg.QueryResult[]>;
+
+/** Rolls back after a failure; a connection that cannot is destroyed by knex's pool instead of reused. */
+async function rollback(client: PooledClient): Promise<void> {
+  await client.query('ROLLBACK').catch((err: unknown) => (client.__knex__disposed = err));
 }
 
 type PooledClient = pg.ClientBase & { __knex__disposed?: unknown };
@@ -37,20 +50,17 @@ export function createSql(knex: Knex): Sql {
         await release(client);
       }
     },
-    async transaction(work) {
+    async scripted(work) {
       const client = await acquire();
+      const script: Script = async (text) => {
+        const results = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+        return Array.isArray(results) ? results : [results];
+      };
       try {
-        await client.query('BEGIN');
-        let result;
-        try {
-          result = await work(queryOn(client));
-        } catch (err) {
-          // A connection that cannot roll back is in an unknown state: knex's pool destroys it instead of reusing it.
-          await client.query('ROLLBACK').catch((rollbackErr: unknown) => (client.__knex__disposed = rollbackErr));
-          throw err;
-        }
-        await client.query('COMMIT');
-        return result;
+        return await work(script);
+      } catch (err) {
+        await rollback(client);
+        throw err;
       } finally {
         await release(client);
       }
