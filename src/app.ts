@@ -40,7 +40,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   // Before the queue and worker exist: they take its BullMQ telemetry. Off (nothing loaded) without an OTLP endpoint.
   const tracing = await initTracing(config, logger);
   const metrics = createMetrics();
-  const knex = createKnex(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
+  const knex = createKnex(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX }, logger);
   const payments = createPaymentsRepository(knex);
   const outbox = createOutboxRepository(knex);
 

@@ -18,7 +18,14 @@ export const migrationSource: Knex.MigrationSource<string> = {
   getMigration: async (name) => migrations[name]!,
 };
 
-export function createKnex(databaseUrl: string, pool: { min?: number; max?: number } = {}): Knex {
+/** Where knex's own warnings go (pool trouble, deprecations): the service's structured log, not the console. */
+export interface KnexLog {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export function createKnex(databaseUrl: string, pool: { min?: number; max?: number } = {}, log?: KnexLog): Knex {
   return knexFactory({
     client: 'pg',
     connection: databaseUrl,
@@ -26,6 +33,16 @@ export function createKnex(databaseUrl: string, pool: { min?: number; max?: numb
     migrations: { migrationSource, tableName: 'knex_migrations' },
     // Errors must not carry the SQL with its values filled in: they hold payment tokens.
     compileSqlOnError: false,
+    ...(log
+      ? {
+          log: {
+            warn: (message: unknown) => log.warn({ component: 'knex' }, String(message)),
+            error: (message: unknown) => log.error({ component: 'knex' }, String(message)),
+            deprecate: (method: string, alternative: string) => log.warn({ component: 'knex' }, `${method} is deprecated: use ${alternative}`),
+            debug: (message: unknown) => log.debug({ component: 'knex' }, String(message)),
+          },
+        }
+      : {}),
   });
 }
 

@@ -41,6 +41,10 @@ export async function sweepUnfinished(deps: SweeperDeps): Promise<SweepResult> {
   for (const payment of stale) {
     const job = await deps.queue.getJob(payment.orderId);
     const state = job ? await job.getState() : 'missing';
+    if (state !== 'missing' && state !== 'unknown' && state !== 'failed' && state !== 'completed') continue; // a live job has it
+    // The list was read before the jobs: a payment that has moved since (e.g. its job just completed it) is not stuck.
+    const current = await deps.payments.findByOrderId(payment.orderId);
+    if (!current || current.version !== payment.version) continue;
     const log = deps.logger.child({ orderId: payment.orderId, paymentId: payment.id, jobState: state });
     if (state === 'missing' || state === 'unknown') {
       await enqueueCharge(deps.queue, payment.orderId);

@@ -8,6 +8,7 @@ import { applyPaymentEvent, createPaymentSnapshot } from '../../../src/machines/
 import { createMetrics } from '../../../src/observability/metrics.js';
 import { createKnex } from '../../../src/persistence/db.js';
 import { createPaymentsRepository, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
+import { advance } from '../../../src/workers/payment-transitions.js';
 import { createPaymentsQueue, enqueueCharge, PAYMENTS_QUEUE, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
 import { sweepUnfinished } from '../../../src/workers/recovery.sweeper.js';
 import { isolate, type Isolated } from '../../support/isolation.js';
@@ -90,5 +91,31 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
     const after = await queue.getJob(live);
     expect(after?.timestamp).toBe(before?.timestamp);
     expect(await queue.getJob(settled)).toBeUndefined();
+  });
+
+  it('when a listed payment is settled before the sweeper looks at its completed job, then the sweeper leaves the job and the payment alone', async () => {
+    const orderId = await newPayment();
+    const listed = (await payments.findByOrderId(orderId))!;
+    await enqueueCharge(queue, orderId);
+    // The job completes the payment between the sweeper's list and its look at the job.
+    const worker = new Worker<ChargePaymentJob>(PAYMENTS_QUEUE, async (job) => {
+      if (job.id !== orderId) return; // other tests' jobs share this queue
+      const started = (await advance(payments, listed, { type: 'START' })).payment;
+      await advance(payments, started, { type: 'CHARGE_SUCCEEDED', transactionId: 'pi_race', gateway: 'stripe' });
+    }, { connection: redis, prefix: iso.queuePrefix, autorun: false });
+    const completed = new Promise<void>((resolve) => worker.on('completed', (job) => job.id === orderId && resolve()));
+    void worker.run();
+    await completed;
+    await worker.close();
+    const job = await queue.getJob(orderId);
+    expect(await job?.getState()).toBe('completed');
+
+    const metrics = createMetrics();
+    const stale = { ...payments, findUnfinished: async () => [listed] };
+    const result = await sweepUnfinished({ payments: stale, queue, logger, metrics, staleAfterMs: 0 });
+
+    expect(result.rescued).toEqual({});
+    expect(await (await queue.getJob(orderId))?.getState()).toBe('completed');
+    expect((await payments.findByOrderId(orderId))?.status).toBe('Success');
   });
 });
