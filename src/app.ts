@@ -71,7 +71,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   }));
 
   const amqp = createAmqpConnection({ url: config.AMQP_URL, logger });
-  const relay = createOutboxRelay({ outbox, connection: amqp, logger, metrics, pollMs: config.OUTBOX_POLL_MS, batchSize: config.OUTBOX_BATCH });
+  const relay = createOutboxRelay({
+    outbox,
+    connection: amqp,
+    logger,
+    metrics,
+    pollMs: config.OUTBOX_POLL_MS,
+    batchSize: config.OUTBOX_BATCH,
+    graceMs: config.OUTBOX_GRACE_MS,
+  });
   const deadLetters = createDeadLetterPublisher({ connection: amqp });
 
   const processor = createPaymentProcessor({
@@ -80,7 +88,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     pauseQueue: (ms) => queue.rateLimit(ms),
     logger,
     metrics,
-    onOutboxWritten: () => relay.kick(),
+    onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
   });
   const worker = createPaymentWorker({
     connection: redis,
@@ -107,7 +115,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logger,
     metrics,
     maxAttempts: config.JOB_ATTEMPTS,
-    onOutboxWritten: () => relay.kick(),
+    onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
   });
 
   const sweeper = await startRecoverySweeper({

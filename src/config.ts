@@ -64,6 +64,8 @@ const schema = z.object({
   AMQP_PREFETCH: int(1, 10_000).default(200),
   OUTBOX_POLL_MS: int(5, 60_000).default(200),
   OUTBOX_BATCH: int(1, 10_000).default(200),
+  // Each process publishes its own events right after their commit; the relay's passes take what is older than this.
+  OUTBOX_GRACE_MS: int(0, 600_000).default(2_000),
   SWEEPER_INTERVAL_MS: int(100).default(15_000),
   /** A payment not terminal after this long, with no live job, is re-enqueued. */
   SWEEPER_STALE_AFTER_MS: int(100).default(60_000),

@@ -23,8 +23,12 @@ interface OutboxRow {
 }
 
 // Events that keep failing (e.g. no queue bound for their routing key) go last, so they never starve the rest.
-const claim = (limit: number) => `SELECT id, order_id, type, routing_key, payload, headers, created_at FROM outbox
-  WHERE published_at IS NULL ORDER BY publish_attempts, created_at LIMIT ${Math.trunc(limit)} FOR UPDATE SKIP LOCKED`;
+// Events younger than `minAgeMs` are left to the process that wrote them, which publishes them at once.
+const claim = (limit: number, minAgeMs: number) => `SELECT id, order_id, type, routing_key, payload, headers, created_at FROM outbox
+  WHERE published_at IS NULL${minAgeMs > 0 ? ` AND created_at < now() - interval '${Math.trunc(minAgeMs)} milliseconds'` : ''}
+  ORDER BY publish_attempts, created_at LIMIT ${Math.trunc(limit)} FOR UPDATE SKIP LOCKED`;
+
+const MARK_PUBLISHED = 'UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A uuid[] literal of ids read from the uuid column (checked again: they go into the statement's text). */
@@ -45,10 +49,10 @@ export function createOutboxRepository(knex: Knex) {
      * publishing the same row at once. If the process dies midway the
      * transaction rolls back and the rows are published again with the same id.
      */
-    async claimBatch(limit: number, publish: (events: PendingEvent[]) => Promise<string[]>): Promise<number> {
+    async claimBatch(limit: number, publish: (events: PendingEvent[]) => Promise<string[]>, minAgeMs = 0): Promise<number> {
       // Two round trips per pass, not four: BEGIN goes with the claim, COMMIT with the marks.
       return sql.scripted(async (script) => {
-        const rows = (await script(`BEGIN; ${claim(limit)}`))[1]!.rows as OutboxRow[];
+        const rows = (await script(`BEGIN; ${claim(limit, minAgeMs)}`))[1]!.rows as OutboxRow[];
         if (rows.length === 0) {
           await script('COMMIT');
           return 0;
@@ -73,6 +77,11 @@ export function createOutboxRepository(knex: Knex) {
         await script([...marks, 'COMMIT'].join('; '));
         return confirmed.length;
       });
+    },
+
+    /** Marks events published outside a claim (published right after their commit); already marked ones stay as they are. */
+    async markPublished(ids: string[]): Promise<void> {
+      await sql.query('outbox.mark-published', MARK_PUBLISHED, [ids]);
     },
 
     /** The events written for one order, published or not (the payment page's timeline). */

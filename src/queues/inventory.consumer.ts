@@ -2,7 +2,7 @@ import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from '../observability/logger.js';
 import { ATTR, contextFromHeaders, inSpan, withTraceHeaders, type SpanSpec } from '../observability/tracing.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { NewPayment, PaymentsRepository } from '../persistence/payments.repository.js';
+import type { NewPayment, OutboxEvent, PaymentsRepository } from '../persistence/payments.repository.js';
 import { isTerminal } from '../machines/payment.snapshot.js';
 import { CARD_DATA_REASON, type DeadLetter, type DeadLetterMessage } from './dead-letter.js';
 import {
@@ -34,8 +34,8 @@ export interface InventoryConsumerDeps {
   metrics: Pick<Metrics, 'dedupeHits' | 'deadLetters' | 'eventsConsumed'>;
   /** Gateway attempts a payment may spend (the machine's `maxAttempts`). */
   maxAttempts: number;
-  /** Called after a PaymentFailed was written to the outbox (the relay's `kick`). */
-  onOutboxWritten?: () => void;
+  /** Called after a PaymentFailed was written to the outbox: the relay publishes it at once. */
+  onOutboxWritten?: (orderId: string, event: OutboxEvent) => void;
   /** The input queue's `x-delivery-limit`: on the last delivery a failing message is parked, not nacked. */
   deliveryLimit?: number;
 }
@@ -137,7 +137,7 @@ async function saveOnce(deps: InventoryConsumerDeps, message: InventoryMessage, 
   const { created, payment } = await deps.payments.insert(wanted);
   if (created) {
     crashPoint('consumer:after-insert');
-    if (wanted.failure) deps.onOutboxWritten?.();
+    if (wanted.failure) deps.onOutboxWritten?.(payment.orderId, wanted.failure.outbox);
     else await enqueue(deps, payment.orderId);
     crashPoint('consumer:after-enqueue');
     log.info({ paymentId: payment.id, status: payment.status }, 'payment recorded');

@@ -3,7 +3,9 @@ import type { Logger } from '../observability/logger.js';
 import { ATTR, contextFromHeaders, inSpan, traceHeaders } from '../observability/tracing.js';
 import type { Metrics } from '../observability/metrics.js';
 import { crashPoint } from '../workers/crash-points.js';
+import DataLoader from 'dataloader';
 import type { OutboxRepository, PendingEvent } from '../persistence/outbox.repository.js';
+import type { OutboxEvent } from '../persistence/payments.repository.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { createConfirmedPublisher, type ConfirmedPublisher, type PublishOutcome } from './confirmed-publisher.js';
 import { CLOUDEVENTS_CONTENT_TYPE, PAYMENT_EXCHANGE, declarePaymentExchange } from './topology.js';
@@ -11,8 +13,14 @@ import { CLOUDEVENTS_CONTENT_TYPE, PAYMENT_EXCHANGE, declarePaymentExchange } fr
 export interface OutboxRelay {
   /** Starts polling every `pollMs`. */
   start(): void;
-  /** Asks for a pass now (after a terminal state was committed); kicks during a pass coalesce into one more pass. */
+  /** Asks for a pass now; kicks during a pass coalesce into one more pass. */
   kick(): void;
+  /**
+   * Publishes one event just committed, without waiting for a pass, and marks
+   * it published once confirmed. Anything that goes wrong leaves the row to the
+   * passes, which take events older than `graceMs`.
+   */
+  publishNow(orderId: string, event: OutboxEvent): void;
   /** Publishes everything pending that no other relay holds; resolves when a pass finds nothing more. */
   flush(): Promise<void>;
   /** Stops polling and waits for the pass in flight. */
@@ -20,7 +28,7 @@ export interface OutboxRelay {
 }
 
 export interface OutboxRelayDeps {
-  outbox: Pick<OutboxRepository, 'claimBatch'>;
+  outbox: Pick<OutboxRepository, 'claimBatch' | 'markPublished'>;
   connection: AmqpConnection;
   logger: Logger;
   metrics: Pick<Metrics, 'eventsPublished'>;
@@ -28,6 +36,12 @@ export interface OutboxRelayDeps {
   batchSize: number;
   /** A batch not confirmed by then counts as failed and is retried (default 10 s). */
   confirmTimeoutMs?: number;
+  /**
+   * Passes leave events younger than this to `publishNow` (default 0: passes
+   * take everything). A `publishNow` slower than this can publish an event a
+   * pass also publishes: same id, which consumers dedupe.
+   */
+  graceMs?: number;
 }
 
 /** After failures the poll interval doubles up to this, so a broken route is not hammered. */
@@ -54,6 +68,17 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   let polling = false;
   let stopped = false;
   let failures = 0;
+  /** While flushing, passes take every event, however young. */
+  let draining = false;
+  const publishing = new Set<Promise<void>>();
+  // Events confirmed in the same tick are marked by one statement.
+  const marks = new DataLoader<string, void>(
+    async (ids) => {
+      await deps.outbox.markPublished([...ids]);
+      return ids.map(() => undefined);
+    },
+    { cache: false, maxBatchSize: 500 },
+  );
 
   /** Passes until a batch comes back short; a kick during the run asks for one more. */
   async function run(): Promise<void> {
@@ -70,12 +95,16 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     if (!deps.connection.isUp()) return false;
     let pending = 0;
     try {
-      const confirmed = await deps.outbox.claimBatch(deps.batchSize, async (events) => {
-        const ids = await publishBatch(publisher, events, deps, log);
-        crashPoint('relay:after-publish');
-        pending = events.length - ids.length;
-        return ids;
-      });
+      const confirmed = await deps.outbox.claimBatch(
+        deps.batchSize,
+        async (events) => {
+          const ids = await publishBatch(publisher, events, deps, log);
+          crashPoint('relay:after-publish');
+          pending = events.length - ids.length;
+          return ids;
+        },
+        draining ? 0 : (deps.graceMs ?? 0),
+      );
       if (failures > 0 && pending === 0) log.info('outbox publishing recovered');
       failures = pending > 0 ? failures + 1 : 0;
       return confirmed === deps.batchSize;
@@ -116,12 +145,34 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     kick() {
       void trigger();
     },
+    publishNow(orderId, event) {
+      // A broker that is down is the passes' business once it is back.
+      if (stopped || !deps.connection.isUp()) return;
+      const pending: PendingEvent = { ...event, orderId, headers: event.headers ?? null, createdAt: new Date() };
+      const work = publishBatch(publisher, [pending], deps, log)
+        .then(async (ids) => {
+          if (ids.length === 0) return;
+          crashPoint('relay:after-publish');
+          crashPoint('relay:before-mark-published');
+          await marks.load(pending.id);
+        })
+        .catch((err: Error) => log.warn({ orderId, reason: err.message }, 'publishing an event right after its commit failed: the relay publishes it'))
+        .finally(() => publishing.delete(work));
+      publishing.add(work);
+    },
     async flush() {
-      while (running) await running;
-      await trigger();
+      await Promise.allSettled([...publishing]);
+      draining = true;
+      try {
+        while (running) await running;
+        await trigger();
+      } finally {
+        draining = false;
+      }
     },
     async stop() {
       polling = false;
+      await Promise.allSettled([...publishing]);
       stopped = true;
       if (timer) clearTimeout(timer);
       while (running) await running;

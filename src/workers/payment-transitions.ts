@@ -23,6 +23,8 @@ export class RefusedTransitionError extends Error {
 export interface Advanced {
   payment: Payment;
   effects: PaymentEffect[];
+  /** The terminal event committed with this step, if the machine asked for one. */
+  outbox?: OutboxEvent;
 }
 
 /** The terminal event the machine asked for, as an outbox row written with the state. */
@@ -78,5 +80,5 @@ export async function advance(
     ...(outbox ? { outbox } : {}),
   });
   if (!updated) throw new ConcurrentUpdateError(payment.orderId, payment.version);
-  return { payment: updated, effects: step.effects };
+  return { payment: updated, effects: step.effects, ...(outbox ? { outbox } : {}) };
 }

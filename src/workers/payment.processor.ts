@@ -2,11 +2,11 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { annotateActiveSpan, ATTR } from '../observability/tracing.js';
-import type { Payment, PaymentsRepository } from '../persistence/payments.repository.js';
+import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/payments.repository.js';
 import type { ChargePaymentJob } from '../queues/payments.queue.js';
 import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
 import { chargeViaGateways, finalLookUp, type RoutedGateway } from './gateway-router.js';
-import { advance } from './payment-transitions.js';
+import { advance, type Advanced } from './payment-transitions.js';
 import { crashPoint } from './crash-points.js';
 
 export interface PaymentProcessorDeps {
@@ -17,8 +17,8 @@ export interface PaymentProcessorDeps {
   pauseQueue?: (ms: number) => Promise<void>;
   logger: Logger;
   metrics: Metrics;
-  /** Called once a terminal state and its event are committed: wakes the outbox relay. */
-  onOutboxWritten?: () => void;
+  /** Called once a terminal state and its event are committed: the relay publishes it at once. */
+  onOutboxWritten?: (orderId: string, event: OutboxEvent) => void;
 }
 
 export interface PaymentJobResult {
@@ -85,10 +85,10 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
       metrics.gatewayCall.observe({ gateway: c.gateway, operation: c.operation, outcome: c.outcome }, c.durationMs / 1000);
     }
 
-    const settled = await settle(payment, outcome, routed.cleared, calls, job, log); // 6. commit the outcome (+ its event)
+    const { payment: settled, outbox } = await settle(payment, outcome, routed.cleared, calls, job, log); // 6. commit the outcome (+ its event)
     crashPoint('worker:after-terminal-commit');
+    if (outbox) deps.onOutboxWritten?.(orderId, outbox); //                      7. publish the event now (the relay is the safety net)
     if (settled.status === 'Success' || settled.status === 'Failed') {
-      deps.onOutboxWritten?.(); //                                               7. wake the relay
       metrics.paymentsTerminal.inc({ status: settled.status, code: settled.failureCode ?? '' });
       metrics.paymentEndToEnd.observe({ status: settled.status }, (Date.now() - settled.createdAt.getTime()) / 1000);
       log.info({ status: settled.status, code: settled.failureCode, transactionId: settled.transactionId }, `payment ${settled.status}`);
@@ -96,13 +96,13 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     return finish(settled, outcome);
   };
 
-  async function settle(payment: Payment, outcome: ChargeOutcome, cleared: string[], calls: GatewayCall[], job: Job, log: Logger): Promise<Payment> {
+  async function settle(payment: Payment, outcome: ChargeOutcome, cleared: string[], calls: GatewayCall[], job: Job, log: Logger): Promise<Advanced> {
     const detail = { jobId: job.id, gatewayCalls: calls };
     switch (outcome.kind) {
       case 'succeeded':
-        return (await advance(payments, payment, { type: 'CHARGE_SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway }, detail, outcome.response)).payment;
+        return advance(payments, payment, { type: 'CHARGE_SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway }, detail, outcome.response);
       case 'declined':
-        return (await advance(payments, payment, { type: 'CHARGE_DECLINED', code: outcome.code, reason: outcome.reason, gateway: outcome.gateway }, detail, outcome.response)).payment;
+        return advance(payments, payment, { type: 'CHARGE_DECLINED', code: outcome.code, reason: outcome.reason, gateway: outcome.gateway }, detail, outcome.response);
       case 'unsettled':
         // Never fail a payment that may have been charged: keep it Processing; a later attempt or the sweeper asks again.
         await payments.note(payment, 'CHARGE_UNSETTLED', { ...detail, code: outcome.code, reason: outcome.reason });
@@ -116,7 +116,7 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
         }
         // Attempts are spent and the gateway has no charge for this key: fail it so the saga can compensate.
         const reason = `gateway unavailable after ${failed.snapshot.context.failures} attempts (last: ${outcome.code}: ${outcome.reason})`;
-        return (await advance(payments, failed, { type: 'GIVE_UP', reason }, detail)).payment;
+        return advance(payments, failed, { type: 'GIVE_UP', reason }, detail);
       }
     }
   }

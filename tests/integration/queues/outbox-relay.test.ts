@@ -50,7 +50,7 @@ async function connect(): Promise<AmqpConnection> {
   return connection;
 }
 
-function relayOn(connection: AmqpConnection, o: { batchSize?: number; metrics?: Metrics } = {}): OutboxRelay {
+function relayOn(connection: AmqpConnection, o: { batchSize?: number; metrics?: Metrics; graceMs?: number } = {}): OutboxRelay {
   const logger = pino({ level: 'warn' }, { write: (line: string) => void logLines.push(line) });
   const relay = createOutboxRelay({
     outbox,
@@ -59,6 +59,7 @@ function relayOn(connection: AmqpConnection, o: { batchSize?: number; metrics?: 
     metrics: o.metrics ?? createMetrics(),
     pollMs: 50,
     batchSize: o.batchSize ?? 10,
+    ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
   });
   relays.push(relay);
   return relay;
@@ -66,6 +67,11 @@ function relayOn(connection: AmqpConnection, o: { batchSize?: number; metrics?: 
 
 /** A payment refused for invalid data: its PaymentFailed event waits in the outbox. Returns the event id. */
 async function pendingEvent(): Promise<string> {
+  return (await committedEvent()).event.id;
+}
+
+/** As `pendingEvent`, handing back the order and the event as the code that committed it holds them. */
+async function committedEvent() {
   const orderId = randomUUID();
   const paymentId = randomUUID();
   const reason = 'amount "1.5" must have exactly 2 decimal digit(s) for USD';
@@ -83,7 +89,7 @@ async function pendingEvent(): Promise<string> {
     snapshot: applyPaymentEvent(initiated, { type: 'REJECT', code: 'invalid_request', reason }).snapshot,
     failure: { code: 'invalid_request', reason, outbox: event },
   });
-  return event.id;
+  return { orderId, event };
 }
 
 async function outboxRow(id: string) {
@@ -155,5 +161,30 @@ describe('the outbox relay', () => {
     expect(published).not.toBeNull();
     const delivered = await drainQueue(test.channel, EVENTS_QUEUE);
     expect(delivered.map((m) => m.properties.messageId)).toEqual([id]);
+  });
+
+  it('when an event is handed over right after its commit, then it is published without waiting for a pass, marked, and no pass publishes it again', async () => {
+    const relay = relayOn(await connect(), { graceMs: 60_000 }); // never started: only publishNow can publish
+    const { orderId, event } = await committedEvent();
+    relay.publishNow(orderId, event);
+    await waitFor(async () => (await outboxRow(event.id)).published_at ?? undefined, 'the event to be marked published');
+    await relay.flush(); // a pass that takes every event, however young
+    await relay.stop();
+    const delivered = await drainQueue(test.channel, EVENTS_QUEUE);
+    expect(delivered.map((m) => m.properties.messageId)).toEqual([event.id]);
+    expect(delivered[0]!.properties.headers).toMatchObject({ traceparent: TRACEPARENT });
+  });
+
+  it('when a pass runs with a grace, then an event younger than the grace is left to the process that wrote it, and one without grace takes it', async () => {
+    const id = await pendingEvent();
+    const seen: string[] = [];
+    const publish = async (events: Array<{ id: string }>) => {
+      seen.push(...events.map((e) => e.id));
+      return [];
+    };
+    expect(await outbox.claimBatch(10, publish, 60_000)).toBe(0);
+    expect(seen).toEqual([]);
+    await outbox.claimBatch(10, publish, 0);
+    expect(seen).toContain(id);
   });
 });
