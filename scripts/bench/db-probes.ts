@@ -56,7 +56,6 @@ export interface OrderMarks {
   created: number;
   processing: number | undefined;
   terminal: number | undefined;
-  claimed: number | undefined;
 }
 
 export async function orderMarks(pool: pg.Pool, orderIds: string[]): Promise<Map<string, OrderMarks>> {
@@ -69,8 +68,7 @@ export async function orderMarks(pool: pg.Pool, orderIds: string[]): Promise<Map
      SELECT p.order_id,
             extract(epoch FROM p.created_at) * 1000 AS created,
             extract(epoch FROM s.at) * 1000 AS processing,
-            extract(epoch FROM o.created_at) * 1000 AS terminal,
-            extract(epoch FROM o.published_at) * 1000 AS claimed
+            extract(epoch FROM o.created_at) * 1000 AS terminal
        FROM payments p JOIN ids USING (order_id)
        LEFT JOIN started s USING (order_id)
        LEFT JOIN outbox o ON o.order_id = p.order_id`,
@@ -80,7 +78,7 @@ export async function orderMarks(pool: pg.Pool, orderIds: string[]): Promise<Map
   return new Map(
     rows.map((r: Record<string, string | null>) => [
       r.order_id!,
-      { created: Number(r.created), processing: num(r.processing), terminal: num(r.terminal), claimed: num(r.claimed) },
+      { created: Number(r.created), processing: num(r.processing), terminal: num(r.terminal) },
     ]),
   );
 }

@@ -111,8 +111,8 @@ async function timings(pool: pg.Pool, phase: Phase, latencies: Map<string, numbe
     add('insert txn → Processing txn', m.processing !== undefined ? m.processing - m.created : undefined);
     add('Processing txn → terminal txn', m.terminal !== undefined && m.processing !== undefined ? m.terminal - m.processing : undefined);
     add('  of which gateway call', gateway.get(orderId));
-    add('terminal txn → relay claim txn', m.claimed !== undefined && m.terminal !== undefined ? m.claimed - m.terminal : undefined);
-    add('relay claim txn → event received', received !== undefined && m.claimed !== undefined ? received - m.claimed : undefined);
+    // Published right after the commit (the relay only for leftovers): one stage, publish and confirm included.
+    add('terminal txn → event received', received !== undefined && m.terminal !== undefined ? received - m.terminal : undefined);
   }
   return {
     gatewayMs: percentiles(gatewayValues),
