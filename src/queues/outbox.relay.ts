@@ -149,7 +149,8 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
       // A broker that is down is the passes' business once it is back.
       if (stopped || !deps.connection.isUp()) return;
       const pending: PendingEvent = { ...event, orderId, headers: event.headers ?? null, createdAt: new Date() };
-      const work = publishBatch(publisher, [pending], deps, log)
+      // A returned event (no queue bound) is reported by the pass that retries it, not once per event here.
+      const work = publishBatch(publisher, [pending], deps, log, { reportUnroutable: false })
         .then(async (ids) => {
           if (ids.length === 0) return;
           crashPoint('relay:after-publish');
@@ -187,6 +188,7 @@ async function publishBatch(
   events: PendingEvent[],
   deps: Pick<OutboxRelayDeps, 'metrics'>,
   log: Logger,
+  { reportUnroutable = true } = {},
 ): Promise<string[]> {
   const outcomes = await Promise.allSettled(events.map((e) => publishTraced(publisher, e)));
   const confirmed: string[] = [];
@@ -200,7 +202,7 @@ async function publishBatch(
     } else if (outcome.status === 'fulfilled') unroutable.add(event.routingKey);
     else failed++;
   });
-  for (const routingKey of unroutable) {
+  for (const routingKey of reportUnroutable ? unroutable : []) {
     log.warn(
       { routingKey, exchange: PAYMENT_EXCHANGE },
       `no queue is bound to ${PAYMENT_EXCHANGE} for "${routingKey}": the event stays in the outbox and is retried; bind a queue to ${PAYMENT_EXCHANGE}`,

@@ -92,6 +92,11 @@ async function committedEvent() {
   return { orderId, event };
 }
 
+/** Earlier tests leave relays polling: stop them so only this test's relay publishes. */
+async function stopEarlierRelays(): Promise<void> {
+  await Promise.allSettled(relays.splice(0).map((r) => r.stop()));
+}
+
 async function outboxRow(id: string) {
   return knex('outbox').where({ id }).first();
 }
@@ -164,6 +169,7 @@ describe('the outbox relay', () => {
   });
 
   it('when an event is handed over right after its commit, then it is published without waiting for a pass, marked, and no pass publishes it again', async () => {
+    await stopEarlierRelays();
     const relay = relayOn(await connect(), { graceMs: 60_000 }); // never started: only publishNow can publish
     const { orderId, event } = await committedEvent();
     relay.publishNow(orderId, event);
@@ -176,6 +182,7 @@ describe('the outbox relay', () => {
   });
 
   it('when a pass runs with a grace, then an event younger than the grace is left to the process that wrote it, and one without grace takes it', async () => {
+    await stopEarlierRelays();
     const id = await pendingEvent();
     const seen: string[] = [];
     const publish = async (events: Array<{ id: string }>) => {
