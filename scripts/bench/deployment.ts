@@ -16,6 +16,8 @@ export interface BenchDeployment {
 
 export interface DeploySpec {
   kind: 'pipeline' | 'naive';
+  /** The naive peer also charges each order through the simulator (the pipeline always does). */
+  gateway?: boolean;
   workers: number;
   /** SIM_LATENCY_MS: "0" or a range like "50-300". */
   latency: string;
@@ -65,7 +67,7 @@ export async function deploy(iso: Isolated, spec: DeploySpec): Promise<BenchDepl
   try {
     let simulator: Child | undefined;
     let gatewayUrl: string | undefined;
-    if (spec.kind === 'pipeline') {
+    if (spec.kind === 'pipeline' || spec.gateway) {
       simulator = track(startChild({ name: 'simulator', entry: 'src/gateway/simulator/main.ts', logFile: log('simulator'), env: { GATEWAY_PORT: '0', SIM_LATENCY_MS: spec.latency, LOG_LEVEL: 'info' } }));
       started.push(simulator);
       gatewayUrl = String(JSON.parse(await simulator.waitForLine(/simulator listening/)).url);
@@ -78,6 +80,7 @@ export async function deploy(iso: Isolated, spec: DeploySpec): Promise<BenchDepl
       MIGRATE_ON_START: 'false',
       WORKER_CONCURRENCY: String(spec.concurrency),
       LOG_LEVEL: spec.logLevel,
+      ...(spec.kind === 'naive' && spec.gateway ? { NAIVE_GATEWAY_URL: gatewayUrl! } : {}),
       ...spec.env,
     };
     const entry = spec.kind === 'pipeline' ? 'src/main.ts' : 'scripts/bench/naive-main.ts';

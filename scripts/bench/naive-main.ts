@@ -10,6 +10,7 @@ const pipeline = await startNaivePipeline({
   prefix: env.QUEUE_PREFIX!,
   concurrency: Number(env.WORKER_CONCURRENCY ?? 50),
   prefetch: Number(env.AMQP_PREFETCH ?? 200),
+  ...(env.NAIVE_GATEWAY_URL ? { gatewayUrl: env.NAIVE_GATEWAY_URL } : {}),
 });
 console.log(JSON.stringify({ msg: 'naive peer ready', pid: process.pid }));
 

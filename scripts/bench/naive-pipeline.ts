@@ -3,6 +3,8 @@ import amqp from 'amqplib';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createStripeGateway } from '../../src/gateway/stripe.gateway.js';
+import { parseAmount } from '../../src/money.js';
 import { declareTopology, INPUT_QUEUE } from '../../src/queues/topology.js';
 
 /**
@@ -20,6 +22,12 @@ export interface NaivePipelineOptions {
   prefix: string;
   concurrency: number;
   prefetch: number;
+  /**
+   * When set, each job also charges through this Stripe-compatible gateway
+   * (the simulator) with the service's own adapter, between the insert and
+   * the update: the naive peer plus the one external call every payment makes.
+   */
+  gatewayUrl?: string;
 }
 
 export interface NaivePipeline {
@@ -45,6 +53,7 @@ export async function startNaivePipeline(o: NaivePipelineOptions): Promise<Naive
   await consumeChannel.prefetch(o.prefetch);
 
   const queue = new Queue(QUEUE, { connection: redis, prefix: o.prefix });
+  const gateway = o.gatewayUrl ? createStripeGateway({ apiKey: 'sk_test_naive_peer', url: o.gatewayUrl, timeoutMs: 10_000, name: 'naive' }) : undefined;
   // The delivery waits here until its job has published: then it is acked.
   const deliveries = new Map<string, amqp.ConsumeMessage>();
 
@@ -54,6 +63,10 @@ export async function startNaivePipeline(o: NaivePipelineOptions): Promise<Naive
       const { orderId, amount, currency } = job.data as { orderId: string; amount: string; currency: string };
       const id = randomUUID();
       await pool.query('INSERT INTO naive_payments (id, order_id, amount, currency, status) VALUES ($1, $2, $3, $4, $5)', [id, orderId, amount, currency, 'Processing']);
+      if (gateway) {
+        const amountMinor = parseAmount(amount, currency);
+        await gateway.charge({ orderId, paymentId: id, amountMinor, currency, paymentMethod: 'pm_card_visa', idempotencyKey: `${id}-charge` });
+      }
       await pool.query('UPDATE naive_payments SET status = $2, updated_at = now() WHERE id = $1', [id, 'Success']);
       await publish(publishChannel, { orderId, paymentId: id, amount, currency });
       const delivery = deliveries.get(job.id!);

@@ -8,6 +8,8 @@ import { runPhase, type BenchContext, type PhaseResult, type PhaseSpec } from '.
 export interface ScenarioSpec {
   label: string;
   kind: 'pipeline' | 'naive';
+  /** The naive peer also charges through the simulator. */
+  gateway?: boolean;
   workers: number;
   latency: string;
   concurrency: number;
@@ -66,7 +68,12 @@ export async function runBenchmark(ctx: BenchContext & { iso: Isolated; o: Bench
     out.ceilings.push(...(await rabbitCeilings(iso.amqpUrl, n)));
   }
   const naive: ScenarioSpec = { label: 'naive peer', kind: 'naive', workers: 1, latency: '0', concurrency: o.concurrency };
-  if (part('naive')) await withScenario(ctx, naive, async (m) => keep(await m({ mode: 'flat', orders: n })));
+  if (part('naive')) {
+    await withScenario(ctx, naive, async (m) => keep(await m({ mode: 'flat', orders: n })));
+    // For reading the gap, not a target: the same peer plus the gateway call every payment makes (SDK, HTTP, simulator).
+    const withGateway: ScenarioSpec = { ...naive, label: 'naive peer + gateway call', gateway: true };
+    await withScenario(ctx, withGateway, async (m) => keep(await m({ mode: 'flat', orders: n })));
+  }
 
   let rate = o.rate;
   const two: ScenarioSpec = { label: 'pipeline 2 workers, gateway 0 ms', kind: 'pipeline', workers: 2, latency: '0', concurrency: o.concurrency };
