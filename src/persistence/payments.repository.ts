@@ -112,12 +112,17 @@ const json = (v: unknown) => (v === null || v === undefined ? null : JSON.string
 
 const LOAD = 'SELECT * FROM payments WHERE order_id = $1';
 
+/** The terminal event, inserted only if the payment row in `source` was written; its values start at `$first` (see outboxValues). */
+const outboxCte = (source: 'ins' | 'upd', first: number) => `, ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+    SELECT $${first}, id, order_id, $${first + 1}, $${first + 2}, $${first + 3}::jsonb, $${first + 4}::jsonb FROM ${source})`;
+const outboxValues = (o: OutboxEvent) => [o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers)];
+
+/** failure_reason holds 500 characters. */
+const fitReason = (reason: string | null | undefined) => reason?.slice(0, 500) ?? null;
+
 /** $1-$14 the payment, $15-$16 its first history row; with `outbox`, $17-$21 the born-failed payment's event. */
 function insertStatement(outbox: boolean): { name: string; text: string } {
-  const ob = outbox
-    ? `, ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
-         SELECT $17, id, order_id, $18, $19, $20::jsonb, $21::jsonb FROM ins)`
-    : '';
+  const ob = outbox ? outboxCte('ins', 17) : '';
   return {
     name: outbox ? 'payments.insert+outbox' : 'payments.insert',
     text: `WITH ins AS (
@@ -178,7 +183,7 @@ function commitStatement(w: TransitionWrite): { name: string; text: string; opti
     const value = w[field];
     key += value === undefined ? '0' : '1';
     if (value === undefined) continue;
-    optional.push(field === 'gatewayResponse' ? json(value) : field === 'failureReason' ? (value as string | null)?.slice(0, 500) ?? null : value);
+    optional.push(field === 'gatewayResponse' ? json(value) : field === 'failureReason' ? fitReason(value as string | null) : value);
     set.push(`${column} = $${8 + optional.length}${cast}`);
   }
   key += w.outbox ? '1' : '0';
@@ -186,10 +191,7 @@ function commitStatement(w: TransitionWrite): { name: string; text: string; opti
   let text = commitStatements.get(key);
   if (!text) {
     const n = 8 + optional.length;
-    const ob = w.outbox
-      ? `, ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
-           SELECT $${n + 1}, id, order_id, $${n + 2}, $${n + 3}, $${n + 4}::jsonb, $${n + 5}::jsonb FROM upd)`
-      : '';
+    const ob = w.outbox ? outboxCte('upd', n + 1) : '';
     text = `WITH upd AS (
         UPDATE payments SET status = $3::varchar, snapshot = $4::jsonb, machine_version = $5, version = version + 1, updated_at = now(),
           completed_at = CASE WHEN $3::varchar = 'Success' THEN now() ELSE completed_at END,
@@ -224,11 +226,11 @@ export function createPaymentsRepository(knex: Knex) {
     const values: unknown[] = [
       p.id, p.orderId, p.amount, p.amountMinor.toString(), p.currency, p.customerId, p.paymentMethod,
       p.snapshot.value, JSON.stringify(p.snapshot), p.snapshot.version, p.sourceEventId,
-      p.failure?.code ?? null, p.failure?.reason.slice(0, 500) ?? null, p.failure !== undefined,
+      p.failure?.code ?? null, fitReason(p.failure?.reason), p.failure !== undefined,
       p.failure ? 'REJECT' : 'CREATED', historyDetail(p),
     ];
     const o = p.failure?.outbox;
-    if (o) values.push(o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers));
+    if (o) values.push(...outboxValues(o));
     const statement = o ? INSERT_WITH_OUTBOX : INSERT;
     return (await sql.query<PaymentRow>(statement.name, statement.text, values))[0];
   };
@@ -292,7 +294,7 @@ export function createPaymentsRepository(knex: Knex) {
         payment.status, w.event, json(w.detail), ...optional,
       ];
       const o = w.outbox;
-      if (o) values.push(o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers));
+      if (o) values.push(...outboxValues(o));
       // Only what the database decided comes back; the rest is what was just written (no large JSON read back).
       const [row] = await sql.query<Pick<PaymentRow, 'version' | 'updated_at' | 'completed_at' | 'failed_at'>>(name, text, values);
       if (!row) return null;
@@ -307,7 +309,7 @@ export function createPaymentsRepository(knex: Knex) {
         gateway: changed('gateway', payment.gateway),
         gatewayResponse: changed('gatewayResponse', payment.gatewayResponse),
         failureCode: changed('failureCode', payment.failureCode),
-        failureReason: w.failureReason === undefined ? payment.failureReason : (w.failureReason?.slice(0, 500) ?? null),
+        failureReason: w.failureReason === undefined ? payment.failureReason : fitReason(w.failureReason),
         updatedAt: row.updated_at,
         completedAt: row.completed_at,
         failedAt: row.failed_at,
