@@ -1,5 +1,6 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
+import { AckBatcher } from './ack-batcher.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import type { InventoryHandler, Settlement } from './inventory.consumer.js';
 import { INPUT_QUEUE, declareTopology } from './topology.js';
@@ -33,16 +34,17 @@ export function defaultRetryDelayMs(deliveryCount: number): number {
  * Consumes the input queue. The consume runs in the channel's setup, so after
  * a reconnect the consumer is back by itself. Each delivery is acked or nacked
  * on the channel it came from: after a reconnect its tag means nothing on the
- * new channel (the broker has already put it back in the queue).
+ * new channel (the broker has already put it back in the queue). Acks go out
+ * in runs (AckBatcher): one frame for a tick's settled deliveries.
  */
 export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryConsumer {
   const log = o.logger.child({ component: 'inventory-consumer' });
   const retryDelayMs = o.retryDelayMs ?? defaultRetryDelayMs;
   const inFlight = new Set<Promise<void>>();
   const stopped = new AbortController();
-  let current: { channel: Channel; consumerTag: string } | undefined;
+  let current: { channel: Channel; consumerTag: string; acks: AckBatcher } | undefined;
 
-  async function settle(channel: Channel, message: ConsumeMessage): Promise<void> {
+  async function settle(acks: AckBatcher, message: ConsumeMessage): Promise<void> {
     let decision: Settlement;
     try {
       decision = await o.handler(message);
@@ -51,21 +53,33 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
       decision = 'nack';
     }
     if (decision === 'nack') await sleep(retryDelayMs(deliveryCount(message)), stopped.signal);
-    try {
-      if (decision === 'ack') channel.ack(message);
-      else channel.nack(message, false, true);
-    } catch {
-      // The channel closed meanwhile: the broker has already put the message back.
+    // A closed channel is absorbed there: the broker has already put the message back.
+    if (decision === 'ack') acks.ack(message);
+    else acks.nack(message, true);
+  }
+
+  /** One batcher per channel, kept across a re-subscribe: a multiple ack must see every outstanding tag. */
+  const batchers = new WeakMap<Channel, AckBatcher>();
+  function acksOn(channel: Channel): AckBatcher {
+    let acks = batchers.get(channel);
+    if (!acks) {
+      const created = new AckBatcher(channel);
+      channel.once('close', () => created.close());
+      batchers.set(channel, created);
+      acks = created;
     }
+    return acks;
   }
 
   async function consumeOn(channel: Channel): Promise<void> {
+    const acks = acksOn(channel);
     const { consumerTag } = await channel.consume(INPUT_QUEUE, (message) => {
       if (message === null) return resubscribe(channel);
-      const work = settle(channel, message).finally(() => inFlight.delete(work));
+      acks.delivered(message);
+      const work = settle(acks, message).finally(() => inFlight.delete(work));
       inFlight.add(work);
     });
-    current = { channel, consumerTag };
+    current = { channel, consumerTag, acks };
   }
 
   /** The broker cancelled the consumer (the queue was deleted): declare it again and consume. */
@@ -95,6 +109,7 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
       const consumer = current;
       if (consumer) await consumer.channel.cancel(consumer.consumerTag).catch(() => undefined);
       await Promise.allSettled([...inFlight]);
+      current?.acks.drain();
       await wrapper.close();
     },
   };
