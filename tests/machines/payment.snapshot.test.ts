@@ -1,5 +1,6 @@
+import { initialTransition, transition } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { PAYMENT_MACHINE_VERSION, type PaymentEvent } from '../../src/machines/payment.machine.js';
+import { PAYMENT_MACHINE_VERSION, paymentMachine, type PaymentEvent } from '../../src/machines/payment.machine.js';
 import {
   applyPaymentEvent,
   createPaymentSnapshot,
@@ -75,6 +76,30 @@ describe('stored payment snapshots', () => {
     applyPaymentEvent(before, CHARGE_FAILED_TRANSIENTLY);
     applyPaymentEvent(before, CHARGE_SUCCEEDED);
     expect(before).toStrictEqual(copy);
+  });
+
+  it("when every sequence of up to five events is applied, then each step equals xstate's own pure transition(), effects included", () => {
+    // The helper reuses one inert actor scope instead of xstate's fresh one per call: this pins that it changes nothing.
+    const events = Object.values(sampleEvents);
+    const effects = (actions: ReadonlyArray<{ type: string }>) => actions.map((a) => a.type).filter((t) => !t.startsWith('xstate.'));
+    const [first, firstActions] = initialTransition(paymentMachine, sampleInput);
+    expect(createPaymentSnapshot(sampleInput)).toStrictEqual({ version: PAYMENT_MACHINE_VERSION, value: first.value, context: first.context });
+    expect(effects(firstActions)).toEqual([]);
+    let compared = 0;
+    const walk = (ours: StoredSnapshot, theirs: typeof first, depth: number): void => {
+      if (depth === 0) return;
+      for (const event of events) {
+        const step = applyPaymentEvent(ours, event);
+        if (!step.changed) continue;
+        const [next, actions] = transition(paymentMachine, theirs, event);
+        expect(step.snapshot).toStrictEqual({ version: PAYMENT_MACHINE_VERSION, value: next.value, context: next.context });
+        expect(step.effects).toEqual(effects(actions));
+        compared++;
+        walk(step.snapshot, next, depth - 1);
+      }
+    };
+    walk(createPaymentSnapshot(sampleInput), first, 5);
+    expect(compared).toBeGreaterThan(50);
   });
 
   const refused: Array<[string, PaymentEvent[], PaymentEvent]> = [
