@@ -138,6 +138,11 @@ describe('parsing an InventoryReserved delivery', () => {
       expect(parseInventoryDelivery(Buffer.from(body))).toEqual({ kind: 'card-data' });
     });
 
+    it('with its separators hidden behind JSON unicode escapes', () => {
+      const body = JSON.stringify(event()).replace('"pm_card_visa"', '"4111\\u00201111\\u002d1111 1111"');
+      expect(parseInventoryDelivery(Buffer.from(body))).toEqual({ kind: 'card-data' });
+    });
+
     it('in a message header', () => {
       expect(parse(event(), { 'x-card': '4111111111111111' })).toEqual({ kind: 'card-data' });
     });
