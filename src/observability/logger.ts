@@ -1,50 +1,78 @@
 import pino, { type Logger } from 'pino';
 
 /**
- * Structured logs. `redact` removes anything a card thief or an attacker would
- * want even if a caller logs a whole object by mistake.
+ * Structured logs. Keys that name something a card thief or an attacker would
+ * want are written as `[redacted]` at any depth, even if a caller logs a whole
+ * object by mistake.
  */
-export const REDACT_PATHS = [
+export const REDACTED_KEYS: ReadonlySet<string> = new Set([
   // Gateway tokens: a payment method is never card data here, but it is still the customer's.
   'paymentMethod',
-  '*.paymentMethod',
-  '*.*.paymentMethod',
   'payment_method',
-  '*.payment_method',
-  '*.*.payment_method',
   // Secrets and keys, by the names this code and its libraries give them.
   'apiKey',
-  '*.apiKey',
   'STRIPE_API_KEY',
-  '*.STRIPE_API_KEY',
   'ADMIN_TOKEN',
-  '*.ADMIN_TOKEN',
   'adminToken',
-  '*.adminToken',
   'token',
-  '*.token',
   'secret',
-  '*.secret',
   'password',
-  '*.password',
   // A Stripe PaymentIntent's client_secret lets a browser confirm it.
   'client_secret',
-  '*.client_secret',
-  '*.*.client_secret',
   'clientSecret',
-  '*.clientSecret',
   // Authorisation headers, however a request object is logged.
   'authorization',
-  '*.authorization',
   'Authorization',
-  '*.Authorization',
-  '*.headers.authorization',
-  '*.headers.Authorization',
-  '*.headers.cookie',
-  '*.headers["set-cookie"]',
-  '*.headers["x-api-key"]',
-  '*.headers["stripe-account"]',
-];
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'stripe-account',
+]);
+
+const CENSOR = '[redacted]';
+/** Deeper than anything this code logs; a deeper value is written as it is. */
+const MAX_DEPTH = 8;
+
+/**
+ * `value` with every redacted key's value replaced, copied only where
+ * something changed: the caller's object is never touched, and a line
+ * without secrets (nearly all of them) costs one walk over its keys.
+ *
+ * Why not pino's `redact` (@pinojs/redact): it takes paths, so "any depth"
+ * needs wildcard paths, and with this list's wildcards it cost about 20 µs per
+ * line and per child logger: with three children and two lines per payment,
+ * a twentieth of the worker's CPU in the benchmark's profile.
+ */
+export function redactSecrets<T>(value: T, depth = 0): T {
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH || Buffer.isBuffer(value) || value instanceof Date) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((item, i) => {
+      const censored = redactSecrets(item, depth + 1);
+      if (censored !== item) (copy ??= [...value])[i] = censored;
+    });
+    return (copy ?? value) as T;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    const censored = REDACTED_KEYS.has(key) ? CENSOR : redactSecrets(item, depth + 1);
+    if (censored !== item) (copy ??= shallowCopy(value as object))[key] = censored;
+  }
+  return (copy ?? value) as T;
+}
+
+/** Own enumerable properties; an Error keeps its class, message and stack so pino's err serializer still reads it. */
+function shallowCopy(value: object): Record<string, unknown> {
+  if (!(value instanceof Error)) return { ...value };
+  const copy = Object.create(Object.getPrototypeOf(value) as object) as Record<string, unknown>;
+  Object.defineProperties(copy, {
+    message: { value: value.message, enumerable: false, writable: true, configurable: true },
+    stack: { value: value.stack, enumerable: false, writable: true, configurable: true },
+    ...('cause' in value ? { cause: { value: value.cause, enumerable: false, writable: true, configurable: true } } : {}),
+  });
+  return Object.assign(copy, value);
+}
 
 /**
  * Lines go to stdout asynchronously: a line is written at once when no write
@@ -55,15 +83,22 @@ export const REDACT_PATHS = [
  * few milliseconds of lines, never a payment.
  */
 export function createLogger(level: string, destination: pino.DestinationStream = pino.destination({ dest: 1, sync: false })): Logger {
-  return pino(
+  const root = pino(
     {
       level,
       base: { service: 'payment-service', pid: process.pid },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { log: redactSecrets },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,
   );
+  // pino gives a child's bindings no formatter; every child inherits from the
+  // root (Object.create), so this one override covers children of children too.
+  const child = root.child;
+  root.child = function (this: Logger, bindings, options) {
+    return child.call(this, redactSecrets(bindings), options);
+  } as typeof root.child;
+  return root;
 }
 
 export type { Logger };

@@ -29,6 +29,33 @@ describe('the logger redacts what must never be written', () => {
     expect(value).toBe('[redacted]');
   });
 
+  it('when a child logger, or its own child, is bound to a secret, then their lines carry it as [redacted]', () => {
+    const lines: string[] = [];
+    const log = createLogger('debug', { write: (line: string) => void lines.push(line) });
+    const child = log.child({ orderId: 'o-1', gateway: { apiKey: 'sk_test_123' } });
+    child.info('bound');
+    child.child({ request: { headers: { cookie: 'session=abc' } } }).info('bound twice');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ orderId: 'o-1', gateway: { apiKey: '[redacted]' } });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ orderId: 'o-1', gateway: { apiKey: '[redacted]' }, request: { headers: { cookie: '[redacted]' } } });
+  });
+
+  it('when secrets sit deep, in arrays or in an error, then they are redacted there too and the error stays an error', () => {
+    const err = Object.assign(new Error('gateway refused'), { config: { headers: { Authorization: 'Bearer abc' } } });
+    const line = logged({ calls: [{ request: { body: { payment_method: 'pm_card_visa' } } }], err });
+    expect(line).toMatchObject({
+      calls: [{ request: { body: { payment_method: '[redacted]' } } }],
+      err: { type: 'Error', message: 'gateway refused', config: { headers: { Authorization: '[redacted]' } } },
+    });
+    expect((line.err as { stack: string }).stack).toContain('gateway refused');
+  });
+
+  it("when a line is redacted, then the caller's own object is left as it was", () => {
+    const fields = { payment: { paymentMethod: 'pm_card_visa', amount: '49.99' }, list: [{ token: 'tok_1' }] };
+    const before = structuredClone(fields);
+    expect(logged(fields)).toMatchObject({ payment: { paymentMethod: '[redacted]', amount: '49.99' }, list: [{ token: '[redacted]' }] });
+    expect(fields).toEqual(before);
+  });
+
   it('when a job line is written, then its order, payment and job ids stay readable', () => {
     const ids = { orderId: '9a6b1f0e-2d55-4c1e-8f35-7c1d2b4e9f10', paymentId: 'b1c2', jobId: '9a6b1f0e-2d55-4c1e-8f35-7c1d2b4e9f10' };
     expect(logged(ids)).toMatchObject(ids);
