@@ -111,6 +111,8 @@ const json = (v: unknown) => (v === null || v === undefined ? null : JSON.string
 // row was), sent as named prepared statements (see sql.ts).
 
 const LOAD = 'SELECT * FROM payments WHERE order_id = $1';
+/** Many payments by order id in one statement: one prepared statement for any batch size. */
+const LOAD_MANY = 'SELECT * FROM payments WHERE order_id = ANY($1::uuid[])';
 
 /** The terminal event, inserted only if the payment row in `source` was written; its values start at `$first` (see outboxValues). */
 const outboxCte = (source: 'ins' | 'upd', first: number) => `, ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
@@ -216,8 +218,29 @@ export function createPaymentsRepository(knex: Knex) {
   const Payments = PaymentModel.bindKnex(knex);
   const Transitions = PaymentTransitionModel.bindKnex(knex);
   const sql = createSql(knex);
+  /**
+   * Jobs that start in the same tick (BullMQ hands several slots their next
+   * job in one socket read) load their payments in one statement. Nothing is
+   * cached: every load reads the row as it is now.
+   */
+  const loads = new DataLoader<string, PaymentRow | undefined>(
+    async (orderIds) => {
+      const loadOne = async (orderId: string) => (await sql.query<PaymentRow>('payments.load', LOAD, [orderId]))[0];
+      if (orderIds.length === 1) return [await loadOne(orderIds[0]!)];
+      let rows: PaymentRow[];
+      try {
+        rows = await sql.query<PaymentRow>('payments.load-many', LOAD_MANY, [orderIds]);
+      } catch {
+        // One id that is not a uuid fails the whole statement: each alone, so it fails only its own caller.
+        return Promise.all(orderIds.map((id) => loadOne(id).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+      }
+      const byOrder = new Map(rows.map((r) => [r.order_id.toLowerCase(), r]));
+      return orderIds.map((id) => byOrder.get(id.toLowerCase()));
+    },
+    { cache: false, maxBatchSize: INSERT_BATCH_MAX },
+  );
   const findByOrderId = async (orderId: string): Promise<Payment | undefined> => {
-    const [row] = await sql.query<PaymentRow>('payments.load', LOAD, [orderId]);
+    const row = await loads.load(orderId);
     return row ? toPayment(row) : undefined;
   };
 

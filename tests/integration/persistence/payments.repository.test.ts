@@ -98,6 +98,28 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
     expect(await payments.findByOrderId(bad.orderId)).toBeUndefined();
   });
 
+  it('when payments are loaded in the same tick, then one statement reads them all and each caller gets its own, or nothing', async () => {
+    const stored = Array.from({ length: 5 }, () => newPayment());
+    await Promise.all(stored.map((p) => payments.insert(p)));
+    const missing = randomUUID();
+    const borrow = vi.spyOn(knex.client, 'acquireConnection');
+    const loaded = await Promise.all([...stored.map((p) => p.orderId), missing, stored[2]!.orderId.toUpperCase()].map((id) => payments.findByOrderId(id)));
+    expect(borrow).toHaveBeenCalledTimes(1);
+    borrow.mockRestore();
+
+    stored.forEach((p, i) => expect(loaded[i]).toMatchObject({ id: p.id, orderId: p.orderId, status: 'Initiated' }));
+    expect(loaded[5]).toBeUndefined();
+    expect(loaded[6]).toMatchObject({ id: stored[2]!.id });
+  });
+
+  it('when one id in a batch of loads is not a uuid, then only its own load fails', async () => {
+    const p = newPayment();
+    await payments.insert(p);
+    const [bad, good] = await Promise.allSettled([payments.findByOrderId('not-a-uuid'), payments.findByOrderId(p.orderId)]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { message: expect.stringMatching(/invalid input syntax for type uuid/) } });
+    expect(good).toMatchObject({ status: 'fulfilled', value: { id: p.id } });
+  });
+
   it('when transitions are committed, then the payment each commit hands back is exactly the row read back', async () => {
     const { payment: created } = await payments.insert(newPayment());
     let p = (await advance(payments, created, { type: 'START' }, { jobId: 'j1' })).payment;
