@@ -207,6 +207,28 @@ function commitStatement(w: TransitionWrite): { name: string; text: string; opti
   return { name, text, optional };
 }
 
+/**
+ * Many version-checked commits without an event or a gateway response
+ * (START, a route, a retry) in one statement, each with its history row. A
+ * row whose version moved on is simply not updated: its caller lost the race.
+ */
+const COMMIT_MANY = `WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::int[], $3::varchar[], $4::jsonb[], $5::int[], $6::varchar[], $7::varchar[], $8::jsonb[],
+                         $9::text[], $10::text[], $11::text[], $12::text[])
+      AS t(id, version, status, snapshot, machine_version, from_status, event, detail, transaction_id, gateway, failure_code, failure_reason)),
+  upd AS (
+    UPDATE payments p SET status = i.status, snapshot = i.snapshot, machine_version = i.machine_version, version = p.version + 1, updated_at = now(),
+      completed_at = CASE WHEN i.status = 'Success' THEN now() ELSE p.completed_at END,
+      failed_at = CASE WHEN i.status = 'Failed' THEN now() ELSE p.failed_at END,
+      transaction_id = i.transaction_id, gateway = i.gateway, failure_code = i.failure_code, failure_reason = i.failure_reason
+    FROM input i WHERE p.id = i.id AND p.version = i.version
+    RETURNING p.id, p.order_id, p.status, p.version, p.updated_at, p.completed_at, p.failed_at),
+  hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
+    SELECT u.id, u.order_id, i.from_status, u.status, i.event, i.detail FROM upd u JOIN input i ON i.id = u.id)
+  SELECT id, version, updated_at, completed_at, failed_at FROM upd`;
+
+type CommitResult = Pick<PaymentRow, 'version' | 'updated_at' | 'completed_at' | 'failed_at'>;
+
 const historyDetail = (p: NewPayment) => JSON.stringify({ sourceEventId: p.sourceEventId, ...p.detail });
 
 const NOTE = `INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
@@ -287,6 +309,57 @@ export function createPaymentsRepository(knex: Knex) {
     { cache: false, maxBatchSize: INSERT_BATCH_MAX },
   );
 
+  /** One commit in its own statement: the database's answer, or undefined when the version had moved on. */
+  const commitOne = async (payment: Payment, w: TransitionWrite): Promise<CommitResult | undefined> => {
+    const { name, text, optional } = commitStatement(w);
+    const values: unknown[] = [
+      payment.id, payment.version, w.snapshot.value, JSON.stringify(w.snapshot), w.snapshot.version,
+      payment.status, w.event, json(w.detail), ...optional,
+    ];
+    const o = w.outbox;
+    if (o) values.push(...outboxValues(o));
+    return (await sql.query<CommitResult>(name, text, values))[0];
+  };
+
+  /**
+   * Commits without an event made in the same tick share one statement: jobs that loaded together start together. Rows go in id
+   * order, as the inserts do. A batch that names a payment twice, or fails
+   * (a deadlock included), is committed one by one, so each caller still
+   * gets exactly its own answer.
+   */
+  const batchedCommits = new DataLoader<{ payment: Payment; w: TransitionWrite }, CommitResult | undefined>(
+    async (batch) => {
+      const one = ({ payment, w }: { payment: Payment; w: TransitionWrite }) =>
+        commitOne(payment, w).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+      if (batch.length === 1) return [await commitOne(batch[0]!.payment, batch[0]!.w)];
+      if (new Set(batch.map((c) => c.payment.id)).size < batch.length) {
+        const results = [];
+        for (const c of batch) results.push(await one(c));
+        return results;
+      }
+      const rows = [...batch].sort((a, b) => (a.payment.id < b.payment.id ? -1 : a.payment.id > b.payment.id ? 1 : 0));
+      const column = <T>(f: (c: { payment: Payment; w: TransitionWrite }) => T) => rows.map(f);
+      let updated: Array<CommitResult & { id: string }>;
+      try {
+        updated = await sql.query<CommitResult & { id: string }>('payments.commit-many', COMMIT_MANY, [
+          column((c) => c.payment.id), column((c) => c.payment.version), column((c) => c.w.snapshot.value),
+          column((c) => JSON.stringify(c.w.snapshot)), column((c) => c.w.snapshot.version), column((c) => c.payment.status),
+          column((c) => c.w.event), column((c) => json(c.w.detail)), column((c) => c.w.transactionId), column((c) => c.w.gateway),
+          column((c) => c.w.failureCode), column((c) => fitReason(c.w.failureReason)),
+        ]);
+      } catch {
+        return Promise.all(batch.map(one));
+      }
+      const byId = new Map(updated.map((r) => [r.id, r]));
+      return batch.map((c) => byId.get(c.payment.id));
+    },
+    { cache: false, maxBatchSize: INSERT_BATCH_MAX },
+  );
+  /** What COMMIT_MANY writes: no event, no gateway response, and the four columns it always sets, given. */
+  const batchable = (w: TransitionWrite) =>
+    !w.outbox && w.gatewayResponse === undefined &&
+    w.transactionId !== undefined && w.gateway !== undefined && w.failureCode !== undefined && w.failureReason !== undefined;
+
   return {
     /**
      * Inserts the payment unless its order already has one (the unique
@@ -311,15 +384,8 @@ export function createPaymentsRepository(knex: Knex) {
      * since `expectedVersion` was read. Returns null when that race was lost.
      */
     async commitTransition(payment: Payment, w: TransitionWrite): Promise<Payment | null> {
-      const { name, text, optional } = commitStatement(w);
-      const values: unknown[] = [
-        payment.id, payment.version, w.snapshot.value, JSON.stringify(w.snapshot), w.snapshot.version,
-        payment.status, w.event, json(w.detail), ...optional,
-      ];
-      const o = w.outbox;
-      if (o) values.push(...outboxValues(o));
       // Only what the database decided comes back; the rest is what was just written (no large JSON read back).
-      const [row] = await sql.query<Pick<PaymentRow, 'version' | 'updated_at' | 'completed_at' | 'failed_at'>>(name, text, values);
+      const row = batchable(w) ? await batchedCommits.load({ payment, w }) : await commitOne(payment, w);
       if (!row) return null;
       const changed = <K extends keyof TransitionWrite>(k: K, before: NonNullable<TransitionWrite[K]> | null) =>
         w[k] === undefined ? before : (w[k] as NonNullable<TransitionWrite[K]> | null);

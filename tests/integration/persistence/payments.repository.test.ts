@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPaymentSnapshot } from '../../../src/machines/payment.snapshot.js';
 import { advance } from '../../../src/workers/payment-transitions.js';
 import { createKnex } from '../../../src/persistence/db.js';
-import { createPaymentsRepository, type NewPayment, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
+import { createPaymentsRepository, type NewPayment, type Payment, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
 import { createChargeEnqueuer, createPaymentsQueue, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
 import { isolate, type Isolated } from '../../support/isolation.js';
 
@@ -136,6 +136,37 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
     const declined = (await advance(payments, started, { type: 'CHARGE_DECLINED', code: 'card_declined', reason: 'r'.repeat(600), gateway: 'primary' })).payment;
     expect(declined).toMatchObject({ status: 'Failed', failureCode: 'card_declined', failureReason: 'r'.repeat(500) });
     expect(declined).toEqual(await payments.findByOrderId(other.orderId));
+  });
+
+  it('when payments start in the same tick, then one statement commits them, each version-checked, and the one whose version moved on loses', async () => {
+    const created = await Promise.all(Array.from({ length: 6 }, () => newPayment()).map(async (p) => (await payments.insert(p)).payment));
+    // The last one is moved on by someone else first: its START below carries a stale version.
+    await advance(payments, created[5]!, { type: 'START' });
+    const borrow = vi.spyOn(knex.client, 'acquireConnection');
+    const results = await Promise.allSettled(created.map((p) => advance(payments, p, { type: 'START' }, { jobId: p.orderId })));
+    expect(borrow).toHaveBeenCalledTimes(1);
+    borrow.mockRestore();
+
+    for (const [i, p] of created.slice(0, 5).entries()) {
+      expect(results[i]).toMatchObject({ status: 'fulfilled', value: { payment: { status: 'Processing', version: 1 } } });
+      const started = (results[i] as PromiseFulfilledResult<{ payment: Payment }>).value.payment;
+      expect(started).toEqual(await payments.findByOrderId(p.orderId));
+      expect((await payments.history(p.orderId)).map((h) => [h.fromStatus, h.toStatus, h.event, h.detail?.jobId])).toEqual([
+        [null, 'Initiated', 'CREATED', undefined],
+        ['Initiated', 'Processing', 'START', p.orderId],
+      ]);
+    }
+    expect(results[5]!.status).toBe('rejected'); // advance reports the lost race
+    expect(await payments.findByOrderId(created[5]!.orderId)).toMatchObject({ version: 1 });
+    expect(await payments.history(created[5]!.orderId)).toHaveLength(2);
+  });
+
+  it('when the same payment is committed twice in one tick, then exactly one commit wins', async () => {
+    const { payment } = await payments.insert(newPayment());
+    const write = { snapshot: { ...payment.snapshot, value: 'Processing' as const }, event: 'START', transactionId: null, gateway: null, failureCode: null, failureReason: null };
+    const both = await Promise.all([payments.commitTransition(payment, write), payments.commitTransition(payment, write)]);
+    expect(both.filter((p) => p !== null)).toHaveLength(1);
+    expect(await payments.findByOrderId(payment.orderId)).toMatchObject({ version: 1, status: 'Processing' });
   });
 
   it('when 10 charges are enqueued in the same tick, then one addBulk stores one job per order, and enqueuing one again adds nothing', async () => {
