@@ -208,24 +208,37 @@ function commitStatement(w: TransitionWrite): { name: string; text: string; opti
 }
 
 /**
- * Many version-checked commits without an event or a gateway response
- * (START, a route, a retry) in one statement, each with its history row. A
- * row whose version moved on is simply not updated: its caller lost the race.
+ * Many version-checked commits of one shape in one statement, each with its
+ * history row and, for a terminal state, its outbox event: the same writes as
+ * commitStatement's, row for row. A row whose version moved on is simply not
+ * updated (and gets no history row and no event): its caller lost the race.
+ * $1-$12 always; with `response`, the gateway responses; with `outbox`, the events.
  */
-const COMMIT_MANY = `WITH input AS (
+function commitManyStatement(response: boolean, outbox: boolean): { name: string; text: string } {
+  const extra: string[] = [];
+  if (response) extra.push('gateway_response jsonb');
+  if (outbox) extra.push('ob_id uuid', 'ob_type text', 'ob_key text', 'ob_payload jsonb', 'ob_headers jsonb');
+  const params = extra.map((col, i) => `$${13 + i}::${col.split(' ')[1]}[]`);
+  return {
+    name: `payments.commit-many.${response ? 1 : 0}${outbox ? 1 : 0}`,
+    text: `WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::int[], $3::varchar[], $4::jsonb[], $5::int[], $6::varchar[], $7::varchar[], $8::jsonb[],
-                         $9::text[], $10::text[], $11::text[], $12::text[])
-      AS t(id, version, status, snapshot, machine_version, from_status, event, detail, transaction_id, gateway, failure_code, failure_reason)),
+                         $9::text[], $10::text[], $11::text[], $12::text[]${params.map((p) => `, ${p}`).join('')})
+      AS t(id, version, status, snapshot, machine_version, from_status, event, detail, transaction_id, gateway, failure_code, failure_reason${extra.map((c) => `, ${c.split(' ')[0]}`).join('')})),
   upd AS (
     UPDATE payments p SET status = i.status, snapshot = i.snapshot, machine_version = i.machine_version, version = p.version + 1, updated_at = now(),
       completed_at = CASE WHEN i.status = 'Success' THEN now() ELSE p.completed_at END,
       failed_at = CASE WHEN i.status = 'Failed' THEN now() ELSE p.failed_at END,
-      transaction_id = i.transaction_id, gateway = i.gateway, failure_code = i.failure_code, failure_reason = i.failure_reason
+      transaction_id = i.transaction_id, gateway = i.gateway, failure_code = i.failure_code, failure_reason = i.failure_reason${response ? ', gateway_response = i.gateway_response' : ''}
     FROM input i WHERE p.id = i.id AND p.version = i.version
     RETURNING p.id, p.order_id, p.status, p.version, p.updated_at, p.completed_at, p.failed_at),
   hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
-    SELECT u.id, u.order_id, i.from_status, u.status, i.event, i.detail FROM upd u JOIN input i ON i.id = u.id)
-  SELECT id, version, updated_at, completed_at, failed_at FROM upd`;
+    SELECT u.id, u.order_id, i.from_status, u.status, i.event, i.detail FROM upd u JOIN input i ON i.id = u.id)${outbox ? `,
+  ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+    SELECT i.ob_id, u.id, u.order_id, i.ob_type, i.ob_key, i.ob_payload, i.ob_headers FROM upd u JOIN input i ON i.id = u.id)` : ''}
+  SELECT id, version, updated_at, completed_at, failed_at FROM upd`,
+  };
+}
 
 type CommitResult = Pick<PaymentRow, 'version' | 'updated_at' | 'completed_at' | 'failed_at'>;
 
@@ -322,42 +335,58 @@ export function createPaymentsRepository(knex: Knex) {
   };
 
   /**
-   * Commits without an event made in the same tick share one statement: jobs that loaded together start together. Rows go in id
+   * Commits of the same shape made in the same turn of the event loop share
+   * one statement: jobs that loaded together start together, and gateway
+   * answers read in one poll settle together (the batch waits for
+   * setImmediate, so every socket read in that poll is in it). Rows go in id
    * order, as the inserts do. A batch that names a payment twice, or fails
    * (a deadlock included), is committed one by one, so each caller still
    * gets exactly its own answer.
    */
-  const batchedCommits = new DataLoader<{ payment: Payment; w: TransitionWrite }, CommitResult | undefined>(
-    async (batch) => {
-      const one = ({ payment, w }: { payment: Payment; w: TransitionWrite }) =>
-        commitOne(payment, w).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-      if (batch.length === 1) return [await commitOne(batch[0]!.payment, batch[0]!.w)];
-      if (new Set(batch.map((c) => c.payment.id)).size < batch.length) {
-        const results = [];
-        for (const c of batch) results.push(await one(c));
-        return results;
-      }
-      const rows = [...batch].sort((a, b) => (a.payment.id < b.payment.id ? -1 : a.payment.id > b.payment.id ? 1 : 0));
-      const column = <T>(f: (c: { payment: Payment; w: TransitionWrite }) => T) => rows.map(f);
-      let updated: Array<CommitResult & { id: string }>;
-      try {
-        updated = await sql.query<CommitResult & { id: string }>('payments.commit-many', COMMIT_MANY, [
+  type Commit = { payment: Payment; w: TransitionWrite };
+  const commitLoader = (response: boolean, outbox: boolean) => {
+    const statement = commitManyStatement(response, outbox);
+    return new DataLoader<Commit, CommitResult | undefined>(
+      async (batch) => {
+        const one = ({ payment, w }: Commit) => commitOne(payment, w).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+        if (batch.length === 1) return [await commitOne(batch[0]!.payment, batch[0]!.w)];
+        if (new Set(batch.map((c) => c.payment.id)).size < batch.length) {
+          const results = [];
+          for (const c of batch) results.push(await one(c));
+          return results;
+        }
+        const rows = [...batch].sort((a, b) => (a.payment.id < b.payment.id ? -1 : a.payment.id > b.payment.id ? 1 : 0));
+        const column = <T>(f: (c: Commit) => T) => rows.map(f);
+        const values: unknown[][] = [
           column((c) => c.payment.id), column((c) => c.payment.version), column((c) => c.w.snapshot.value),
           column((c) => JSON.stringify(c.w.snapshot)), column((c) => c.w.snapshot.version), column((c) => c.payment.status),
           column((c) => c.w.event), column((c) => json(c.w.detail)), column((c) => c.w.transactionId), column((c) => c.w.gateway),
           column((c) => c.w.failureCode), column((c) => fitReason(c.w.failureReason)),
-        ]);
-      } catch {
-        return Promise.all(batch.map(one));
-      }
-      const byId = new Map(updated.map((r) => [r.id, r]));
-      return batch.map((c) => byId.get(c.payment.id));
-    },
-    { cache: false, maxBatchSize: INSERT_BATCH_MAX },
-  );
-  /** What COMMIT_MANY writes: no event, no gateway response, and the four columns it always sets, given. */
+        ];
+        if (response) values.push(column((c) => json(c.w.gatewayResponse)));
+        if (outbox) {
+          const events = rows.map((c) => outboxValues(c.w.outbox!));
+          for (let k = 0; k < 5; k++) values.push(events.map((e) => e[k]));
+        }
+        let updated: Array<CommitResult & { id: string }>;
+        try {
+          updated = await sql.query<CommitResult & { id: string }>(statement.name, statement.text, values);
+        } catch {
+          return Promise.all(batch.map(one));
+        }
+        const byId = new Map(updated.map((r) => [r.id, r]));
+        return batch.map((c) => byId.get(c.payment.id));
+      },
+      { cache: false, maxBatchSize: INSERT_BATCH_MAX, batchScheduleFn: (run) => setImmediate(run) },
+    );
+  };
+  /** By shape: [gateway response given][event written]. */
+  const commitLoaders = [
+    [commitLoader(false, false), commitLoader(false, true)],
+    [commitLoader(true, false), commitLoader(true, true)],
+  ] as const;
+  /** The four columns every batched commit sets must be given (advance always gives them); otherwise the commit goes alone. */
   const batchable = (w: TransitionWrite) =>
-    !w.outbox && w.gatewayResponse === undefined &&
     w.transactionId !== undefined && w.gateway !== undefined && w.failureCode !== undefined && w.failureReason !== undefined;
 
   return {
@@ -385,7 +414,9 @@ export function createPaymentsRepository(knex: Knex) {
      */
     async commitTransition(payment: Payment, w: TransitionWrite): Promise<Payment | null> {
       // Only what the database decided comes back; the rest is what was just written (no large JSON read back).
-      const row = batchable(w) ? await batchedCommits.load({ payment, w }) : await commitOne(payment, w);
+      const row = batchable(w)
+        ? await commitLoaders[w.gatewayResponse === undefined ? 0 : 1][w.outbox ? 1 : 0].load({ payment, w })
+        : await commitOne(payment, w);
       if (!row) return null;
       const changed = <K extends keyof TransitionWrite>(k: K, before: NonNullable<TransitionWrite[K]> | null) =>
         w[k] === undefined ? before : (w[k] as NonNullable<TransitionWrite[K]> | null);

@@ -161,6 +161,35 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
     expect(await payments.history(created[5]!.orderId)).toHaveLength(2);
   });
 
+  it('when payments settle in the same tick, then one statement writes each terminal state with its event, and a lost race writes neither', async () => {
+    const created = await Promise.all(Array.from({ length: 5 }, () => newPayment()).map(async (p) => (await payments.insert(p)).payment));
+    const started = await Promise.all(created.map(async (p) => (await advance(payments, p, { type: 'START' })).payment));
+    await advance(payments, started[4]!, { type: 'CHARGE_DECLINED', code: 'card_declined', reason: 'declined first', gateway: 'primary' });
+    const borrow = vi.spyOn(knex.client, 'acquireConnection');
+    const results = await Promise.allSettled(
+      started.map((p, i) =>
+        i % 2 === 0
+          ? advance(payments, p, { type: 'CHARGE_SUCCEEDED', transactionId: `pi_${i}`, gateway: 'primary' }, {}, { id: `pi_${i}`, amount: '4999' })
+          : advance(payments, p, { type: 'CHARGE_DECLINED', code: 'card_declined', reason: `declined ${i}`, gateway: 'primary' }, {}, { code: 'card_declined' }),
+      ),
+    );
+    expect(borrow).toHaveBeenCalledTimes(1);
+    borrow.mockRestore();
+
+    for (const [i, p] of started.slice(0, 4).entries()) {
+      const settled = (results[i] as PromiseFulfilledResult<{ payment: Payment; outbox?: { id: string; type: string } }>).value;
+      expect(settled.payment).toEqual(await payments.findByOrderId(p.orderId));
+      expect(settled.payment).toMatchObject(i % 2 === 0
+        ? { status: 'Success', transactionId: `pi_${i}`, gatewayResponse: { id: `pi_${i}` } }
+        : { status: 'Failed', failureCode: 'card_declined', failureReason: `declined ${i}`, gatewayResponse: { code: 'card_declined' } });
+      const events = await knex('outbox').where({ order_id: p.orderId }).select('id', 'type');
+      expect(events).toEqual([{ id: settled.outbox!.id, type: i % 2 === 0 ? 'PaymentCompleted' : 'PaymentFailed' }]);
+    }
+    expect(results[4]!.status).toBe('rejected');
+    expect(await payments.findByOrderId(started[4]!.orderId)).toMatchObject({ failureReason: 'declined first' });
+    expect(await knex('outbox').where({ order_id: started[4]!.orderId }).count('* as n').first()).toEqual({ n: '1' });
+  });
+
   it('when the same payment is committed twice in one tick, then exactly one commit wins', async () => {
     const { payment } = await payments.insert(newPayment());
     const write = { snapshot: { ...payment.snapshot, value: 'Processing' as const }, event: 'START', transactionId: null, gateway: null, failureCode: null, failureReason: null };
