@@ -1,9 +1,9 @@
-import DataLoader from 'dataloader';
 import type { Knex } from 'knex';
 import type { PaymentStatus } from '../machines/payment.machine.js';
 import type { StoredSnapshot } from '../machines/payment.snapshot.js';
 import type { Model } from 'objection';
 import { PaymentModel, PaymentTransitionModel } from './models.js';
+import { groupCommitLoader } from './group-commit.js';
 import { createSql } from './sql.js';
 
 /** A payment as the rest of the program sees it: plain data, money as bigint. */
@@ -258,7 +258,7 @@ export function createPaymentsRepository(knex: Knex) {
    * job in one socket read) load their payments in one statement. Nothing is
    * cached: every load reads the row as it is now.
    */
-  const loads = new DataLoader<string, PaymentRow | undefined>(
+  const loads = groupCommitLoader<string, PaymentRow | undefined>(
     async (orderIds) => {
       const loadOne = async (orderId: string) => (await sql.query<PaymentRow>('payments.load', LOAD, [orderId]))[0];
       if (orderIds.length === 1) return [await loadOne(orderIds[0]!)];
@@ -272,7 +272,7 @@ export function createPaymentsRepository(knex: Knex) {
       const byOrder = new Map(rows.map((r) => [r.order_id.toLowerCase(), r]));
       return orderIds.map((id) => byOrder.get(id.toLowerCase()));
     },
-    { cache: false, maxBatchSize: INSERT_BATCH_MAX },
+    { maxBatchSize: INSERT_BATCH_MAX },
   );
   const findByOrderId = async (orderId: string): Promise<Payment | undefined> => {
     const row = await loads.load(orderId);
@@ -300,7 +300,7 @@ export function createPaymentsRepository(knex: Knex) {
    * batch fails, each row is tried alone, so one bad row fails only its own
    * delivery.
    */
-  const batched = new DataLoader<NewPayment, PaymentRow | undefined>(
+  const batched = groupCommitLoader<NewPayment, PaymentRow | undefined>(
     async (batch) => {
       if (batch.length === 1) return [await insertOne(batch[0]!)];
       const rows = [...batch].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
@@ -319,7 +319,7 @@ export function createPaymentsRepository(knex: Knex) {
       const byId = new Map(inserted.map((r) => [r.id, r]));
       return batch.map((p) => byId.get(p.id));
     },
-    { cache: false, maxBatchSize: INSERT_BATCH_MAX },
+    { maxBatchSize: INSERT_BATCH_MAX },
   );
 
   /** One commit in its own statement: the database's answer, or undefined when the version had moved on. */
@@ -346,7 +346,7 @@ export function createPaymentsRepository(knex: Knex) {
   type Commit = { payment: Payment; w: TransitionWrite };
   const commitLoader = (response: boolean, outbox: boolean) => {
     const statement = commitManyStatement(response, outbox);
-    return new DataLoader<Commit, CommitResult | undefined>(
+    return groupCommitLoader<Commit, CommitResult | undefined>(
       async (batch) => {
         const one = ({ payment, w }: Commit) => commitOne(payment, w).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
         if (batch.length === 1) return [await commitOne(batch[0]!.payment, batch[0]!.w)];
@@ -377,7 +377,7 @@ export function createPaymentsRepository(knex: Knex) {
         const byId = new Map(updated.map((r) => [r.id, r]));
         return batch.map((c) => byId.get(c.payment.id));
       },
-      { cache: false, maxBatchSize: INSERT_BATCH_MAX, batchScheduleFn: (run) => setImmediate(run) },
+      { maxBatchSize: INSERT_BATCH_MAX },
     );
   };
   /** By shape: [gateway response given][event written]. */
