@@ -5,7 +5,8 @@ import type { Channel, ConsumeMessage } from 'amqplib';
  * every outstanding delivery up to a tag at once, so when a tick settles a
  * run of deliveries (the consumer settles its per-tick batch together) the
  * broker gets one ack frame instead of one per message: fewer frames for
- * RabbitMQ to process, fewer socket writes for this process.
+ * RabbitMQ to process, fewer socket writes for this process. Acks gather for
+ * `flushMs` first, so even at a moderate rate one frame carries several.
  *
  * A multiple ack must never cover a delivery that is still being handled (or
  * waiting to be nacked), so only the run at the head of the channel's
@@ -25,10 +26,21 @@ export class AckBatcher {
   private holdTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
+  private readonly flushMs: number;
+  private readonly holdMs: number;
+
+  /**
+   * `flushMs`: how long acks gather before they go out (nothing waits for an
+   * ack; the message is only redelivered, and absorbed, if this process dies
+   * first). `holdMs`: how long an ack may wait behind an unsettled delivery.
+   */
   constructor(
     private readonly channel: Pick<Channel, 'ack' | 'nack'>,
-    private readonly holdMs = 20,
-  ) {}
+    o: { flushMs?: number; holdMs?: number } = {},
+  ) {
+    this.flushMs = o.flushMs ?? 20;
+    this.holdMs = o.holdMs ?? 100;
+  }
 
   /** Every delivery, as it arrives (tags rise on a channel, so this keeps tag order). */
   delivered(message: ConsumeMessage): void {
@@ -40,10 +52,10 @@ export class AckBatcher {
     this.ready.add(message.fields.deliveryTag);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => {
+      setTimeout(() => {
         this.flushScheduled = false;
         this.flush();
-      });
+      }, this.flushMs).unref();
     }
   }
 

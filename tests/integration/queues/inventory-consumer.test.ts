@@ -331,7 +331,13 @@ describe('the InventoryReserved consumer', () => {
 
   it('when the consumer stops, then every message it handled has been acked: none is left in the input queue', async () => {
     await consumer.stop();
-    const { messageCount, consumerCount } = await test.channel.checkQueue(INPUT_QUEUE);
-    expect({ messageCount, consumerCount }).toEqual({ messageCount: 0, consumerCount: 0 });
+    // The last acks go out as the consumer stops; a quorum queue counts the
+    // cancelled consumer until it has taken them in, a moment later.
+    let queue = await test.channel.checkQueue(INPUT_QUEUE);
+    for (const deadline = Date.now() + 5_000; queue.consumerCount > 0 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 20));
+      queue = await test.channel.checkQueue(INPUT_QUEUE);
+    }
+    expect({ messageCount: queue.messageCount, consumerCount: queue.consumerCount }).toEqual({ messageCount: 0, consumerCount: 0 });
   });
 });

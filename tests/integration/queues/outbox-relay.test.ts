@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { Knex } from 'knex';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyPaymentEvent, createPaymentSnapshot } from '../../../src/machines/payment.snapshot.js';
 import { createMetrics, type Metrics } from '../../../src/observability/metrics.js';
 import { createKnex } from '../../../src/persistence/db.js';
@@ -179,6 +179,20 @@ describe('the outbox relay', () => {
     const delivered = await drainQueue(test.channel, EVENTS_QUEUE);
     expect(delivered.map((m) => m.properties.messageId)).toEqual([event.id]);
     expect(delivered[0]!.properties.headers).toMatchObject({ traceparent: TRACEPARENT });
+  });
+
+  it('when several events are handed over, then their marks go out together in one statement, and stop sends them without waiting', async () => {
+    await stopEarlierRelays();
+    const relay = relayOn(await connect(), { graceMs: 60_000 });
+    const committed = await Promise.all(Array.from({ length: 5 }, () => committedEvent()));
+    const marks = vi.spyOn(outbox, 'markPublished');
+    for (const { orderId, event } of committed) relay.publishNow(orderId, event);
+    await relay.stop(); // waits for the confirms, then sends the marks at once
+    expect(marks).toHaveBeenCalledTimes(1);
+    expect([...marks.mock.calls[0]![0]].sort()).toEqual(committed.map((c) => c.event.id).sort());
+    marks.mockRestore();
+    for (const { event } of committed) expect((await outboxRow(event.id)).published_at).toBeInstanceOf(Date);
+    expect((await drainQueue(test.channel, EVENTS_QUEUE)).map((m) => m.properties.messageId).sort()).toEqual(committed.map((c) => c.event.id).sort());
   });
 
   it('when a pass runs with a grace, then an event younger than the grace is left to the process that wrote it, and one without grace takes it', async () => {

@@ -32,14 +32,14 @@ describe('acks in runs (AckBatcher)', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  it('when a tick acks a run of deliveries, then one multiple ack goes out for the whole run', () => {
+  it('when a run of deliveries is acked, then after the gathering time one multiple ack goes out for the whole run', () => {
     const wire = recordingChannel();
     const acks = new AckBatcher(wire.channel);
     const [m1, m2, m3] = deliver(acks, 3);
     acks.ack(m2!);
     acks.ack(m1!);
     acks.ack(m3!);
-    expect(wire.frames).toEqual([]); // sent after the tick, together
+    expect(wire.frames).toEqual([]); // gathered first, then sent together
     vi.advanceTimersToNextTimer();
     expect(wire.frames).toEqual(['ack 3+']);
   });
@@ -55,24 +55,24 @@ describe('acks in runs (AckBatcher)', () => {
 
   it('when an earlier delivery is still being handled, then later acks wait for it and never cover it', () => {
     const wire = recordingChannel();
-    const acks = new AckBatcher(wire.channel, 1_000);
+    const acks = new AckBatcher(wire.channel, { flushMs: 5, holdMs: 1_000 });
     const [m1, m2, m3] = deliver(acks, 3);
     acks.ack(m2!);
     acks.ack(m3!);
-    vi.advanceTimersByTime(0);
+    vi.advanceTimersByTime(5);
     expect(wire.frames).toEqual([]);
     acks.ack(m1!);
-    vi.advanceTimersByTime(0);
+    vi.advanceTimersByTime(5);
     expect(wire.frames).toEqual(['ack 3+']);
   });
 
   it('when the earlier delivery stays unsettled past the hold time, then the held acks go out one by one', () => {
     const wire = recordingChannel();
-    const acks = new AckBatcher(wire.channel, 20);
+    const acks = new AckBatcher(wire.channel, { flushMs: 5, holdMs: 20 });
     const [, m2, m3] = deliver(acks, 3);
     acks.ack(m2!);
     acks.ack(m3!);
-    vi.advanceTimersByTime(19);
+    vi.advanceTimersByTime(5 + 19); // gathered for 5 ms, then held behind delivery 1
     expect(wire.frames).toEqual([]);
     vi.advanceTimersByTime(1);
     expect(wire.frames).toEqual(['ack 2', 'ack 3']);
@@ -92,7 +92,7 @@ describe('acks in runs (AckBatcher)', () => {
 
   it('when the consumer stops, then drain sends every ack at once, held ones included', () => {
     const wire = recordingChannel();
-    const acks = new AckBatcher(wire.channel, 60_000);
+    const acks = new AckBatcher(wire.channel, { holdMs: 60_000 });
     const [m1, m2, , m4] = deliver(acks, 4);
     acks.ack(m1!);
     acks.ack(m2!);
