@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { groupCommitLoader } from '../../../src/persistence/group-commit.js';
+
+/** A batch function whose batches the test answers by hand: it sees what was sent, and when. */
+function heldDatabase() {
+  const batches: Array<{ keys: readonly number[]; answer: () => void; fail: (err: Error) => void }> = [];
+  const arrived: Array<() => void> = [];
+  const batch = (keys: readonly number[]) =>
+    new Promise<number[]>((resolve, reject) => {
+      batches.push({ keys, answer: () => resolve(keys.map((k) => k * 10)), fail: reject });
+      arrived.shift()?.();
+    });
+  /** Resolves once the n-th batch (1-based) has been sent. */
+  const sent = (n: number) => (batches.length >= n ? Promise.resolve() : new Promise<void>((r) => arrived.push(r)).then(() => sent(n)));
+  return { batches, batch, sent };
+}
+
+describe('group-commit batching', () => {
+  it('when one request comes alone, then it goes out at once, alone', async () => {
+    const db = heldDatabase();
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100 });
+    const one = loader.load(1);
+    await db.sent(1);
+    expect(db.batches.map((b) => b.keys)).toEqual([[1]]);
+    db.batches[0]!.answer();
+    expect(await one).toBe(10);
+  });
+
+  it('when requests arrive while a batch is at the database, then they gather and go out together as soon as it answers', async () => {
+    const db = heldDatabase();
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100 });
+    const first = loader.load(1);
+    await db.sent(1);
+    const later = [2, 3, 4].map((k) => loader.load(k));
+    await new Promise((r) => setImmediate(r)); // a whole turn of the loop: still nothing more is sent
+    expect(db.batches).toHaveLength(1);
+
+    db.batches[0]!.answer();
+    await db.sent(2);
+    expect(db.batches.map((b) => b.keys)).toEqual([[1], [2, 3, 4]]);
+    db.batches[1]!.answer();
+    expect(await Promise.all([first, ...later])).toEqual([10, 20, 30, 40]);
+  });
+
+  it('when the batch at the database fails, then its callers get the error and the next batch still goes out', async () => {
+    const db = heldDatabase();
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100 });
+    const first = loader.load(1);
+    await db.sent(1);
+    const second = loader.load(2);
+    db.batches[0]!.fail(new Error('connection reset'));
+    await expect(first).rejects.toThrow('connection reset');
+    await db.sent(2);
+    db.batches[1]!.answer();
+    expect(await second).toBe(20);
+  });
+
+  it('when more requests gather than a batch holds, then they go out in batches of at most that size, one after another', async () => {
+    const db = heldDatabase();
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 2 });
+    const first = loader.load(0);
+    await db.sent(1);
+    const rest = [1, 2, 3, 4, 5].map((k) => loader.load(k));
+    for (let n = 1; n <= 3; n++) {
+      db.batches[n - 1]!.answer();
+      await db.sent(n + 1);
+    }
+    db.batches[3]!.answer();
+    expect(db.batches.map((b) => b.keys)).toEqual([[0], [1, 2], [3, 4], [5]]);
+    expect(await Promise.all([first, ...rest])).toEqual([0, 10, 20, 30, 40, 50]);
+  });
+});
