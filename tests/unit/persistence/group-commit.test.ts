@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { groupCommitLoader } from '../../../src/persistence/group-commit.js';
 
 /** A batch function whose batches the test answers by hand: it sees what was sent, and when. */
@@ -11,14 +11,14 @@ function heldDatabase() {
       arrived.shift()?.();
     });
   /** Resolves once the n-th batch (1-based) has been sent. */
-  const sent = (n: number) => (batches.length >= n ? Promise.resolve() : new Promise<void>((r) => arrived.push(r)).then(() => sent(n)));
+  const sent = (n: number): Promise<void> => (batches.length >= n ? Promise.resolve() : new Promise<void>((r) => arrived.push(r)).then(() => sent(n)));
   return { batches, batch, sent };
 }
 
 describe('group-commit batching', () => {
   it('when one request comes alone, then it goes out at once, alone', async () => {
     const db = heldDatabase();
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100 });
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, isBusy: () => false });
     const one = loader.load(1);
     await db.sent(1);
     expect(db.batches.map((b) => b.keys)).toEqual([[1]]);
@@ -28,7 +28,7 @@ describe('group-commit batching', () => {
 
   it('when requests arrive while a batch is at the database, then they gather and go out together as soon as it answers', async () => {
     const db = heldDatabase();
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100 });
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, isBusy: () => false });
     const first = loader.load(1);
     await db.sent(1);
     const later = [2, 3, 4].map((k) => loader.load(k));
@@ -44,7 +44,7 @@ describe('group-commit batching', () => {
 
   it('when the batch at the database fails, then its callers get the error and the next batch still goes out', async () => {
     const db = heldDatabase();
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100 });
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, isBusy: () => false });
     const first = loader.load(1);
     await db.sent(1);
     const second = loader.load(2);
@@ -57,7 +57,7 @@ describe('group-commit batching', () => {
 
   it('when more requests gather than a batch holds, then they go out in batches of at most that size, one after another', async () => {
     const db = heldDatabase();
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 2 });
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 2, isBusy: () => false });
     const first = loader.load(0);
     await db.sent(1);
     const rest = [1, 2, 3, 4, 5].map((k) => loader.load(k));
@@ -68,5 +68,31 @@ describe('group-commit batching', () => {
     db.batches[3]!.answer();
     expect(db.batches.map((b) => b.keys)).toEqual([[0], [1, 2], [3, 4], [5]]);
     expect(await Promise.all([first, ...rest])).toEqual([0, 10, 20, 30, 40, 50]);
+  });
+});
+
+describe('group-commit batching on a busy process', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('when the process is busy, then a batch lingers so requests a little apart share its statement; when quiet, it goes at once', async () => {
+    vi.useFakeTimers();
+    const db = heldDatabase();
+    let busy = true;
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, lingerMs: 3, isBusy: () => busy });
+    const first = loader.load(1);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(db.batches).toHaveLength(0);
+    const second = loader.load(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(db.batches.map((b) => b.keys)).toEqual([[1, 2]]);
+    db.batches[0]!.answer();
+    expect(await Promise.all([first, second])).toEqual([10, 20]);
+
+    busy = false;
+    const third = loader.load(3);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(db.batches.map((b) => b.keys)).toEqual([[1, 2], [3]]);
+    db.batches[1]!.answer();
+    expect(await third).toBe(30);
   });
 });
