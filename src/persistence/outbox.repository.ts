@@ -81,7 +81,7 @@ export function createOutboxRepository(knex: Knex) {
 
     /** Marks events published outside a claim (published right after their commit); already marked ones stay as they are. */
     async markPublished(ids: string[]): Promise<void> {
-      await sql.query('outbox.mark-published', MARK_PUBLISHED, [ids]);
+      await sql.planned(MARK_PUBLISHED, [ids]);
     },
 
     /** The events written for one order, published or not (the payment page's timeline). */

@@ -214,14 +214,12 @@ function commitStatement(w: TransitionWrite): { name: string; text: string; opti
  * updated (and gets no history row and no event): its caller lost the race.
  * $1-$12 always; with `response`, the gateway responses; with `outbox`, the events.
  */
-function commitManyStatement(response: boolean, outbox: boolean): { name: string; text: string } {
+function commitManyStatement(response: boolean, outbox: boolean): string {
   const extra: string[] = [];
   if (response) extra.push('gateway_response jsonb');
   if (outbox) extra.push('ob_id uuid', 'ob_type text', 'ob_key text', 'ob_payload jsonb', 'ob_headers jsonb');
   const params = extra.map((col, i) => `$${13 + i}::${col.split(' ')[1]}[]`);
-  return {
-    name: `payments.commit-many.${response ? 1 : 0}${outbox ? 1 : 0}`,
-    text: `WITH input AS (
+  return `WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::int[], $3::varchar[], $4::jsonb[], $5::int[], $6::varchar[], $7::varchar[], $8::jsonb[],
                          $9::text[], $10::text[], $11::text[], $12::text[]${params.map((p) => `, ${p}`).join('')})
       AS t(id, version, status, snapshot, machine_version, from_status, event, detail, transaction_id, gateway, failure_code, failure_reason${extra.map((c) => `, ${c.split(' ')[0]}`).join('')})),
@@ -236,8 +234,7 @@ function commitManyStatement(response: boolean, outbox: boolean): { name: string
     SELECT u.id, u.order_id, i.from_status, u.status, i.event, i.detail FROM upd u JOIN input i ON i.id = u.id)${outbox ? `,
   ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
     SELECT i.ob_id, u.id, u.order_id, i.ob_type, i.ob_key, i.ob_payload, i.ob_headers FROM upd u JOIN input i ON i.id = u.id)` : ''}
-  SELECT id, version, updated_at, completed_at, failed_at FROM upd`,
-  };
+  SELECT id, version, updated_at, completed_at, failed_at FROM upd`;
 }
 
 type CommitResult = Pick<PaymentRow, 'version' | 'updated_at' | 'completed_at' | 'failed_at'>;
@@ -264,7 +261,7 @@ export function createPaymentsRepository(knex: Knex) {
       if (orderIds.length === 1) return [await loadOne(orderIds[0]!)];
       let rows: PaymentRow[];
       try {
-        rows = await sql.query<PaymentRow>('payments.load-many', LOAD_MANY, [orderIds]);
+        rows = await sql.planned<PaymentRow>(LOAD_MANY, [orderIds]);
       } catch {
         // One id that is not a uuid fails the whole statement: each alone, so it fails only its own caller.
         return Promise.all(orderIds.map((id) => loadOne(id).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
@@ -370,7 +367,7 @@ export function createPaymentsRepository(knex: Knex) {
         }
         let updated: Array<CommitResult & { id: string }>;
         try {
-          updated = await sql.query<CommitResult & { id: string }>(statement.name, statement.text, values);
+          updated = await sql.planned<CommitResult & { id: string }>(statement, values);
         } catch {
           return Promise.all(batch.map(one));
         }
