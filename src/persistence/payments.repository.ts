@@ -239,6 +239,11 @@ function commitManyStatement(response: boolean, outbox: boolean): string {
 
 type CommitResult = Pick<PaymentRow, 'version' | 'updated_at' | 'completed_at' | 'failed_at'>;
 
+/** A batch's failure, handed to one caller as its own. */
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+/** Batch rows in key order, so two batches touching the same rows lock them in the same order. */
+const sortedBy = <T>(items: readonly T[], key: (item: T) => string): T[] => [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+
 const historyDetail = (p: NewPayment) => JSON.stringify({ sourceEventId: p.sourceEventId, ...p.detail });
 
 const NOTE = `INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
@@ -264,7 +269,7 @@ export function createPaymentsRepository(knex: Knex) {
         rows = await sql.planned<PaymentRow>(LOAD_MANY, [orderIds]);
       } catch {
         // One id that is not a uuid fails the whole statement: each alone, so it fails only its own caller.
-        return Promise.all(orderIds.map((id) => loadOne(id).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+        return Promise.all(orderIds.map((id) => loadOne(id).catch(asError)));
       }
       const byOrder = new Map(rows.map((r) => [r.order_id.toLowerCase(), r]));
       return orderIds.map((id) => byOrder.get(id.toLowerCase()));
@@ -300,7 +305,7 @@ export function createPaymentsRepository(knex: Knex) {
   const batched = groupCommitLoader<NewPayment, PaymentRow | undefined>(
     async (batch) => {
       if (batch.length === 1) return [await insertOne(batch[0]!)];
-      const rows = [...batch].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
+      const rows = sortedBy(batch, (p) => p.orderId);
       const column = <T>(f: (p: NewPayment) => T) => rows.map(f);
       let inserted: PaymentRow[];
       try {
@@ -311,7 +316,7 @@ export function createPaymentsRepository(knex: Knex) {
           column(historyDetail),
         ]);
       } catch {
-        return Promise.all(batch.map((p) => insertOne(p).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+        return Promise.all(batch.map((p) => insertOne(p).catch(asError)));
       }
       const byId = new Map(inserted.map((r) => [r.id, r]));
       return batch.map((p) => byId.get(p.id));
@@ -332,11 +337,10 @@ export function createPaymentsRepository(knex: Knex) {
   };
 
   /**
-   * Commits of the same shape made in the same turn of the event loop share
-   * one statement: jobs that loaded together start together, and gateway
-   * answers read in one poll settle together (the batch waits for
-   * setImmediate, so every socket read in that poll is in it). Rows go in id
-   * order, as the inserts do. A batch that names a payment twice, or fails
+   * Commits of the same shape share one statement when they meet in a batch
+   * (see groupCommitLoader): jobs that loaded together start together, and
+   * gateway answers read in one poll settle together. Rows go in id order,
+   * as the inserts do. A batch that names a payment twice, or fails
    * (a deadlock included), is committed one by one, so each caller still
    * gets exactly its own answer.
    */
@@ -345,14 +349,14 @@ export function createPaymentsRepository(knex: Knex) {
     const statement = commitManyStatement(response, outbox);
     return groupCommitLoader<Commit, CommitResult | undefined>(
       async (batch) => {
-        const one = ({ payment, w }: Commit) => commitOne(payment, w).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+        const one = ({ payment, w }: Commit) => commitOne(payment, w).catch(asError);
         if (batch.length === 1) return [await commitOne(batch[0]!.payment, batch[0]!.w)];
         if (new Set(batch.map((c) => c.payment.id)).size < batch.length) {
           const results = [];
           for (const c of batch) results.push(await one(c));
           return results;
         }
-        const rows = [...batch].sort((a, b) => (a.payment.id < b.payment.id ? -1 : a.payment.id > b.payment.id ? 1 : 0));
+        const rows = sortedBy(batch, (c) => c.payment.id);
         const column = <T>(f: (c: Commit) => T) => rows.map(f);
         const values: unknown[][] = [
           column((c) => c.payment.id), column((c) => c.payment.version), column((c) => c.w.snapshot.value),
