@@ -30,6 +30,7 @@ export const REDACTED_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 const CENSOR = '[redacted]';
+const CIRCULAR = '[Circular]';
 /** Deeper than anything this code logs; a deeper value is written as it is. */
 const MAX_DEPTH = 8;
 
@@ -43,23 +44,40 @@ const MAX_DEPTH = 8;
  * line and per child logger: with three children and two lines per payment,
  * a twentieth of the worker's CPU in the benchmark's profile.
  */
-export function redactSecrets<T>(value: T, depth = 0): T {
+export function redactSecrets<T>(value: T): T {
+  return censorIn(value, 0, new Map()) as T;
+}
+
+/**
+ * `done` maps each object already walked to what it became, so an object
+ * referenced twice is walked once and a cycle ends: a reference back to an
+ * object still being walked is written "[Circular]" (never the original,
+ * which would carry its secrets past the copy). The cost stays linear in the
+ * number of distinct objects, whatever their shape.
+ */
+function censorIn(value: unknown, depth: number, done: Map<object, unknown>): unknown {
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH || Buffer.isBuffer(value) || value instanceof Date) return value;
+  if (done.has(value)) return done.get(value);
+  done.set(value, CIRCULAR); // met again while walking its own insides: a cycle
+  let result: unknown = value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     value.forEach((item, i) => {
-      const censored = redactSecrets(item, depth + 1);
+      const censored = censorIn(item, depth + 1, done);
       if (censored !== item) (copy ??= [...value])[i] = censored;
     });
-    return (copy ?? value) as T;
+    result = copy ?? value;
+  } else {
+    let copy: Record<string, unknown> | undefined;
+    for (const key of Object.keys(value)) {
+      const item = (value as Record<string, unknown>)[key];
+      const censored = REDACTED_KEYS.has(key) ? CENSOR : censorIn(item, depth + 1, done);
+      if (censored !== item) (copy ??= shallowCopy(value))[key] = censored;
+    }
+    result = copy ?? value;
   }
-  let copy: Record<string, unknown> | undefined;
-  for (const key of Object.keys(value)) {
-    const item = (value as Record<string, unknown>)[key];
-    const censored = REDACTED_KEYS.has(key) ? CENSOR : redactSecrets(item, depth + 1);
-    if (censored !== item) (copy ??= shallowCopy(value as object))[key] = censored;
-  }
-  return (copy ?? value) as T;
+  done.set(value, result);
+  return result;
 }
 
 /** Own enumerable properties; an Error keeps its class, message and stack so pino's err serializer still reads it. */

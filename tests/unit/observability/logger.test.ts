@@ -56,6 +56,15 @@ describe('the logger redacts what must never be written', () => {
     expect(fields).toEqual(before);
   });
 
+  it('when a logged object refers to itself or shares a part, then the line is still written, its secrets redacted everywhere', () => {
+    const shared = { token: 'tok_1', note: 'kept' };
+    const looped: Record<string, unknown> = { name: 'outer', a: shared, b: shared };
+    looped.self = looped;
+    const line = logged({ looped });
+    expect(line).toMatchObject({ looped: { name: 'outer', a: { token: '[redacted]', note: 'kept' }, b: { token: '[redacted]', note: 'kept' } } });
+    expect(JSON.stringify(line)).not.toContain('tok_1');
+  });
+
   it('when a job line is written, then its order, payment and job ids stay readable', () => {
     const ids = { orderId: '9a6b1f0e-2d55-4c1e-8f35-7c1d2b4e9f10', paymentId: 'b1c2', jobId: '9a6b1f0e-2d55-4c1e-8f35-7c1d2b4e9f10' };
     expect(logged(ids)).toMatchObject(ids);
