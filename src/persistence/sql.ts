@@ -22,7 +22,7 @@ export interface Sql {
    * the table was small keeps scanning the whole table after it has grown
    * (a 40,000-order run went from 570 to 160 payments/s that way, because
    * PostgreSQL re-plans only when autovacuum next analyzes the table).
-   * Planning costs well under a millisecond, once per batch.
+   * Planning costs up to about a millisecond, once per batch.
    */
   planned: <R>(text: string, values: unknown[]) => Promise<R[]>;
   /**
