@@ -139,7 +139,18 @@ async function publishedFor(orderId: string) {
       published.push({ orderId: body.data.orderId, type: body.type, headers: m.properties.headers ?? {} });
     }
     return published.find((p) => p.orderId === orderId);
-  }, `the terminal event of order ${orderId}`);
+  }, `the terminal event of order ${orderId}`).catch(async (err: Error) => {
+    throw new Error(`${err.message}; where it stopped: ${await whereIs(orderId)}`);
+  });
+}
+
+/** Where an order's payment stands (row, job): what a timed-out wait reports, so a stall can be told from a slow machine. */
+async function whereIs(orderId: string): Promise<string> {
+  const row = await knex('payments').where({ order_id: orderId }).first('status', 'version').catch((e: Error) => e.message);
+  const job = await queue.getJob(orderId).catch(() => undefined);
+  const jobState = job ? { state: await job.getState(), attemptsMade: job.attemptsMade, failedReason: job.failedReason } : 'no job';
+  const outbox = await knex('outbox').count({ unpublished: '*' }).whereNull('published_at').first().catch((e: Error) => e.message);
+  return JSON.stringify({ payment: row ?? 'no row', job: jobState, outbox });
 }
 
 /** The finished spans of one trace, once `ready` holds over them (spans end asynchronously to the event). */
