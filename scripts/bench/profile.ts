@@ -13,7 +13,8 @@ const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /**
  * `--profile`: where a worker's time goes. One worker, gateway 0 ms (or
- * `--profile-latency`), flat out,
+ * `--profile-latency`), flat out (or at `--rate` offered: where a payment's
+ * cost goes when batches are small),
  * with `node --cpu-prof`, PostgreSQL behind a proxy that counts round trips
  * and statements, and Redis MONITOR counting commands on the run's keys. The
  * proxy and MONITOR slow things down: read the counts and the CPU split, not
@@ -36,7 +37,7 @@ export async function runProfile(ctx: BenchContext & { iso: Isolated; o: BenchOp
       const redis = await startRedisCommandCounter(iso.redisUrl, iso.queuePrefix);
       window.from = monotonicUs();
       try {
-        result = await measure({ mode: 'flat', orders: o.orders });
+        result = await measure(o.rate ? { mode: 'offered', orders: o.orders, ratePerS: o.rate } : { mode: 'flat', orders: o.orders });
       } finally {
         window.to = monotonicUs();
         wire = { roundTrips: proxy.roundTrips() - rt, statements: minus(proxy.statements(), st), redis: redis.counts(), scriptCalls: redis.scriptCalls() };
@@ -52,7 +53,7 @@ export async function runProfile(ctx: BenchContext & { iso: Isolated; o: BenchOp
   const prof = file ? summarizeProfile(path.join(profDir, file), 25, window) : undefined;
   const per = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, (v / n).toFixed(2)]);
   const out = [
-    `\nprofile: ${n.toLocaleString('en-US')} orders, 1 worker, WORKER_CONCURRENCY ${o.concurrency}, gateway ${o.profileLatency} ms; ${about}`,
+    `\nprofile: ${n.toLocaleString('en-US')} orders, 1 worker, ${o.rate ? `${o.rate}/s offered` : 'flat out'}, WORKER_CONCURRENCY ${o.concurrency}, gateway ${o.profileLatency} ms; ${about}`,
     `(PostgreSQL through a counting proxy and Redis under MONITOR: throughput here is not the benchmark's)`,
     `${fmtRate(result?.paymentsPerS)} payments/s; worker CPU ${result?.usage.processes[0]?.msPerPayment.toFixed(2)} ms per payment; p50 ${fmtDuration(result?.e2e.p50)}\n`,
     `PostgreSQL round trips per payment: ${(wire.roundTrips / n).toFixed(2)} (each simple Query or Sync = one wait for ReadyForQuery)`,

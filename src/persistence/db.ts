@@ -25,10 +25,29 @@ export interface KnexLog {
   debug(obj: object, msg: string): void;
 }
 
-export function createKnex(databaseUrl: string, pool: { min?: number; max?: number } = {}, log?: KnexLog): Knex {
+/**
+ * How long one statement may run before PostgreSQL cancels it, unless
+ * DATABASE_URL sets its own (`?options=-c statement_timeout=…`). Every
+ * per-payment statement takes milliseconds; one that waits this long is stuck
+ * (a row lock held by a session that went away, a stalled connection), and the
+ * batches of its kind queue behind it (see group-commit.ts). Cancelled, it fails
+ * its jobs' attempt, which BullMQ retries, instead of holding them forever.
+ */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+
+export interface KnexOptions {
+  min?: number;
+  max?: number;
+  /** Per statement; 0 for none (migrations, whose index builds may take long). */
+  statementTimeoutMs?: number;
+}
+
+export function createKnex(databaseUrl: string, pool: KnexOptions = {}, log?: KnexLog): Knex {
+  const statementTimeout = pool.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  const ownTimeout = statementTimeout > 0 && !/statement_timeout/i.test(decodeURIComponent(databaseUrl));
   return knexFactory({
     client: 'pg',
-    connection: databaseUrl,
+    connection: ownTimeout ? { connectionString: databaseUrl, statement_timeout: statementTimeout } : databaseUrl,
     pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
     migrations: { migrationSource, tableName: 'knex_migrations' },
     // Errors must not carry the SQL with its values filled in: they hold payment tokens.
@@ -73,7 +92,7 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
 /** Creates the database if needed and applies pending migrations; idempotent and safe to race. */
 export async function migrate(databaseUrl: string): Promise<string[]> {
   await ensureDatabase(databaseUrl);
-  const knex = createKnex(databaseUrl, { max: 1 });
+  const knex = createKnex(databaseUrl, { max: 1, statementTimeoutMs: 0 });
   try {
     const [, applied] = (await knex.migrate.latest()) as [number, string[]];
     return applied;

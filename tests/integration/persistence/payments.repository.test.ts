@@ -190,6 +190,37 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
     expect(await knex('outbox').where({ order_id: started[4]!.orderId }).count('* as n').first()).toEqual({ n: '1' });
   });
 
+  it('when a commit waits on a row lock past the statement timeout, then PostgreSQL cancels it and a later commit of that payment goes through', async () => {
+    const short = createKnex(iso.databaseUrl, { max: 2, statementTimeoutMs: 300 });
+    try {
+      const shortPayments = createPaymentsRepository(short);
+      const { payment } = await shortPayments.insert(newPayment());
+      const holder = await knex.transaction();
+      try {
+        await holder('payments').where({ order_id: payment.orderId }).forUpdate().first('id');
+        await expect(advance(shortPayments, payment, { type: 'START' })).rejects.toMatchObject({ code: '57014' }); // query_canceled
+      } finally {
+        await holder.rollback();
+      }
+      expect((await advance(shortPayments, payment, { type: 'START' })).payment).toMatchObject({ status: 'Processing', version: 1 });
+    } finally {
+      await short.destroy();
+    }
+  });
+
+  it('then every connection has a statement timeout: 30 s by default, the one DATABASE_URL names when it names one', async () => {
+    const timeoutOf = async (k: Knex) => ((await k.raw('SHOW statement_timeout')).rows[0] as { statement_timeout: string }).statement_timeout;
+    expect(await timeoutOf(knex)).toBe('30s');
+    const url = new URL(iso.databaseUrl);
+    url.searchParams.set('options', '-c statement_timeout=1234');
+    const own = createKnex(url.toString(), { max: 1 });
+    try {
+      expect(await timeoutOf(own)).toBe('1234ms');
+    } finally {
+      await own.destroy();
+    }
+  });
+
   it('when the same payment is committed twice in one tick, then exactly one commit wins', async () => {
     const { payment } = await payments.insert(newPayment());
     const write = { snapshot: { ...payment.snapshot, value: 'Processing' as const }, event: 'START', transactionId: null, gateway: null, failureCode: null, failureReason: null };
