@@ -74,11 +74,22 @@ describe('group-commit batching', () => {
 describe('group-commit batching on a busy process', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('when the process is busy, then a batch lingers so requests a little apart share its statement; when quiet, it goes at once', async () => {
+  /** Sends two requests every 3 ms for `ms`, each pair answered as soon as it goes out: about 0.7 requests per ms. */
+  async function trickle(db: ReturnType<typeof heldDatabase>, loader: ReturnType<typeof groupCommitLoader<number, number>>, ms: number) {
+    for (let t = 0; t < ms; t += 3) {
+      const answered = Promise.all([loader.load(1000 + t), loader.load(2000 + t)]);
+      await vi.advanceTimersByTimeAsync(3);
+      for (const b of db.batches.splice(0)) b.answer();
+      await answered;
+    }
+  }
+
+  it('when the process is busy and requests come faster than one per linger, then a batch lingers so requests a little apart share its statement', async () => {
     vi.useFakeTimers();
     const db = heldDatabase();
-    let busy = true;
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, lingerMs: 3, isBusy: () => busy });
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, lingerMs: 3, isBusy: () => true, now: () => Date.now() });
+    await trickle(db, loader, 210); // over more than one 100 ms window
+
     const first = loader.load(1);
     await vi.advanceTimersByTimeAsync(2);
     expect(db.batches).toHaveLength(0);
@@ -87,12 +98,29 @@ describe('group-commit batching on a busy process', () => {
     expect(db.batches.map((b) => b.keys)).toEqual([[1, 2]]);
     db.batches[0]!.answer();
     expect(await Promise.all([first, second])).toEqual([10, 20]);
+  });
 
+  it('when requests come slower than one per linger, or the process is quiet, then a batch goes at once', async () => {
+    vi.useFakeTimers();
+    const db = heldDatabase();
+    let busy = true;
+    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, lingerMs: 3, isBusy: () => busy, now: () => Date.now() });
+    // Busy, but requests of this kind come one per 20 ms (as when a slow gateway is what keeps the process busy).
+    for (let i = 0; i < 8; i++) {
+      const answered = loader.load(i);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(db.batches.map((b) => b.keys)).toEqual([[i]]);
+      db.batches.splice(0)[0]!.answer();
+      expect(await answered).toBe(i * 10);
+      await vi.advanceTimersByTimeAsync(20);
+    }
+
+    await trickle(db, loader, 210);
     busy = false;
-    const third = loader.load(3);
+    const quiet = loader.load(3);
     await vi.advanceTimersByTimeAsync(0);
-    expect(db.batches.map((b) => b.keys)).toEqual([[1, 2], [3]]);
-    db.batches[1]!.answer();
-    expect(await third).toBe(30);
+    expect(db.batches.map((b) => b.keys)).toEqual([[3]]);
+    db.batches[0]!.answer();
+    expect(await quiet).toBe(30);
   });
 });
