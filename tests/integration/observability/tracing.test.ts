@@ -19,7 +19,7 @@ import { createDeadLetterPublisher } from '../../../src/queues/dead-letter.js';
 import { createInventoryConsumer, startInventoryConsumer, type InventoryConsumer } from '../../../src/queues/inventory.consumer.js';
 import { createOutboxRelay, type OutboxRelay } from '../../../src/queues/outbox.relay.js';
 import { createPaymentsQueue, enqueueCharge, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
-import { INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY, PAYMENT_EXCHANGE, declareTopology } from '../../../src/queues/topology.js';
+import { INPUT_QUEUE, INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY, PAYMENT_EXCHANGE, declareTopology } from '../../../src/queues/topology.js';
 import { createPaymentProcessor } from '../../../src/workers/payment.processor.js';
 import { createPaymentWorker } from '../../../src/workers/payment.worker.js';
 import { isolate, type Isolated } from '../../support/isolation.js';
@@ -48,6 +48,8 @@ let deadLetters: ReturnType<typeof createDeadLetterPublisher>;
 let test: Awaited<ReturnType<typeof openTestChannel>>;
 const exporter = new InMemorySpanExporter();
 const published: Array<{ orderId: string; type: string; headers: Record<string, unknown> }> = [];
+/** The service's log lines, shown when a wait times out (kept in memory: nothing is printed while tests pass). */
+const logLines: string[] = [];
 /** Orders whose first charge answer is lost after charging (an unknown outcome the processor looks up). */
 const loseFirstResponse = new Set<string>();
 
@@ -65,7 +67,7 @@ function flakyAfterCharging(inner: PaymentGateway): PaymentGateway {
 
 beforeAll(async () => {
   iso = await isolate();
-  const logger = pino({ level: 'silent' });
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line.trimEnd()) });
   tracing = await initTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: undefined }, logger, { exporter });
   knex = createKnex(iso.databaseUrl);
   const payments = createPaymentsRepository(knex);
@@ -150,7 +152,8 @@ async function whereIs(orderId: string): Promise<string> {
   const job = await queue.getJob(orderId).catch(() => undefined);
   const jobState = job ? { state: await job.getState(), attemptsMade: job.attemptsMade, failedReason: job.failedReason } : 'no job';
   const outbox = await knex('outbox').count({ unpublished: '*' }).whereNull('published_at').first().catch((e: Error) => e.message);
-  return JSON.stringify({ payment: row ?? 'no row', job: jobState, outbox });
+  const input = await test.channel.checkQueue(INPUT_QUEUE).catch((e: Error) => e.message);
+  return `${JSON.stringify({ payment: row ?? 'no row', job: jobState, outbox, input })}\nthe service's log:\n${logLines.slice(-40).join('\n')}`;
 }
 
 /** The finished spans of one trace, once `ready` holds over them (spans end asynchronously to the event). */
