@@ -44,7 +44,7 @@ export interface KnexOptions {
 
 export function createKnex(databaseUrl: string, pool: KnexOptions = {}, log?: KnexLog): Knex {
   const statementTimeout = pool.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
-  const ownTimeout = statementTimeout > 0 && !/statement_timeout/i.test(decodeURIComponent(databaseUrl));
+  const ownTimeout = statementTimeout > 0 && !/statement_timeout/i.test(safelyDecoded(databaseUrl));
   return knexFactory({
     client: 'pg',
     connection: ownTimeout ? { connectionString: databaseUrl, statement_timeout: statementTimeout } : databaseUrl,
@@ -63,6 +63,14 @@ export function createKnex(databaseUrl: string, pool: KnexOptions = {}, log?: Kn
         }
       : {}),
   });
+}
+
+function safelyDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a stray '%': pg reports the URL itself
+  }
 }
 
 /** Creates the database named in the URL when it does not exist yet. */
