@@ -2,8 +2,8 @@
 // what BullMQ itself costs per job at a steady offered rate against flat out.
 // Plain BullMQ, nothing of this service: a no-op processor (concurrency 20),
 // one `add` per job. Counts Redis commands per job (INFO commandstats:
-// server-wide, so run it on a quiet machine) and the CPU of this process and
-// of Redis per job. At low rates every job wakes the blocked worker
+// server-wide, so run it on a quiet machine) and the CPU of this process
+// (producer and worker together) and of Redis per job. At low rates every job wakes the blocked worker
 // (BZPOPMIN) and is fetched with its own moveToActive, plus the fetches that
 // find nothing; flat out the next job rides on the previous one's
 // moveToFinished. `npm run bench -- --profile --rate 100` shows the same
