@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
 import { AckBatcher } from './ack-batcher.js';
@@ -18,7 +19,12 @@ export interface InventoryConsumerOptions {
   logger: Logger;
   /** How long to hold a failed delivery before nacking it, by its earlier deliveries. */
   retryDelayMs?: (deliveryCount: number) => number;
+  /** This consumer's RabbitMQ consumer priority (`x-priority`); by default a random one (see below). */
+  priority?: number;
 }
+
+/** Default consumer priorities are drawn from [0, this): two processes tie once in a thousand (then: round-robin). */
+const PRIORITY_RANGE = 1000;
 
 /**
  * A nack puts the message straight back in the queue; without a pause an
@@ -36,9 +42,19 @@ export function defaultRetryDelayMs(deliveryCount: number): number {
  * on the channel it came from: after a reconnect its tag means nothing on the
  * new channel (the broker has already put it back in the queue). Acks go out
  * in runs (AckBatcher): one frame for a tick's settled deliveries.
+ *
+ * Each process consumes with its own consumer priority. RabbitMQ hands every
+ * delivery to the highest-priority consumer that has prefetch room, so below
+ * what one process's prefetch absorbs, one process takes all the input: its
+ * inserts and enqueues share statements and round trips, and the other
+ * processes are not woken for deliveries at all (BullMQ still spreads the
+ * charges over every worker). Past that, the overflow goes to the next
+ * consumer, and when a process goes away the next one takes over. Nothing is
+ * lost either way: this only chooses who is handed a delivery.
  */
 export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryConsumer {
-  const log = o.logger.child({ component: 'inventory-consumer' });
+  const priority = o.priority ?? randomInt(PRIORITY_RANGE);
+  const log = o.logger.child({ component: 'inventory-consumer', consumerPriority: priority });
   const retryDelayMs = o.retryDelayMs ?? defaultRetryDelayMs;
   const inFlight = new Set<Promise<void>>();
   const stopped = new AbortController();
@@ -78,8 +94,9 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
       acks.delivered(message);
       const work = settle(acks, message).finally(() => inFlight.delete(work));
       inFlight.add(work);
-    });
+    }, { priority });
     current = { channel, consumerTag, acks };
+    log.info({ queue: INPUT_QUEUE, prefetch: o.prefetch }, 'consuming the input queue');
   }
 
   /** The broker cancelled the consumer (the queue was deleted): declare it again and consume. */
