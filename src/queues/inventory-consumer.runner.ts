@@ -21,10 +21,15 @@ export interface InventoryConsumerOptions {
   retryDelayMs?: (deliveryCount: number) => number;
   /** This consumer's RabbitMQ consumer priority (`x-priority`); by default a random one (see below). */
   priority?: number;
+  /** How long, after failing to handle a delivery, this process consumes below every healthy one. */
+  demoteMs?: number;
 }
 
 /** Default consumer priorities are drawn from [0, this): two processes tie once in a thousand (then: round-robin). */
 const PRIORITY_RANGE = 1000;
+/** Below every default priority: a process that cannot handle deliveries takes only what the others leave. */
+const DEMOTED_PRIORITY = -1;
+const DEFAULT_DEMOTE_MS = 30_000;
 
 /**
  * A nack puts the message straight back in the queue; without a pause an
@@ -49,16 +54,25 @@ export function defaultRetryDelayMs(deliveryCount: number): number {
  * inserts and enqueues share statements and round trips, and the other
  * processes are not woken for deliveries at all (BullMQ still spreads the
  * charges over every worker). Past that, the overflow goes to the next
- * consumer, and when a process goes away the next one takes over. Nothing is
- * lost either way: this only chooses who is handed a delivery.
+ * consumer, and when a process goes away the next one takes over. A process
+ * that fails to handle a delivery (a nack: its database or Redis did not
+ * answer) consumes below every healthy process for `demoteMs`, so it does not
+ * keep taking, and failing, what the others could handle; its redelivered
+ * message goes to them. When every process fails (a shared outage) they are
+ * all demoted alike, and deliveries go round-robin as without priorities.
+ * Nothing is lost either way: this only chooses who is handed a delivery.
  */
 export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryConsumer {
-  const priority = o.priority ?? randomInt(PRIORITY_RANGE);
-  const log = o.logger.child({ component: 'inventory-consumer', consumerPriority: priority });
+  const ownPriority = o.priority ?? randomInt(PRIORITY_RANGE);
+  const demoteMs = o.demoteMs ?? DEFAULT_DEMOTE_MS;
+  const log = o.logger.child({ component: 'inventory-consumer' });
   const retryDelayMs = o.retryDelayMs ?? defaultRetryDelayMs;
   const inFlight = new Set<Promise<void>>();
   const stopped = new AbortController();
-  let current: { channel: Channel; consumerTag: string; acks: AckBatcher } | undefined;
+  let current: { channel: Channel; consumerTag: string; acks: AckBatcher; priority: number } | undefined;
+  let demotedUntil = 0;
+  let demotion: NodeJS.Timeout | undefined;
+  const priorityNow = () => (Date.now() < demotedUntil ? DEMOTED_PRIORITY : ownPriority);
 
   async function settle(acks: AckBatcher, message: ConsumeMessage): Promise<void> {
     let decision: Settlement;
@@ -68,7 +82,11 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
       log.error({ err: { message: (err as Error)?.message } }, 'inventory handler threw: the message will be delivered again');
       decision = 'nack';
     }
-    if (decision === 'nack') await sleep(retryDelayMs(deliveryCount(message)), stopped.signal);
+    if (decision === 'nack') {
+      demote();
+      await sleep(retryDelayMs(deliveryCount(message)), stopped.signal);
+      await swapping; // demoted before the nack, so the broker hands the message to a healthy process
+    }
     // A closed channel is absorbed there: the broker has already put the message back.
     if (decision === 'ack') acks.ack(message);
     else acks.nack(message, true);
@@ -89,14 +107,42 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
 
   async function consumeOn(channel: Channel): Promise<void> {
     const acks = acksOn(channel);
+    const priority = priorityNow();
     const { consumerTag } = await channel.consume(INPUT_QUEUE, (message) => {
       if (message === null) return resubscribe(channel);
       acks.delivered(message);
       const work = settle(acks, message).finally(() => inFlight.delete(work));
       inFlight.add(work);
     }, { priority });
-    current = { channel, consumerTag, acks };
-    log.info({ queue: INPUT_QUEUE, prefetch: o.prefetch }, 'consuming the input queue');
+    current = { channel, consumerTag, acks, priority };
+    log.info({ queue: INPUT_QUEUE, prefetch: o.prefetch, consumerPriority: priority }, 'consuming the input queue');
+  }
+
+  function demote(): void {
+    const already = Date.now() < demotedUntil;
+    demotedUntil = Date.now() + demoteMs;
+    clearTimeout(demotion);
+    demotion = setTimeout(reprioritize, demoteMs);
+    demotion.unref();
+    if (already) return;
+    log.warn({ forMs: demoteMs }, 'could not handle a delivery: consuming below the other processes for a while');
+    reprioritize();
+  }
+
+  /** Consumes again at the priority due now: the new consumer first, then the old one cancelled. One swap at a time. */
+  let swapping = Promise.resolve();
+  function reprioritize(): void {
+    swapping = swapping.then(async () => {
+      const old = current;
+      if (!old || stopped.signal.aborted || old.priority === priorityNow()) return;
+      try {
+        await consumeOn(old.channel);
+        await old.channel.cancel(old.consumerTag);
+      } catch (err) {
+        // The channel closed: its setup consumes again, at the priority due then.
+        log.warn({ reason: (err as Error).message }, 'could not change the consumer priority; the reconnect will');
+      }
+    });
   }
 
   /** The broker cancelled the consumer (the queue was deleted): declare it again and consume. */
@@ -123,6 +169,8 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
   return {
     async stop() {
       stopped.abort();
+      clearTimeout(demotion);
+      await swapping;
       const consumer = current;
       if (consumer) await consumer.channel.cancel(consumer.consumerTag).catch(() => undefined);
       await Promise.allSettled([...inFlight]);
