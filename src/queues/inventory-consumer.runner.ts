@@ -70,9 +70,9 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
   const inFlight = new Set<Promise<void>>();
   const stopped = new AbortController();
   let current: { channel: Channel; consumerTag: string; acks: AckBatcher; priority: number } | undefined;
-  let demotedUntil = 0;
+  let demoted = false;
   let demotion: NodeJS.Timeout | undefined;
-  const priorityNow = () => (Date.now() < demotedUntil ? DEMOTED_PRIORITY : ownPriority);
+  const priorityNow = () => (demoted ? DEMOTED_PRIORITY : ownPriority);
 
   async function settle(acks: AckBatcher, message: ConsumeMessage): Promise<void> {
     let decision: Settlement;
@@ -118,11 +118,15 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
     log.info({ queue: INPUT_QUEUE, prefetch: o.prefetch, consumerPriority: priority }, 'consuming the input queue');
   }
 
+  /** Demoted until `demoteMs` after the last failure. */
   function demote(): void {
-    const already = Date.now() < demotedUntil;
-    demotedUntil = Date.now() + demoteMs;
+    const already = demoted;
+    demoted = true;
     clearTimeout(demotion);
-    demotion = setTimeout(reprioritize, demoteMs);
+    demotion = setTimeout(() => {
+      demoted = false;
+      reprioritize();
+    }, demoteMs);
     demotion.unref();
     if (already) return;
     log.warn({ forMs: demoteMs }, 'could not handle a delivery: consuming below the other processes for a while');
