@@ -152,7 +152,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   await topology.close();
   relay.start();
   void worker.run();
-  const consumer = startInventoryConsumer({ connection: amqp, prefetch: config.AMQP_PREFETCH, handler, logger });
+  const consumer = startInventoryConsumer({
+    connection: amqp,
+    prefetch: config.AMQP_PREFETCH,
+    handler,
+    logger,
+    onPriority: (priority) => metrics.consumerPriority.set(priority),
+  });
   logger.info({ http: httpUrl, concurrency: config.WORKER_CONCURRENCY, gateways: gateways.map((g) => g.gateway.name) }, `worker ready on ${httpUrl}`);
 
   return {

@@ -82,6 +82,11 @@ export function createMetrics(register = new client.Registry()) {
       labelNames: ['reason'] as const,
       registers: [register],
     }),
+    consumerPriority: new client.Gauge({
+      name: 'inventory_consumer_priority',
+      help: 'This process\'s RabbitMQ consumer priority on the input queue; -1 while demoted after failing to handle a delivery',
+      registers: [register],
+    }),
     connectionState: new client.Gauge({
       name: 'dependency_up',
       help: '1 when the connection to a dependency is up',

@@ -23,6 +23,8 @@ export interface InventoryConsumerOptions {
   priority?: number;
   /** How long, after failing to handle a delivery, this process consumes below every healthy one. */
   demoteMs?: number;
+  /** Told the priority each time this process starts consuming (-1: demoted). */
+  onPriority?: (priority: number) => void;
 }
 
 /** Default consumer priorities are drawn from [0, this): two processes tie once in a thousand (then: round-robin). */
@@ -115,6 +117,7 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
       inFlight.add(work);
     }, { priority });
     current = { channel, consumerTag, acks, priority };
+    o.onPriority?.(priority);
     log.info({ queue: INPUT_QUEUE, prefetch: o.prefetch, consumerPriority: priority }, 'consuming the input queue');
   }
 
