@@ -82,8 +82,13 @@ async function queueDepths(amqpUrl: string, queues: string[]): Promise<number[]>
  * the service consumes, not merely when its processes say they are ready.
  */
 export async function waitForConsumers(amqpUrl: string, count: number, timeoutMs = 60_000): Promise<void> {
-  const ok = await until(async () => (await checkQueues(amqpUrl, [INPUT_QUEUE]))[0]!.consumerCount >= count, timeoutMs);
+  const ok = await until(async () => (await inputConsumerCount(amqpUrl)) >= count, timeoutMs);
   if (!ok) throw new Error(`${INPUT_QUEUE} did not get ${count} consumer(s) within ${timeoutMs} ms`);
+}
+
+/** Consumers on the input queue now; rejects while the queue is not declared. */
+export async function inputConsumerCount(amqpUrl: string): Promise<number> {
+  return (await checkQueues(amqpUrl, [INPUT_QUEUE]))[0]!.consumerCount;
 }
 
 async function checkQueues(amqpUrl: string, queues: string[]): Promise<Array<{ messageCount: number; consumerCount: number }>> {

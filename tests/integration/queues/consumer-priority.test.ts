@@ -3,7 +3,8 @@ import { EventEmitter, once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAmqpConnection, type AmqpConnection } from '../../../src/queues/amqp-connection.js';
 import { startInventoryConsumer, type InventoryConsumer } from '../../../src/queues/inventory.consumer.js';
-import { INPUT_QUEUE, INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY } from '../../../src/queues/topology.js';
+import { INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY } from '../../../src/queues/topology.js';
+import { inputConsumerCount } from '../../../scripts/chaos/traffic.js';
 import { createVhost } from '../../support/isolation.js';
 import { openTestChannel, publishConfirmed, silentLogger, waitFor } from './amqp-test-helpers.js';
 
@@ -51,16 +52,8 @@ async function start(name: 'high' | 'low', priority: number): Promise<void> {
   });
 }
 
-async function consumerCount(): Promise<number> {
-  const probe = await openTestChannel(vhost.url);
-  try {
-    return (await probe.channel.checkQueue(INPUT_QUEUE)).consumerCount;
-  } catch {
-    return 0; // not declared yet
-  } finally {
-    await probe.connection.close().catch(() => undefined);
-  }
-}
+/** 0 while the queue is not declared yet. */
+const consumerCount = () => inputConsumerCount(vhost.url).catch(() => 0);
 
 function publish(id: string): Promise<void> {
   return publishConfirmed(test.channel, INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY, '{}', { messageId: id, type: 'InventoryReserved' });
