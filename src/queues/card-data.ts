@@ -6,9 +6,17 @@
  *
  * A run of digit groups is tried at every group boundary (a card number
  * followed by a CVV, "4111 1111 1111 1111 123", is still found); digits glued
- * to more digits are not split, so long numeric ids are not flagged. UUIDs are
- * blanked out first: their all-digit groups would otherwise pass Luhn about
- * one time in ten.
+ * to more digits are not split, so long numeric ids are not flagged.
+ *
+ * Random identifiers are blanked out first, or real events would be refused:
+ * - UUIDs: their all-digit groups would pass Luhn about one time in ten;
+ * - W3C traceparent values (`00-<trace id>-<span id>-01`), whole, so a span id
+ *   that happens to be all digits is not read as a number;
+ * - hex words of 16 or more characters with at least one letter a-f, standing
+ *   alone (trace and span ids, hashes). Scanned as they were, about one random
+ *   traceparent in 240 held a Luhn-valid run of 13-19 digits (400,000 tried).
+ * A number glued to hex letters ("ab4111111111111111") is therefore not found;
+ * glued to other letters ("visa4111111111111111") or set apart, it is.
  */
 
 const MIN_DIGITS = 13;
@@ -16,6 +24,10 @@ const MAX_DIGITS = 19;
 const KEPT_DIGITS = 4;
 const DIGIT_RUN = /\d+(?:[ -]\d+)*/g;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const TRACEPARENT = /(?<![0-9A-Za-z])[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(?![0-9A-Za-z])/gi;
+/** A whole run of 16+ hex characters, not glued to other letters or digits, holding at least one letter. */
+const HEX_ID = /(?<![0-9A-Za-z])(?=[0-9A-Fa-f]{16,}(?![0-9A-Za-z]))[0-9A-Fa-f]*[A-Fa-f][0-9A-Fa-f]*/g;
+const blank = (id: string) => 'u'.repeat(id.length);
 
 /** The Luhn (mod 10) check digit test. */
 export function passesLuhn(digits: string): boolean {
@@ -38,7 +50,8 @@ interface Group {
 
 /** [start, end) spans of `text` holding a card number, in order. */
 export function findCardNumbers(text: string): Group[] {
-  const scanned = text.replace(UUID, (uuid) => 'u'.repeat(uuid.length));
+  // Same length, so the spans found in `scanned` are spans of `text`.
+  const scanned = text.replace(UUID, blank).replace(TRACEPARENT, blank).replace(HEX_ID, blank);
   const found: Group[] = [];
   for (const run of scanned.matchAll(DIGIT_RUN)) {
     const groups = [...run[0].matchAll(/\d+/g)].map((g) => ({

@@ -20,6 +20,8 @@ describe('card number detection', () => {
     ['a number inside a token-like string', 'pm_4111111111111111'],
     ['a number followed by more digit groups (a CVV)', '4111 1111 1111 1111 123'],
     ['a number preceded by other digit groups', '12 4111111111111111'],
+    ['a number glued to letters that are not hex', 'visa4111111111111111'],
+    ['a number after a hex word and a dash', 'deadbeef-4111111111111111'],
   ])('when the text holds %s, then it is card data', (_, text) => {
     expect(containsCardNumber(text)).toBe(true);
   });
@@ -40,6 +42,11 @@ describe('card number detection', () => {
     ['a BHD amount', '1.250'],
     ['a phone number', '+1 415-555-0100'],
     ['no digits at all', 'pm_card_visa'],
+    // Random hex ids hold Luhn-valid runs of 13-19 digits often enough (about 1 random traceparent in 240) to refuse real events.
+    ['a W3C traceparent whose trace id holds a Luhn-valid digit run', '00-ab4111111111111111cdef0123456789-00f067aa0ba902b7-01'],
+    ['a W3C traceparent with a Luhn-valid run across its dash', '00-abcdef0123456789abcdef4111111111-111111abcdefabcd-01'],
+    ['a W3C traceparent whose span id is all digits', '00-4bf92f3577b34da6a3ce929d0e0e4736-4111111111111111-01'],
+    ['a SHA-256 hash holding a Luhn-valid digit run', 'e3b0c44298fc1c149afbf4c8996fb92a4111111111111111b27ae41e4649b934'],
   ])('when the text holds %s, then it is not card data', (_, text) => {
     expect(containsCardNumber(text)).toBe(false);
   });
