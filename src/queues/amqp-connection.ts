@@ -60,7 +60,10 @@ export function createAmqpConnection(o: AmqpConnectionOptions): AmqpConnection {
     // holds small frames (acks, confirms, small messages) back for tens of ms.
     connectionOptions: { noDelay: true },
   });
-  manager.on('connect', () => log.info('connected to RabbitMQ'));
+  manager.on('connect', ({ connection }) => {
+    coalesceFrameWrites(connection);
+    log.info('connected to RabbitMQ');
+  });
   manager.on('disconnect', ({ err }) => log.warn({ reason: err?.message }, 'disconnected from RabbitMQ; reconnecting'));
   manager.on('connectFailed', ({ err }) => log.warn({ reason: err?.message }, 'cannot connect to RabbitMQ; retrying'));
   manager.on('blocked', ({ reason }) => log.warn({ reason }, 'RabbitMQ blocked this connection (resource alarm)'));
@@ -86,6 +89,39 @@ export function createAmqpConnection(o: AmqpConnectionOptions): AmqpConnection {
     createChannel: (options) => createChannel(manager, log, options),
     close: () => manager.close(),
   };
+}
+
+/** The parts of amqplib's connection (2.x, lib/connection.js and lib/mux.js) that `coalesceFrameWrites` touches. */
+interface FrameMux {
+  out?: { cork?: () => void; uncork?: () => void };
+  _readIncoming?: () => void;
+}
+
+/**
+ * amqplib hands every frame group (a publish, an ack) to the socket in a write
+ * of its own: its multiplexer drains the channels' queues in one pass, one
+ * `socket.write` per message, so the events one group commit settles cost a
+ * system call each, and on loopback each of those also runs the broker's
+ * receive path. Corking the socket for the pass sends them in one `writev`.
+ * Frames, their order and flow control are unchanged: the multiplexer still
+ * stops at the socket's high-water mark and resumes on 'drain'. Only the
+ * private `_readIncoming` is wrapped; on an amqplib whose insides differ this
+ * does nothing and every write goes out as before.
+ */
+export function coalesceFrameWrites(model: unknown): boolean {
+  const mux = (model as { connection?: { muxer?: FrameMux } } | undefined)?.connection?.muxer;
+  const read = mux?._readIncoming;
+  const out = mux?.out;
+  if (!mux || typeof read !== 'function' || typeof out?.cork !== 'function' || typeof out.uncork !== 'function') return false;
+  mux._readIncoming = function readCorked(this: FrameMux) {
+    out.cork!();
+    try {
+      read.call(this);
+    } finally {
+      out.uncork!();
+    }
+  };
+  return true;
 }
 
 function waitUntilUp(manager: AmqpConnectionManager, where: string, timeoutMs: number): Promise<void> {
