@@ -78,7 +78,7 @@ await runCli('bench', async () => {
     const publisher = await startPublisher(iso.amqpUrl);
     closers.push(() => publisher.close());
     const database = decodeURIComponent(new URL(iso.databaseUrl).pathname.slice(1));
-    const ctx = { iso, o, logDir, database, collector, publisher, pool, redis, say };
+    const ctx = { iso, o, logDir, database, collector, publisher, pool, redis, queuePrefix: iso.queuePrefix, say };
     const load = loadavg()[0]!.toFixed(2);
     const about = `${availableParallelism()} cores, load average ${load} at start, node ${process.version}, LOG_LEVEL=${o.logLevel}`;
     if (o.soak) console.log(await runSoak(ctx, about));

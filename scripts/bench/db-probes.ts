@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { PAYMENTS_QUEUE } from '../../src/queues/payments.queue.js';
 
 /** pg_stat_database of the run's own database: nobody else writes there, so deltas are ours. */
 export interface PgCounters {
@@ -81,4 +82,33 @@ export async function orderMarks(pool: pg.Pool, orderIds: string[]): Promise<Map
       { created: Number(r.created), processing: num(r.processing), terminal: num(r.terminal) },
     ]),
   );
+}
+
+export interface JobMarks {
+  /** When the job was added (BullMQ's `timestamp`), ms since the epoch. */
+  added?: number;
+  /** When a worker took it (`processedOn`: its latest attempt's start). */
+  active?: number;
+}
+
+/**
+ * Each order's job stamps, read from the job hashes BullMQ keeps (finished
+ * jobs are retained, so they are all still there). A job is missing only if
+ * retention removed it; its stages are then left out.
+ */
+export async function jobMarks(redis: Redis, prefix: string, orderIds: string[]): Promise<Map<string, JobMarks>> {
+  const out = new Map<string, JobMarks>();
+  const num = (v: string | null | undefined) => (v === null || v === undefined || v === '' ? undefined : Number(v));
+  for (let i = 0; i < orderIds.length; i += 1000) {
+    const chunk = orderIds.slice(i, i + 1000);
+    const pipeline = redis.pipeline();
+    for (const id of chunk) pipeline.hmget(`${prefix}:${PAYMENTS_QUEUE}:${id}`, 'timestamp', 'processedOn');
+    const replies = (await pipeline.exec()) ?? [];
+    chunk.forEach((id, j) => {
+      const [err, fields] = replies[j] ?? [];
+      if (err || !Array.isArray(fields)) return;
+      out.set(id, { added: num(fields[0] as string | null), active: num(fields[1] as string | null) });
+    });
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Collector, Phase } from './collector.js';
-import { gatewayMsByOrder, orderMarks } from './db-probes.js';
+import { gatewayMsByOrder, jobMarks, orderMarks } from './db-probes.js';
 import type { BenchDeployment } from './deployment.js';
 import type { Publisher } from './publisher.js';
 import { percentiles, type Percentiles } from './stats.js';
@@ -14,6 +14,8 @@ export interface BenchContext {
   publisher: Publisher;
   pool: pg.Pool;
   redis: Redis;
+  /** The run's BullMQ key prefix, for reading when each job was added and taken. */
+  queuePrefix: string;
   say(line: string): void;
 }
 
@@ -80,7 +82,7 @@ export async function runPhase(ctx: BenchContext, d: BenchDeployment, spec: Phas
     redeliveries: phase.redeliveries,
     types: phase.types,
   };
-  if (spec.kind === 'pipeline') Object.assign(result, await timings(ctx.pool, phase, latencies));
+  if (spec.kind === 'pipeline') Object.assign(result, await timings(ctx, phase, latencies));
   return result;
 }
 
@@ -91,9 +93,9 @@ function latenciesOf(phase: Phase): Map<string, number> {
 }
 
 /** Gateway time, the worker's own overhead, and the stages between the service's timestamps. */
-async function timings(pool: pg.Pool, phase: Phase, latencies: Map<string, number>) {
+async function timings(ctx: Pick<BenchContext, 'pool' | 'redis' | 'queuePrefix'>, phase: Phase, latencies: Map<string, number>) {
   const ids = [...phase.sentAt.keys()];
-  const [gateway, marks] = await Promise.all([gatewayMsByOrder(pool, ids), orderMarks(pool, ids)]);
+  const [gateway, marks, jobs] = await Promise.all([gatewayMsByOrder(ctx.pool, ids), orderMarks(ctx.pool, ids), jobMarks(ctx.redis, ctx.queuePrefix, ids)]);
   const overhead: number[] = [];
   for (const [orderId, e2e] of latencies) {
     const g = gateway.get(orderId);
@@ -109,6 +111,11 @@ async function timings(pool: pg.Pool, phase: Phase, latencies: Map<string, numbe
     const received = phase.receivedAt.get(orderId);
     add('published → consumer insert txn', m.created - sent);
     add('insert txn → Processing txn', m.processing !== undefined ? m.processing - m.created : undefined);
+    // BullMQ's own stamps (the job hash's timestamp and processedOn): the enqueue, the wait for a worker, and the load.
+    const job = jobs.get(orderId);
+    add('  insert txn → job added', job?.added !== undefined ? job.added - m.created : undefined);
+    add('  job added → job active', job?.added !== undefined && job.active !== undefined ? job.active - job.added : undefined);
+    add('  job active → Processing txn', job?.active !== undefined && m.processing !== undefined ? m.processing - job.active : undefined);
     add('Processing txn → terminal txn', m.terminal !== undefined && m.processing !== undefined ? m.terminal - m.processing : undefined);
     add('  of which gateway call', gateway.get(orderId));
     // Published right after the commit (the relay only for leftovers): one stage, publish and confirm included.
