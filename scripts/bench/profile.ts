@@ -34,7 +34,7 @@ export async function runProfile(ctx: BenchContext & { iso: Isolated; o: BenchOp
     await withScenario(ctx, spec, async (measure) => {
       const rt = proxy.roundTrips();
       const st = proxy.statements();
-      const redis = await startRedisCommandCounter(iso.redisUrl, iso.queuePrefix);
+      const redis = await startRedisCommandCounter(iso.redisUrl, iso.queuePrefix, ctx.redis.stream?.localPort);
       window.from = monotonicUs();
       try {
         result = await measure(o.rate ? { mode: 'offered', orders: o.orders, ratePerS: o.rate } : { mode: 'flat', orders: o.orders });

@@ -99,7 +99,9 @@ async function bullmqScriptNames(): Promise<Map<string, string>> {
  * `+1700000000.123 [0 127.0.0.1:5000] "evalsha" "<sha>" "8" "{prefix}:…"`
  * (or `[0 lua]` for a command a script ran).
  */
-export async function startRedisCommandCounter(redisUrl: string, prefix: string): Promise<RedisCommandCounter> {
+export async function startRedisCommandCounter(redisUrl: string, prefix: string, ignoreLocalPort?: number): Promise<RedisCommandCounter> {
+  // The benchmark's own reads (the job stamps it reads after a phase) are not the service's commands.
+  const ignored = ignoreLocalPort ? `:${ignoreLocalPort}` : undefined;
   const names = await bullmqScriptNames();
   const url = new URL(redisUrl);
   const socket = net.connect({ host: url.hostname, port: Number(url.port) || 6379 });
@@ -114,7 +116,7 @@ export async function startRedisCommandCounter(redisUrl: string, prefix: string)
     for (const line of lines) {
       if (!line.startsWith('+') || !line.includes(prefix)) continue;
       const m = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"(?: "([^"]*)")?/.exec(line);
-      if (!m) continue;
+      if (!m || (ignored && m[1]!.endsWith(ignored))) continue;
       if (m[1] === 'lua') {
         scriptCalls++;
         continue;

@@ -4,6 +4,11 @@ import { startCollector, type Collector } from '../../../scripts/bench/collector
 import { startNaivePipeline, type NaivePipeline } from '../../../scripts/bench/naive-pipeline.js';
 import { startPublisher, type Publisher } from '../../../scripts/bench/publisher.js';
 import { startPgWireCounter } from '../../../scripts/bench/wire-counters.js';
+import { jobMarks } from '../../../scripts/bench/db-probes.js';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { createPaymentsQueue, enqueueCharge, PAYMENTS_QUEUE } from '../../../src/queues/payments.queue.js';
 import { isolate, type Isolated } from '../../support/isolation.js';
 
 describe('the benchmark\'s naive peer and its load tools', () => {
@@ -47,6 +52,34 @@ describe('the benchmark\'s naive peer and its load tools', () => {
       expect(rows[0].n).toBe(60);
     } finally {
       await db.end();
+    }
+  });
+
+  it('when a job has run, then the job stamps the benchmark reads say when it was added and when a worker took it; a job never added has none', async () => {
+    const redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
+    const queue = createPaymentsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 1, backoffMs: 10, retentionS: 60 });
+    const workerRedis = redis.duplicate();
+    let worker: Worker | undefined;
+    const ran = new Promise<void>((resolve) => {
+      worker = new Worker(PAYMENTS_QUEUE, async () => undefined, { connection: workerRedis, prefix: iso.queuePrefix });
+      worker.on('completed', () => resolve());
+    });
+    try {
+      const [orderId, never] = [randomUUID(), randomUUID()];
+      const before = Date.now();
+      await enqueueCharge(queue, orderId);
+      await ran;
+      const marks = await jobMarks(redis, iso.queuePrefix, [orderId, never]);
+      const m = marks.get(orderId)!;
+      expect(m.added).toBeGreaterThanOrEqual(before);
+      expect(m.active).toBeGreaterThanOrEqual(m.added!);
+      expect(m.active).toBeLessThanOrEqual(Date.now());
+      expect(marks.get(never)).toEqual({ added: undefined, active: undefined });
+    } finally {
+      await worker?.close();
+      await queue.close();
+      workerRedis.disconnect();
+      redis.disconnect();
     }
   });
 
