@@ -92,6 +92,9 @@ function shallowCopy(value: object): Record<string, unknown> {
   return Object.assign(copy, value);
 }
 
+/** The longest a logged line waits in the process before it is written. */
+export const LOG_FLUSH_MS = 200;
+
 /**
  * Lines go to stdout asynchronously and gathered: they are written once 4 KB
  * have gathered or 200 ms have passed, whichever comes first, so a busy worker
@@ -101,8 +104,6 @@ function shallowCopy(value: object): Record<string, unknown> {
  * pending when the process exits, however it exits short of SIGKILL; a SIGKILL
  * can lose the last 200 ms of lines, never a payment.
  */
-export const LOG_FLUSH_MS = 200;
-
 export function createLogger(
   level: string,
   destination: pino.DestinationStream = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: LOG_FLUSH_MS }),
