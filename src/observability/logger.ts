@@ -98,7 +98,7 @@ export const LOG_FLUSH_MS = 200;
 /**
  * Lines go to stdout asynchronously and gathered: they are written once 4 KB
  * have gathered or 200 ms have passed, whichever comes first, so a busy worker
- * makes one write per few dozen lines instead of one per line or two (in the
+ * makes one write per ten lines or so instead of one per line or two (in the
  * benchmark's profile, writing lines as they came still cost a fortieth of the
  * worker's CPU; a blocking write per line cost a tenth). pino flushes what is
  * pending when the process exits, however it exits short of SIGKILL; a SIGKILL
