@@ -2,6 +2,9 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { PAYMENTS_QUEUE } from '../../src/queues/payments.queue.js';
 
+/** A stamp read back as text (PostgreSQL or Redis); missing or empty is undefined. */
+const num = (v: string | null | undefined) => (v === null || v === undefined || v === '' ? undefined : Number(v));
+
 /** pg_stat_database of the run's own database: nobody else writes there, so deltas are ours. */
 export interface PgCounters {
   commits: number;
@@ -75,7 +78,6 @@ export async function orderMarks(pool: pg.Pool, orderIds: string[]): Promise<Map
        LEFT JOIN outbox o ON o.order_id = p.order_id`,
     [orderIds],
   );
-  const num = (v: string | null | undefined) => (v === null || v === undefined ? undefined : Number(v));
   return new Map(
     rows.map((r: Record<string, string | null>) => [
       r.order_id!,
@@ -98,7 +100,6 @@ export interface JobMarks {
  */
 export async function jobMarks(redis: Redis, prefix: string, orderIds: string[]): Promise<Map<string, JobMarks>> {
   const out = new Map<string, JobMarks>();
-  const num = (v: string | null | undefined) => (v === null || v === undefined || v === '' ? undefined : Number(v));
   for (let i = 0; i < orderIds.length; i += 1000) {
     const chunk = orderIds.slice(i, i + 1000);
     const pipeline = redis.pipeline();
