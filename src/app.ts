@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { createGateways } from './gateway/index.js';
@@ -18,6 +20,7 @@ import { createChargeEnqueuer, createPaymentsQueue } from './queues/payments.que
 import { createDependencyChecks } from './health.js';
 import { createPaymentProcessor } from './workers/payment.processor.js';
 import { createPaymentWorker } from './workers/payment.worker.js';
+import { startWorkerStandby } from './workers/worker-standby.js';
 import { startRecoverySweeper } from './workers/recovery.sweeper.js';
 
 export interface App {
@@ -90,12 +93,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     metrics,
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
   });
+  let inFlight = 0;
   const worker = createPaymentWorker({
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
     lockDurationMs: config.JOB_LOCK_MS,
-    processor,
+    processor: async (job) => {
+      inFlight++;
+      try {
+        return await processor(job);
+      } finally {
+        inFlight--;
+      }
+    },
     telemetry: tracing.bullmq,
   });
   worker.on('error', (err) => logger.error({ err: err.message }, 'payment worker error'));
@@ -152,13 +163,26 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   await topology.close();
   relay.start();
   void worker.run();
+  let lastInputAt = 0;
   const consumer = startInventoryConsumer({
     connection: amqp,
     prefetch: config.AMQP_PREFETCH,
-    handler,
+    handler: (message) => ((lastInputAt = Date.now()), handler(message)),
     logger,
     onPriority: (priority) => metrics.consumerPriority.set(priority),
   });
+  const standby = config.WORKER_STANDBY
+    ? startWorkerStandby({
+        worker,
+        redis,
+        id: `${hostname()}:${process.pid}:${randomUUID()}`,
+        concurrency: config.WORKER_CONCURRENCY,
+        lastInputAt: () => lastInputAt,
+        inFlight: () => inFlight,
+        logger,
+        onChange: (standingBy) => metrics.workerStandingBy.set(standingBy ? 1 : 0),
+      })
+    : undefined;
   logger.info({ http: httpUrl, concurrency: config.WORKER_CONCURRENCY, gateways: gateways.map((g) => g.gateway.name) }, `worker ready on ${httpUrl}`);
 
   return {
@@ -176,6 +200,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         }
       };
       await step('stop consuming', () => consumer.stop());
+      await step('stop the worker standby', async () => standby?.stop());
       // A second worker.close(true) returns the first close's pending promise (BullMQ 6.7), so it cannot force
       // anything: keep a reserve for the outbox flush instead; unfinished jobs go back when their locks expire.
       await step('finish in-flight jobs', () =>

@@ -51,6 +51,8 @@ const schema = z.object({
   GATEWAY_TIMEOUT_MS: int(1, 600_000).default(10_000),
   HTTP_PORT: int(0, 65_535).default(3000),
   WORKER_CONCURRENCY: int(1, 1000).default(50),
+  /** Pull no jobs while another process takes the input and has free slots (src/workers/worker-standby.ts). */
+  WORKER_STANDBY: bool.default(true),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   ADMIN_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   ADMIN_READ_WRITE: bool.default(false),

@@ -89,7 +89,8 @@ export async function runBenchmark(ctx: BenchContext & { iso: Isolated; o: Bench
     const one: ScenarioSpec = { ...two, label: 'pipeline 1 worker, gateway 0 ms', workers: 1 };
     await withScenario(ctx, one, async (m) => {
       const flat = keep(await m({ mode: 'flat', orders: n }));
-      keep(await m({ mode: 'offered', orders: steady(half(flat)), ratePerS: half(flat) }));
+      const r1 = o.rate ?? half(flat);
+      keep(await m({ mode: 'offered', orders: steady(r1), ratePerS: r1 }));
     });
   }
   if (part('latency')) {

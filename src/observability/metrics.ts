@@ -87,6 +87,11 @@ export function createMetrics(register = new client.Registry()) {
       help: 'This process\'s RabbitMQ consumer priority on the input queue; -1 while demoted after failing to handle a delivery',
       registers: [register],
     }),
+    workerStandingBy: new client.Gauge({
+      name: 'payment_worker_standing_by',
+      help: '1 while this process pulls no jobs because another process takes the input and has free slots (WORKER_STANDBY)',
+      registers: [register],
+    }),
     connectionState: new client.Gauge({
       name: 'dependency_up',
       help: '1 when the connection to a dependency is up',

@@ -1,0 +1,188 @@
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/**
+ * Standby: while another process takes the input and has free slots, this
+ * process's BullMQ worker stops pulling jobs, so at moderate rates one process
+ * does the work and its database statements and Redis round trips are shared
+ * by more payments (the consumer priority of inventory-consumer.runner.ts
+ * already gives one process every delivery; without this, BullMQ hands the
+ * jobs out in turn). It only chooses who pulls a job, never whether one runs:
+ *
+ * - the process that took an input event lately (the "holder") always works,
+ *   and writes a heartbeat with its jobs in flight and its concurrency;
+ * - another process stands by only while that heartbeat is live and is not
+ *   its own; it works again as soon as the holder is full and jobs wait, jobs
+ *   have waited for a while whatever the holder says (a holder whose worker
+ *   cannot take jobs), the heartbeat expires (the holder died or lost Redis),
+ *   or it cannot read Redis; and it keeps working until none of that has been
+ *   true for `idleMs`;
+ * - with no input at all (retries, the sweeper's jobs) every process works.
+ */
+export interface HolderBeat {
+  id: string;
+  inFlight: number;
+  concurrency: number;
+}
+
+export interface StandbyReading {
+  /** This process took an input event within `holdMs`. */
+  holdsInput: boolean;
+  /** The live heartbeat, when one is. */
+  holder?: HolderBeat | undefined;
+  /** Jobs waiting to be pulled (wait + prioritized); undefined when Redis could not be read. */
+  waiting?: number | undefined;
+}
+
+export type WorkReason = 'holds_input' | 'no_holder' | 'holder_full' | 'jobs_waiting' | 'redis_unreadable';
+
+export interface StandbyState {
+  standingBy: boolean;
+  /** Readings in a row with jobs waiting. */
+  waitingStreak: number;
+  /** Readings in a row with jobs waiting while the holder was full. */
+  fullStreak: number;
+  /** When a reason to work was last seen. */
+  lastReasonAt: number;
+}
+
+export interface StandbyPolicy {
+  /** Readings in a row of "holder full and jobs waiting" before working. */
+  fullReadings: number;
+  /** Readings in a row of "jobs waiting" before working whatever the holder says. */
+  waitingReadings: number;
+  /** How long without a reason to work before standing by. */
+  idleMs: number;
+}
+
+export const initialStandbyState = (now: number): StandbyState => ({ standingBy: false, waitingStreak: 0, fullStreak: 0, lastReasonAt: now });
+
+/** The next state for one reading: pure, so every rule is tested without Redis. */
+export function nextStandbyState(
+  state: StandbyState,
+  reading: StandbyReading,
+  ownId: string,
+  now: number,
+  policy: StandbyPolicy,
+): { state: StandbyState; reason?: WorkReason } {
+  const waiting = reading.waiting ?? 0;
+  const holderFull = !!reading.holder && reading.holder.inFlight >= reading.holder.concurrency;
+  const waitingStreak = waiting > 0 ? state.waitingStreak + 1 : 0;
+  const fullStreak = waiting > 0 && holderFull ? state.fullStreak + 1 : 0;
+  const reason: WorkReason | undefined = reading.holdsInput
+    ? 'holds_input'
+    : reading.waiting === undefined
+      ? 'redis_unreadable'
+      : !reading.holder || reading.holder.id === ownId
+        ? 'no_holder'
+        : fullStreak >= policy.fullReadings
+          ? 'holder_full'
+          : waitingStreak >= policy.waitingReadings
+            ? 'jobs_waiting'
+            : undefined;
+  const lastReasonAt = reason ? now : state.lastReasonAt;
+  const standingBy = reason ? false : state.standingBy || now - lastReasonAt >= policy.idleMs;
+  return { state: { standingBy, waitingStreak, fullStreak, lastReasonAt }, ...(reason ? { reason } : {}) };
+}
+
+export interface WorkerStandbyOptions {
+  worker: Pick<Worker, 'pause' | 'resume' | 'toKey'>;
+  redis: Redis;
+  /** This process's id in the heartbeat. */
+  id: string;
+  concurrency: number;
+  /** When this process last took an input event (ms since the epoch; 0: never). */
+  lastInputAt: () => number;
+  /** Jobs this process is running now. */
+  inFlight: () => number;
+  logger: Logger;
+  onChange?: (standingBy: boolean) => void;
+  pollMs?: number;
+  /** An input event this recent makes this process the holder. */
+  holdMs?: number;
+  /** The heartbeat outlives its last write by this much. */
+  beatTtlMs?: number;
+  policy?: Partial<StandbyPolicy>;
+  now?: () => number;
+}
+
+export interface WorkerStandby {
+  standingBy(): boolean;
+  /** Stops deciding (before the worker is closed; a worker standing by closes as any other). */
+  stop(): Promise<void>;
+}
+
+export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
+  const pollMs = o.pollMs ?? 25;
+  const holdMs = o.holdMs ?? 500;
+  const beatTtlMs = o.beatTtlMs ?? 1000;
+  const policy: StandbyPolicy = { fullReadings: 2, waitingReadings: 10, idleMs: 250, ...o.policy };
+  const now = o.now ?? Date.now;
+  const keys = { beat: o.worker.toKey('input-holder'), wait: o.worker.toKey('wait'), prioritized: o.worker.toKey('prioritized') };
+  let state = initialStandbyState(now());
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+
+  const read = async (): Promise<StandbyReading> => {
+    if (now() - o.lastInputAt() < holdMs) {
+      const beat = `${o.id}|${o.inFlight()}|${o.concurrency}`;
+      // A failed heartbeat only means the others will work too: never a reason to stop this one.
+      await o.redis.set(keys.beat, beat, 'PX', beatTtlMs).catch(() => undefined);
+      return { holdsInput: true };
+    }
+    try {
+      const replies = await o.redis.multi().get(keys.beat).llen(keys.wait).zcard(keys.prioritized).exec();
+      if (!replies || replies.some(([err]) => err)) return { holdsInput: false };
+      const [beat, wait, prioritized] = replies.map(([, value]) => value);
+      return { holdsInput: false, holder: parseBeat(beat), waiting: Number(wait) + Number(prioritized) };
+    } catch {
+      return { holdsInput: false };
+    }
+  };
+
+  const tick = async () => {
+    const next = nextStandbyState(state, await read(), o.id, now(), policy);
+    if (stopped) return;
+    const was = state.standingBy;
+    state = next.state;
+    if (state.standingBy === was) return;
+    o.onChange?.(state.standingBy);
+    if (state.standingBy) {
+      o.logger.debug('worker standing by: another process takes the input and has free slots');
+      // doNotWaitActive: jobs already running finish as usual; only pulling stops.
+      await o.worker.pause(true);
+    } else {
+      o.logger.debug({ reason: next.reason }, 'worker pulling jobs again');
+      await o.worker.resume();
+    }
+  };
+
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = tick()
+        .catch((err) => o.logger.warn({ err: (err as Error).message }, 'worker standby check failed'))
+        .finally(schedule);
+    }, pollMs);
+    timer.unref();
+  };
+  schedule();
+
+  return {
+    standingBy: () => state.standingBy,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+function parseBeat(value: unknown): HolderBeat | undefined {
+  if (typeof value !== 'string') return undefined;
+  const [id, inFlight, concurrency] = value.split('|');
+  if (!id || !Number.isFinite(Number(inFlight)) || !Number.isFinite(Number(concurrency))) return undefined;
+  return { id, inFlight: Number(inFlight), concurrency: Number(concurrency) };
+}
