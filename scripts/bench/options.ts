@@ -2,7 +2,7 @@
 export interface BenchOptions {
   orders: number;
   quick: boolean;
-  /** Offered rate for the steady-load phases; default half the 2-worker flat-out rate. */
+  /** Offered rate for the zero-latency steady-load phases (2 workers and 1); default half the flat-out rate of each. */
   rate?: number;
   /** WORKER_CONCURRENCY for the zero-latency runs. */
   concurrency: number;
