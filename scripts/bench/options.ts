@@ -26,7 +26,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npm run bench -- [--quick] [--orders N] [--rate N] [--concurrency N] [--latency-concurrency N]
-                      [--latency 50-300] [--log-level info] [--soak N] [--profile [--profile-latency 0] [--rate N]] [--only ceilings,naive,p2,p1,latency] [--worker-env KEY=VALUE]... [--keep-logs]`;
+                      [--latency 50-300] [--log-level info] [--soak N [--rate N]] [--profile [--profile-latency 0] [--rate N]] [--only ceilings,naive,p2,p1,latency] [--worker-env KEY=VALUE]... [--keep-logs]`;
 
 export class UsageError extends Error {}
 

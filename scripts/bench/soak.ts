@@ -33,7 +33,8 @@ async function heapUsedMb(httpUrl: string): Promise<number | undefined> {
 /**
  * `--soak N`: N orders through 2 workers at full speed with a bounded backlog
  * (at most 5,000 orders in flight, so the run is the steady state, not a
- * growing queue), sampling each worker's RSS and heap from start to end.
+ * growing queue), or at `--rate N` offered, sampling each worker's RSS and
+ * heap from start to end.
  */
 export async function runSoak(ctx: BenchContext & { iso: Isolated; o: BenchOptions; logDir: string }, about: string): Promise<string> {
   const { o } = ctx;
@@ -52,7 +53,8 @@ export async function runSoak(ctx: BenchContext & { iso: Isolated; o: BenchOptio
     const timer = setInterval(() => void sample(), 2000);
     let result;
     try {
-      result = await measure({ mode: 'flat', orders: o.soak, window: 5000 });
+      // --rate: the same orders at a steady offered rate, where processes stand by and wake (WORKER_STANDBY) all along.
+      result = await measure(o.rate ? { mode: 'offered', orders: o.soak, ratePerS: o.rate } : { mode: 'flat', orders: o.soak, window: 5000 });
     } finally {
       clearInterval(timer);
     }
@@ -64,8 +66,8 @@ export async function runSoak(ctx: BenchContext & { iso: Isolated; o: BenchOptio
     const last = samples[samples.length - 1]!;
     const peaks = result.usage.processes.filter((p) => p.name.startsWith('worker')).map((p) => mb(p.peakRssMb));
     return [
-      `\nmemory soak: ${o.soak.toLocaleString('en-US')} orders, 2 workers, WORKER_CONCURRENCY ${o.concurrency}, gateway 0 ms; ${about}`,
-      `${fmtRate(result.paymentsPerS)} payments/s, end to end p50 ${fmtDuration(result.e2e.p50)}, p95 ${fmtDuration(result.e2e.p95)} (at most 5,000 orders in flight)\n`,
+      `\nmemory soak: ${o.soak.toLocaleString('en-US')} orders, 2 workers, WORKER_CONCURRENCY ${o.concurrency}, gateway 0 ms, ${o.rate ? `${o.rate}/s offered` : 'flat out'}; ${about}`,
+      `${fmtRate(result.paymentsPerS)} payments/s, end to end p50 ${fmtDuration(result.e2e.p50)}, p95 ${fmtDuration(result.e2e.p95)}${o.rate ? '' : ' (at most 5,000 orders in flight)'}\n`,
       table(['elapsed', ...d.workers.map((w) => `${w.name} RSS MB`), ...d.workers.map((w) => `${w.name} heap MB`)], rows),
       '',
       `RSS at start ${first.rss.map(mb).join(' / ')} MB, at end ${last.rss.map(mb).join(' / ')} MB, peak ${peaks.join(' / ')} MB (VmHWM during the run)`,
