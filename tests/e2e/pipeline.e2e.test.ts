@@ -102,6 +102,24 @@ describe('the pipeline end to end, with two worker processes and the gateway sim
     for (const w of d.workers) expect(w.child.exitCode).toBeNull();
   });
 
+  it('with a steady trickle of orders the process taking them runs them and the other stands by; with none, both pull again', async () => {
+    const standingBy = () => d.metricSum('payment_worker_standing_by');
+    const trickle: string[] = [];
+    // Load, not synchronisation: one order every 50 ms until a process reports standing by.
+    const seen = await expectEventually(async () => {
+      const orderId = randomUUID();
+      trickle.push(orderId);
+      await d.client.publish(inventoryReserved({ orderId, amount: '10.00', currency: 'EUR', paymentMethod: 'pm_card_visa' }));
+      await new Promise((r) => setTimeout(r, 50));
+      return (await standingBy()) === 1;
+    });
+    expect(seen).toBe(true);
+
+    await d.client.waitFor('a terminal event for every order of the trickle', () => trickle.every((id) => d.client.byOrder().has(id)));
+    // No input now: the heartbeat of the process that took it expires, and every process pulls again.
+    expect(await expectEventually(async () => (await standingBy()) === 0)).toBe(true);
+  });
+
   it('on SIGTERM each worker drains and exits 0', async () => {
     const exits = await Promise.all(d.workers.map((w) => w.stop('SIGTERM')));
     expect(exits.map((e) => e.code)).toEqual(d.workers.map(() => 0));

@@ -70,6 +70,23 @@ describe('worker standby (real Redis and BullMQ)', () => {
     return s;
   }
 
+  /**
+   * A holder (takes the input) and another process, both with standbys; resolves once the other stands by
+   * and its last blocking fetch, started before it stood by, has ended (drainDelay), so it pulls nothing more.
+   */
+  async function holderAndOther({ concurrency = 5, hold = false, holderRuns = true } = {}) {
+    const ran = new Map<string, string>();
+    const a = worker('holder', ran, { concurrency, hold });
+    const b = worker('other', ran);
+    if (holderRuns) void a.w.run();
+    void b.w.run();
+    const holderStandby = standby(a.w, a.inFlight, { holder: true, concurrency });
+    const otherStandby = standby(b.w, b.inFlight, { holder: false });
+    await once(b.w, 'paused');
+    await vi.waitFor(() => expect(b.w.isRunning()).toBe(false), { timeout: 5000, interval: 20 });
+    return { ran, a, b, holderStandby, otherStandby };
+  }
+
   async function completed(ids: string[]) {
     await vi.waitFor(async () => {
       const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
@@ -78,18 +95,8 @@ describe('worker standby (real Redis and BullMQ)', () => {
   }
 
   it('when another process holds the input with free slots, then this worker stands by and the holder runs every job', async () => {
-    const ran = new Map<string, string>();
-    const a = worker('holder', ran);
-    const b = worker('other', ran);
-    void a.w.run();
-    void b.w.run();
-    standby(a.w, a.inFlight, { holder: true });
-    const sb = standby(b.w, b.inFlight, { holder: false });
-
-    await once(b.w, 'paused');
+    const { ran, otherStandby: sb } = await holderAndOther();
     expect(sb.standingBy()).toBe(true);
-    // Its last blocking fetch (started before it stood by) ends with drainDelay; after that it pulls nothing.
-    await vi.waitFor(() => expect(b.w.isRunning()).toBe(false), { timeout: 5000, interval: 20 });
     const ids = Array.from({ length: 20 }, (_, i) => `job-${i}`);
     await queue.addBulk(ids.map((jobId) => ({ name: 'charge', data: {}, opts: { jobId } })));
 
@@ -99,18 +106,12 @@ describe('worker standby (real Redis and BullMQ)', () => {
   });
 
   it('when the holder goes away (its heartbeat expires), then the standing-by worker pulls jobs again', async () => {
-    const ran = new Map<string, string>();
-    const a = worker('holder', ran);
-    const b = worker('other', ran);
-    void a.w.run();
-    void b.w.run();
-    const holderStandby = standby(a.w, a.inFlight, { holder: true });
-    standby(b.w, b.inFlight, { holder: false });
-    await once(b.w, 'paused');
+    const { ran, a, b, holderStandby } = await holderAndOther();
 
+    const resumed = once(b.w, 'resumed');
     await holderStandby.stop();
     await a.w.close();
-    await once(b.w, 'resumed');
+    await resumed;
     await queue.add('charge', {}, { jobId: 'after-holder' });
 
     await completed(['after-holder']);
@@ -118,15 +119,7 @@ describe('worker standby (real Redis and BullMQ)', () => {
   });
 
   it('when the holder is full and jobs wait, then the standing-by worker takes them while the holder is still busy', async () => {
-    const ran = new Map<string, string>();
-    const a = worker('holder', ran, { concurrency: 1, hold: true });
-    const b = worker('other', ran);
-    void a.w.run();
-    void b.w.run();
-    standby(a.w, a.inFlight, { holder: true, concurrency: 1 });
-    standby(b.w, b.inFlight, { holder: false });
-    await once(b.w, 'paused');
-    await vi.waitFor(() => expect(b.w.isRunning()).toBe(false), { timeout: 5000, interval: 20 });
+    const { ran, a } = await holderAndOther({ concurrency: 1, hold: true });
 
     await queue.add('charge', {}, { jobId: 'first' });
     await vi.waitFor(() => expect(a.inFlight()).toBe(1), { timeout: 5000, interval: 10 });
@@ -140,15 +133,8 @@ describe('worker standby (real Redis and BullMQ)', () => {
   });
 
   it('when jobs keep waiting although the holder reports free slots (its worker does not pull), then the standing-by worker takes them', async () => {
-    const ran = new Map<string, string>();
-    const a = worker('holder', ran);
-    const b = worker('other', ran);
     // The holder's worker never runs: its heartbeat says it has room, but nothing pulls.
-    void b.w.run();
-    standby(a.w, a.inFlight, { holder: true });
-    standby(b.w, b.inFlight, { holder: false });
-    await once(b.w, 'paused');
-    await vi.waitFor(() => expect(b.w.isRunning()).toBe(false), { timeout: 5000, interval: 20 });
+    const { ran } = await holderAndOther({ holderRuns: false });
 
     await queue.add('charge', {}, { jobId: 'stranded' });
 
