@@ -167,7 +167,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const consumer = startInventoryConsumer({
     connection: amqp,
     prefetch: config.AMQP_PREFETCH,
-    handler: (message) => ((lastInputAt = Date.now()), handler(message)),
+    handler: (message) => {
+      // What makes this process the input holder for the worker standby below.
+      lastInputAt = Date.now();
+      return handler(message);
+    },
     logger,
     onPriority: (priority) => metrics.consumerPriority.set(priority),
   });
