@@ -13,11 +13,15 @@ import type { Logger } from 'pino';
  * - the process that took an input event lately (the "holder") always works,
  *   and writes a heartbeat with its jobs in flight and its concurrency;
  * - another process stands by only while that heartbeat is live and is not
- *   its own; it works again as soon as the holder is full and jobs wait, jobs
- *   have waited for a while whatever the holder says (a holder whose worker
- *   cannot take jobs), the heartbeat expires (the holder died or lost Redis),
+ *   its own; it works again as soon as the holder is full and jobs wait (a
+ *   holder short of CPU fills up too, since its jobs take longer), the same
+ *   job stays next in line for a while whatever the holder says (a holder
+ *   whose worker cannot take jobs), the heartbeat expires (the holder died or lost Redis),
  *   or it cannot read Redis; and it keeps working until none of that has been
- *   true for `idleMs`;
+ *   true for `idleMs`. A job or two found waiting is not a reason: a busy
+ *   holder leaves a fresh job in the list for a few milliseconds all the
+ *   time, and waking on that had the other process pulling a third of the
+ *   time at a moderate rate;
  * - with no input at all (retries, the sweeper's jobs) every process works.
  */
 export interface HolderBeat {
@@ -33,14 +37,18 @@ export interface StandbyReading {
   holder?: HolderBeat | undefined;
   /** Jobs waiting to be pulled (wait + prioritized); undefined when Redis could not be read. */
   waiting?: number | undefined;
+  /** The id of the job next in line in the wait list (none when it is empty). */
+  next?: string | undefined;
 }
 
 export type WorkReason = 'holds_input' | 'no_holder' | 'holder_full' | 'jobs_waiting' | 'redis_unreadable';
 
 export interface StandbyState {
   standingBy: boolean;
-  /** Readings in a row with jobs waiting. */
-  waitingStreak: number;
+  /** Readings in a row with the same job next in line. */
+  stuckStreak: number;
+  /** The job next in line at the last reading. */
+  lastNext?: string | undefined;
   /** Readings in a row with jobs waiting while the holder was full. */
   fullStreak: number;
   /** When a reason to work was last seen. */
@@ -50,13 +58,13 @@ export interface StandbyState {
 export interface StandbyPolicy {
   /** Readings in a row of "holder full and jobs waiting" before working. */
   fullReadings: number;
-  /** Readings in a row of "jobs waiting" before working whatever the holder says. */
+  /** Readings in a row with the same job next in line before working whatever the holder says. */
   waitingReadings: number;
   /** How long without a reason to work before standing by. */
   idleMs: number;
 }
 
-export const initialStandbyState = (now: number): StandbyState => ({ standingBy: false, waitingStreak: 0, fullStreak: 0, lastReasonAt: now });
+export const initialStandbyState = (now: number): StandbyState => ({ standingBy: false, stuckStreak: 0, fullStreak: 0, lastReasonAt: now });
 
 /** The next state for one reading: pure, so every rule is tested without Redis. */
 export function nextStandbyState(
@@ -68,7 +76,7 @@ export function nextStandbyState(
 ): { state: StandbyState; reason?: WorkReason } {
   const waiting = reading.waiting ?? 0;
   const holderFull = !!reading.holder && reading.holder.inFlight >= reading.holder.concurrency;
-  const waitingStreak = waiting > 0 ? state.waitingStreak + 1 : 0;
+  const stuckStreak = reading.next === undefined ? 0 : reading.next === state.lastNext ? state.stuckStreak + 1 : 1;
   const fullStreak = waiting > 0 && holderFull ? state.fullStreak + 1 : 0;
   const reason: WorkReason | undefined = reading.holdsInput
     ? 'holds_input'
@@ -78,12 +86,12 @@ export function nextStandbyState(
         ? 'no_holder'
         : fullStreak >= policy.fullReadings
           ? 'holder_full'
-          : waitingStreak >= policy.waitingReadings
+          : stuckStreak >= policy.waitingReadings
             ? 'jobs_waiting'
             : undefined;
   const lastReasonAt = reason ? now : state.lastReasonAt;
   const standingBy = reason ? false : state.standingBy || now - lastReasonAt >= policy.idleMs;
-  return { state: { standingBy, waitingStreak, fullStreak, lastReasonAt }, ...(reason ? { reason } : {}) };
+  return { state: { standingBy, stuckStreak, lastNext: reading.next, fullStreak, lastReasonAt }, ...(reason ? { reason } : {}) };
 }
 
 export interface WorkerStandbyOptions {
@@ -98,7 +106,12 @@ export interface WorkerStandbyOptions {
   inFlight: () => number;
   logger: Logger;
   onChange?: (standingBy: boolean) => void;
+  /** How often the holder looks at its own slots (no I/O unless its heartbeat is due). */
   pollMs?: number;
+  /** How often another process reads the heartbeat and the waiting jobs (one round trip each). */
+  readMs?: number;
+  /** The holder rewrites its heartbeat this often, and at once when it becomes full or has room again. */
+  beatEveryMs?: number;
   /** An input event this recent makes this process the holder. */
   holdMs?: number;
   /** The heartbeat outlives its last write by this much. */
@@ -115,35 +128,57 @@ export interface WorkerStandby {
 
 export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
   const pollMs = o.pollMs ?? 25;
+  const readMs = o.readMs ?? 50;
+  const beatEveryMs = o.beatEveryMs ?? 100;
   const holdMs = o.holdMs ?? 500;
   const beatTtlMs = o.beatTtlMs ?? 1000;
-  const policy: StandbyPolicy = { fullReadings: 2, waitingReadings: 10, idleMs: 250, ...o.policy };
+  const policy: StandbyPolicy = { fullReadings: 2, waitingReadings: 5, idleMs: 250, ...o.policy };
   const now = o.now ?? Date.now;
   const keys = { beat: o.worker.toKey('input-holder'), wait: o.worker.toKey('wait'), prioritized: o.worker.toKey('prioritized') };
   let state = initialStandbyState(now());
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
+  // Every round trip costs both processes a wake-up (about a millisecond of CPU each on a small VM), so
+  // the holder writes only when its heartbeat is due or its fullness changed, and the others read less often.
+  let lastBeat: { at: number; full: boolean } | undefined;
+  let lastReadAt = -Infinity;
 
-  const read = async (): Promise<StandbyReading> => {
-    if (now() - o.lastInputAt() < holdMs) {
-      const beat = `${o.id}|${o.inFlight()}|${o.concurrency}`;
+  /** undefined: nothing to read this tick (a process that does not hold the input reads every `readMs`). */
+  const read = async (): Promise<StandbyReading | undefined> => {
+    const at = now();
+    if (at - o.lastInputAt() < holdMs) {
+      const inFlight = o.inFlight();
+      const full = inFlight >= o.concurrency;
+      if (lastBeat && lastBeat.full === full && at - lastBeat.at < beatEveryMs) return { holdsInput: true };
+      lastBeat = { at, full };
       // A failed heartbeat only means the others will work too: never a reason to stop this one.
-      await o.redis.set(keys.beat, beat, 'PX', beatTtlMs).catch(() => undefined);
+      await o.redis.set(keys.beat, `${o.id}|${inFlight}|${o.concurrency}`, 'PX', beatTtlMs).catch(() => undefined);
       return { holdsInput: true };
     }
+    lastBeat = undefined;
+    if (at - lastReadAt < readMs) return undefined;
+    lastReadAt = at;
     try {
-      const replies = await o.redis.multi().get(keys.beat).llen(keys.wait).zcard(keys.prioritized).exec();
+      // BullMQ pushes new jobs on the left of the wait list and workers take them from the right.
+      const replies = await o.redis.multi().get(keys.beat).llen(keys.wait).zcard(keys.prioritized).lindex(keys.wait, -1).exec();
       if (!replies || replies.some(([err]) => err)) return { holdsInput: false };
-      const [beat, wait, prioritized] = replies.map(([, value]) => value);
-      return { holdsInput: false, holder: parseBeat(beat), waiting: Number(wait) + Number(prioritized) };
+      const [beat, wait, prioritized, next] = replies.map(([, value]) => value);
+      return {
+        holdsInput: false,
+        holder: parseBeat(beat),
+        waiting: Number(wait) + Number(prioritized),
+        next: typeof next === 'string' ? next : undefined,
+      };
     } catch {
       return { holdsInput: false };
     }
   };
 
   const tick = async () => {
-    const next = nextStandbyState(state, await read(), o.id, now(), policy);
+    const reading = await read();
+    if (!reading) return;
+    const next = nextStandbyState(state, reading, o.id, now(), policy);
     if (stopped) return;
     const was = state.standingBy;
     state = next.state;

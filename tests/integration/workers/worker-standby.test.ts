@@ -63,6 +63,7 @@ describe('worker standby (real Redis and BullMQ)', () => {
       inFlight,
       logger,
       pollMs: 10,
+      readMs: 10,
       beatTtlMs: 300,
       policy: { idleMs: 100 },
     });
