@@ -16,9 +16,9 @@ import type { Logger } from 'pino';
  *   its own; it works again as soon as the holder is full and jobs wait (a
  *   holder short of CPU fills up too, since its jobs take longer), the same
  *   job stays next in line for a while whatever the holder says (a holder
- *   whose worker cannot take jobs), the heartbeat expires (the holder died or lost Redis),
- *   or it cannot read Redis; and it keeps working until none of that has been
- *   true for `idleMs`. A job or two found waiting is not a reason: a busy
+ *   whose worker cannot take jobs), the heartbeat expires (the holder died
+ *   or lost Redis), or it cannot read Redis; and it keeps working until none
+ *   of that has been true for `idleMs`. A job or two found waiting is not a reason: a busy
  *   holder leaves a fresh job in the list for a few milliseconds all the
  *   time, and waking on that had the other process pulling a third of the
  *   time at a moderate rate;
@@ -37,7 +37,7 @@ export interface StandbyReading {
   holder?: HolderBeat | undefined;
   /** Jobs waiting to be pulled (wait + prioritized); undefined when Redis could not be read. */
   waiting?: number | undefined;
-  /** The id of the job next in line in the wait list (none when it is empty). */
+  /** The id of the job next in line (the wait list's oldest, else the first prioritized one; none when nothing waits). */
   next?: string | undefined;
 }
 
@@ -160,16 +160,19 @@ export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
     if (at - lastReadAt < readMs) return undefined;
     lastReadAt = at;
     try {
-      // BullMQ pushes new jobs on the left of the wait list and workers take them from the right.
-      const replies = await o.redis.multi().get(keys.beat).llen(keys.wait).zcard(keys.prioritized).lindex(keys.wait, -1).exec();
+      // BullMQ pushes new jobs on the left of the wait list, and workers take them from the right, then from prioritized.
+      const replies = await o.redis
+        .multi()
+        .get(keys.beat)
+        .llen(keys.wait)
+        .zcard(keys.prioritized)
+        .lindex(keys.wait, -1)
+        .zrange(keys.prioritized, '0', '0')
+        .exec();
       if (!replies || replies.some(([err]) => err)) return { holdsInput: false };
-      const [beat, wait, prioritized, next] = replies.map(([, value]) => value);
-      return {
-        holdsInput: false,
-        holder: parseBeat(beat),
-        waiting: Number(wait) + Number(prioritized),
-        next: typeof next === 'string' ? next : undefined,
-      };
+      const [beat, wait, prioritized, oldest, [firstPrioritized]] = replies.map(([, value]) => value) as [unknown, unknown, unknown, unknown, unknown[]];
+      const next = typeof oldest === 'string' ? oldest : typeof firstPrioritized === 'string' ? firstPrioritized : undefined;
+      return { holdsInput: false, holder: parseBeat(beat), waiting: Number(wait) + Number(prioritized), next };
     } catch {
       return { holdsInput: false };
     }

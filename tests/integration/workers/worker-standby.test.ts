@@ -142,4 +142,13 @@ describe('worker standby (real Redis and BullMQ)', () => {
     await completed(['stranded']);
     expect(ran.get('stranded')).toBe('other');
   });
+
+  it('when a prioritized job is stranded the same way, then the standing-by worker takes it too', async () => {
+    const { ran } = await holderAndOther({ holderRuns: false });
+
+    await queue.add('charge', {}, { jobId: 'stranded-prioritized', priority: 1 });
+
+    await completed(['stranded-prioritized']);
+    expect(ran.get('stranded-prioritized')).toBe('other');
+  });
 });
