@@ -4,7 +4,7 @@ import type { Collector, Phase } from './collector.js';
 import { gatewayMsByOrder, jobMarks, orderMarks } from './db-probes.js';
 import type { BenchDeployment } from './deployment.js';
 import type { Publisher } from './publisher.js';
-import { percentiles, type Percentiles } from './stats.js';
+import { bySecond, percentiles, type Percentiles, type Second } from './stats.js';
 import { startUsage, type Usage } from './usage.js';
 
 export interface BenchContext {
@@ -47,6 +47,11 @@ export interface PhaseResult extends PhaseSpec {
   meanGatewayMs?: number;
   overheadMs?: Percentiles;
   stages?: Stage[];
+  /**
+   * Offered phases: the figure their check reads (end to end; with gateway
+   * latency, the overhead), second by second of publishing.
+   */
+  perSecond?: { figure: 'end to end' | 'overhead'; seconds: Second[] };
   distinctDuplicates: number;
   redeliveries: number;
   types: Record<string, number>;
@@ -82,7 +87,17 @@ export async function runPhase(ctx: BenchContext, d: BenchDeployment, spec: Phas
     redeliveries: phase.redeliveries,
     types: phase.types,
   };
-  if (spec.kind === 'pipeline') Object.assign(result, await timings(ctx, phase, latencies));
+  let overhead: Map<string, number> | undefined;
+  if (spec.kind === 'pipeline') {
+    const t = await timings(ctx, phase, latencies);
+    overhead = t.overhead;
+    Object.assign(result, t.figures);
+  }
+  if (spec.mode === 'offered') {
+    result.perSecond = spec.latency !== '0' && overhead?.size
+      ? { figure: 'overhead', seconds: bySecond(phase.sentAt, overhead) }
+      : { figure: 'end to end', seconds: bySecond(phase.sentAt, latencies) };
+  }
   return result;
 }
 
@@ -96,10 +111,10 @@ function latenciesOf(phase: Phase): Map<string, number> {
 async function timings(ctx: Pick<BenchContext, 'pool' | 'redis' | 'queuePrefix'>, phase: Phase, latencies: Map<string, number>) {
   const ids = [...phase.sentAt.keys()];
   const [gateway, marks, jobs] = await Promise.all([gatewayMsByOrder(ctx.pool, ids), orderMarks(ctx.pool, ids), jobMarks(ctx.redis, ctx.queuePrefix, ids)]);
-  const overhead: number[] = [];
+  const overhead = new Map<string, number>();
   for (const [orderId, e2e] of latencies) {
     const g = gateway.get(orderId);
-    if (g !== undefined) overhead.push(e2e - g);
+    if (g !== undefined) overhead.set(orderId, e2e - g);
   }
   const gatewayValues = [...gateway.values()];
   const cols: Record<string, number[]> = {};
@@ -122,9 +137,12 @@ async function timings(ctx: Pick<BenchContext, 'pool' | 'redis' | 'queuePrefix'>
     add('terminal txn → event received', received !== undefined && m.terminal !== undefined ? received - m.terminal : undefined);
   }
   return {
-    gatewayMs: percentiles(gatewayValues),
-    meanGatewayMs: gatewayValues.reduce((a, b) => a + b, 0) / Math.max(1, gatewayValues.length),
-    overheadMs: percentiles(overhead),
-    stages: Object.entries(cols).map(([name, values]) => ({ name, ms: percentiles(values) })),
+    overhead,
+    figures: {
+      gatewayMs: percentiles(gatewayValues),
+      meanGatewayMs: gatewayValues.reduce((a, b) => a + b, 0) / Math.max(1, gatewayValues.length),
+      overheadMs: percentiles([...overhead.values()]),
+      stages: Object.entries(cols).map(([name, values]) => ({ name, ms: percentiles(values) })),
+    },
   };
 }

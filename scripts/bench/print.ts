@@ -1,7 +1,7 @@
 import { checks, headline } from './headline.js';
 import type { BenchOptions } from './options.js';
 import type { BenchResults } from './plan.js';
-import { ceilingsTable, endToEndTable, latencyTable, resourcesTable, stagesTable } from './report.js';
+import { ceilingsTable, endToEndTable, latencyTable, resourcesTable, secondsTable, stagesTable } from './report.js';
 
 /** The report on stdout; its last line is CONTRACT.md §7's JSON. */
 export function printBenchmark(results: BenchResults, o: BenchOptions, about: string): void {
@@ -9,7 +9,7 @@ export function printBenchmark(results: BenchResults, o: BenchOptions, about: st
   const settings = overrides ? `worker overrides: ${overrides}` : 'other settings at their defaults (AMQP_PREFETCH 200, OUTBOX_BATCH 200, OUTBOX_POLL_MS 200)';
   console.log(`\npayment-service benchmark: ${o.orders.toLocaleString('en-US')} orders flat out at gateway 0 ms (${Math.ceil(o.orders / 2).toLocaleString('en-US')} at ${o.latency} ms), about ${o.quick ? 10 : 30} s of orders at each offered rate; ${about}`);
   console.log(`WORKER_CONCURRENCY ${o.concurrency} at gateway 0 ms, ${o.latencyConcurrency} at ${o.latency} ms; ${settings}\n`);
-  for (const block of [ceilingsTable(results), endToEndTable(results), resourcesTable(results), stagesTable(results), latencyTable(results)]) {
+  for (const block of [ceilingsTable(results), endToEndTable(results), resourcesTable(results), stagesTable(results), latencyTable(results), secondsTable(results)]) {
     if (block) console.log(`${block}\n`);
   }
   for (const c of checks(results)) console.log(c);

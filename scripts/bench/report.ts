@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Ceiling } from './ceilings.js';
 import type { BenchResults } from './plan.js';
 import type { PhaseResult } from './phase.js';
-import { fmtMs, fmtRate, fmtRatio } from './stats.js';
+import { fmtMs, fmtRate, fmtRatio, type Second } from './stats.js';
 import { table } from './table.js';
 
 /** The parts every payment uses at least once each: the slowest of them bounds payments/s. */
@@ -140,5 +140,49 @@ export function latencyTable(r: BenchResults): string {
     table(['gateway latency runs', 'gateway ms p50/p95/p99', 'end to end', 'overhead (e2e - gateway)', 'payments/s of bound'], rows),
     'Gateway time per order: the durations of its gateway calls the worker recorded (payment_transitions.detail.gatewayCalls).',
     'Flat out, "overhead" includes the wait for a free concurrency slot; the offered rows show the worker\'s own overhead.',
+  ].join('\n');
+}
+
+/** The p95 each offered phase's check holds its figure to: end to end 100 ms, the overhead 20 ms. */
+const P95_LIMIT_MS = { 'end to end': 100, overhead: 20 } as const;
+
+/** A phase's seconds read against its limit: how many broke it, and the spread of their p95s. */
+export function secondsSummary(seconds: Second[], limitMs: number) {
+  const p95s = seconds.map((s) => s.p95).sort((a, b) => a - b);
+  return {
+    seconds: seconds.length,
+    over: seconds.filter((s) => s.p95 >= limitMs).length,
+    min: p95s[0] ?? NaN,
+    median: p95s[Math.floor((p95s.length - 1) / 2)] ?? NaN,
+    max: p95s[p95s.length - 1] ?? NaN,
+  };
+}
+
+/**
+ * Offered phases second by second: a p95 missed in a few bad seconds (a
+ * spike: a pause, a neighbour) reads differently from one missed in every
+ * second (the whole phase ran slow). Each phase's per-second p95s follow
+ * the table in publishing order.
+ */
+export function secondsTable(r: BenchResults): string {
+  const phases = r.phases.filter((p) => p.perSecond?.seconds.length);
+  if (!phases.length) return '';
+  const rows = phases.map((p) => {
+    const { figure, seconds } = p.perSecond!;
+    const limit = P95_LIMIT_MS[figure];
+    const s = secondsSummary(seconds, limit);
+    const p50s = seconds.map((x) => x.p50).sort((a, b) => a - b);
+    return [
+      p.label, figure, String(s.seconds),
+      `${fmtMs(p50s[0])} / ${fmtMs(p50s[Math.floor((p50s.length - 1) / 2)])} / ${fmtMs(p50s[p50s.length - 1])}`,
+      `${fmtMs(s.min)} / ${fmtMs(s.median)} / ${fmtMs(s.max)}`,
+      `${s.over} (${limit} ms)`,
+    ];
+  });
+  const series = phases.map((p) => `  ${p.label}, ${p.perSecond!.figure} p95 by second: ${p.perSecond!.seconds.map((x) => Math.round(x.p95)).join(' ')}`);
+  return [
+    table(['offered phases, second by second', 'figure', 'seconds', 'p50 of a second min/median/max', 'p95 of a second min/median/max', 'seconds with p95 over'], rows),
+    'Each second holds the orders published in it. With gateway latency the figure is the worker\'s overhead (end to end - gateway).',
+    ...series,
   ].join('\n');
 }

@@ -46,3 +46,34 @@ export function fmtDuration(ms: number | undefined): string {
   if (ms === undefined || !Number.isFinite(ms)) return '-';
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${fmtMs(ms)} ms`;
 }
+
+/** One second of an offered phase: the orders published in it and their latencies. */
+export interface Second {
+  orders: number;
+  p50: number;
+  p95: number;
+}
+
+/**
+ * Latencies second by second of publishing (the first order sent opens
+ * second 0): a phase whose p95 is high because of a few bad seconds reads
+ * differently from one that was slow all along. Orders without a latency
+ * (no terminal event) are left out; a second without any is left out too.
+ */
+export function bySecond(sentAt: ReadonlyMap<string, number>, latency: ReadonlyMap<string, number>): Second[] {
+  let first = Infinity;
+  for (const t of sentAt.values()) first = Math.min(first, t);
+  const bins: number[][] = [];
+  for (const [orderId, ms] of latency) {
+    const sent = sentAt.get(orderId);
+    if (sent === undefined) continue;
+    (bins[Math.floor((sent - first) / 1000)] ??= []).push(ms);
+  }
+  const out: Second[] = [];
+  for (const values of bins) {
+    if (!values?.length) continue;
+    const p = percentiles(values);
+    out.push({ orders: values.length, p50: p.p50, p95: p.p95 });
+  }
+  return out;
+}

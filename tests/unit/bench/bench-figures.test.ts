@@ -4,8 +4,8 @@ import { checks, headline } from '../../../scripts/bench/headline.js';
 import { parseOptions, UsageError } from '../../../scripts/bench/options.js';
 import type { PhaseResult } from '../../../scripts/bench/phase.js';
 import type { BenchResults } from '../../../scripts/bench/plan.js';
-import { concurrencyBound, paymentCeiling } from '../../../scripts/bench/report.js';
-import { percentiles } from '../../../scripts/bench/stats.js';
+import { concurrencyBound, paymentCeiling, secondsSummary, secondsTable } from '../../../scripts/bench/report.js';
+import { bySecond, percentiles } from '../../../scripts/bench/stats.js';
 
 function phase(p: Partial<PhaseResult>): PhaseResult {
   return {
@@ -74,6 +74,40 @@ describe('benchmark figures', () => {
     expect(verdicts.find((c) => c.includes("naive peer's throughput"))).toMatch(/^PASS/);
     expect(verdicts.find((c) => c.includes('two workers not slower'))).toMatch(/^PASS/);
     expect(verdicts.find((c) => c.includes('gateway latency, 1 worker(s): throughput'))).toMatch(/^ n\/a/);
+  });
+});
+
+describe('offered phases second by second', () => {
+  // Orders a, b, c sent in the first second, d and e in the third; f never got its event.
+  const sentAt = new Map([['a', 5000], ['b', 5400], ['c', 5999], ['d', 7000], ['e', 7900], ['f', 7950]]);
+  const latency = new Map([['a', 10], ['b', 30], ['c', 200], ['d', 40], ['e', 50]]);
+
+  it('when latencies are binned, then each order counts in the second it was published, and empty seconds are left out', () => {
+    expect(bySecond(sentAt, latency)).toEqual([
+      { orders: 3, p50: 30, p95: 200 },
+      { orders: 2, p50: 40, p95: 50 },
+    ]);
+  });
+
+  it('when one second breaks the limit, then the summary counts that second and keeps the spread of the others', () => {
+    const seconds = bySecond(sentAt, latency);
+    expect(secondsSummary(seconds, 100)).toEqual({ seconds: 2, over: 1, min: 50, median: 50, max: 200 });
+    expect(secondsSummary(seconds, 20)).toMatchObject({ over: 2 });
+  });
+
+  it('when the report is printed, then the overhead of a gateway latency phase is held to 20 ms and end to end to 100 ms', () => {
+    const text = secondsTable({
+      ceilings: [],
+      phases: [
+        phase({ label: 'zero', mode: 'offered', perSecond: { figure: 'end to end', seconds: [{ orders: 9, p50: 40, p95: 90 }, { orders: 9, p50: 60, p95: 130 }] } }),
+        phase({ label: 'slow', mode: 'offered', latency: '50-300', perSecond: { figure: 'overhead', seconds: [{ orders: 5, p50: 12, p95: 25 }] } }),
+        phase({ label: 'flat' }),
+      ],
+    });
+    expect(text).toMatch(/^zero\s+end to end\s+2\s+40\.0 \/ 40\.0 \/ 60\.0\s+90\.0 \/ 90\.0 \/ 130\s+1 \(100 ms\)$/m);
+    expect(text).toMatch(/^slow\s+overhead\s+1\s.*\s1 \(20 ms\)$/m);
+    expect(text).toContain('zero, end to end p95 by second: 90 130');
+    expect(text).not.toMatch(/^flat/m);
   });
 });
 
