@@ -146,16 +146,16 @@ export function latencyTable(r: BenchResults): string {
 /** The p95 each offered phase's check holds its figure to: end to end 100 ms, the overhead 20 ms. */
 const P95_LIMIT_MS = { 'end to end': 100, overhead: 20 } as const;
 
+/** The smallest, the median (the lower one of an even count) and the largest of some figures. */
+function spread(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { min: sorted[0] ?? NaN, median: sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN, max: sorted[sorted.length - 1] ?? NaN };
+}
+const fmtSpread = ({ min, median, max }: ReturnType<typeof spread>) => `${fmtMs(min)} / ${fmtMs(median)} / ${fmtMs(max)}`;
+
 /** A phase's seconds read against its limit: how many broke it, and the spread of their p95s. */
 export function secondsSummary(seconds: Second[], limitMs: number) {
-  const p95s = seconds.map((s) => s.p95).sort((a, b) => a - b);
-  return {
-    seconds: seconds.length,
-    over: seconds.filter((s) => s.p95 >= limitMs).length,
-    min: p95s[0] ?? NaN,
-    median: p95s[Math.floor((p95s.length - 1) / 2)] ?? NaN,
-    max: p95s[p95s.length - 1] ?? NaN,
-  };
+  return { seconds: seconds.length, over: seconds.filter((s) => s.p95 >= limitMs).length, ...spread(seconds.map((s) => s.p95)) };
 }
 
 /**
@@ -171,13 +171,7 @@ export function secondsTable(r: BenchResults): string {
     const { figure, seconds } = p.perSecond!;
     const limit = P95_LIMIT_MS[figure];
     const s = secondsSummary(seconds, limit);
-    const p50s = seconds.map((x) => x.p50).sort((a, b) => a - b);
-    return [
-      p.label, figure, String(s.seconds),
-      `${fmtMs(p50s[0])} / ${fmtMs(p50s[Math.floor((p50s.length - 1) / 2)])} / ${fmtMs(p50s[p50s.length - 1])}`,
-      `${fmtMs(s.min)} / ${fmtMs(s.median)} / ${fmtMs(s.max)}`,
-      `${s.over} (${limit} ms)`,
-    ];
+    return [p.label, figure, String(s.seconds), fmtSpread(spread(seconds.map((x) => x.p50))), fmtSpread(s), `${s.over} (${limit} ms)`];
   });
   const series = phases.map((p) => `  ${p.label}, ${p.perSecond!.figure} p95 by second: ${p.perSecond!.seconds.map((x) => Math.round(x.p95)).join(' ')}`);
   return [
