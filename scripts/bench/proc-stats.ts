@@ -122,3 +122,29 @@ export function postgresBackendsCpu(database: string): Map<number, number> {
 export function cpuSeconds(pid: number): number | undefined {
   return cpuOf(pid)?.own;
 }
+
+/** Seconds a thread has run and has waited, runnable, for a core (`/proc/…/schedstat`: ns, ns, timeslices). */
+export interface ThreadSched {
+  runS: number;
+  waitS: number;
+}
+
+export function parseSchedstat(text: string): ThreadSched | undefined {
+  const [run, wait] = text.trim().split(/\s+/).map(Number);
+  return Number.isFinite(run) && Number.isFinite(wait) ? { runS: run! / 1e9, waitS: wait! / 1e9 } : undefined;
+}
+
+/**
+ * The main thread of a process (its thread id is the pid): how long it has run
+ * and how long it has waited in the kernel's run queue. A Node.js process does
+ * its work on that thread, so the wait is how long its event loop sat ready
+ * with no core to run on. Undefined when the process is gone or the kernel
+ * keeps no scheduler statistics.
+ */
+export function mainThreadSched(pid: number): ThreadSched | undefined {
+  try {
+    return parseSchedstat(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}

@@ -79,6 +79,7 @@ export function resourcesTable(r: BenchResults): string {
     return [
       p.label,
       workers.map((x) => `${Math.round(x.cpuPct)}%`).join('+'),
+      workers.map((x) => (x.waitedPct === undefined ? '?' : `${Math.round(x.waitedPct)}%`)).join('+'),
       workerMs.toFixed(2),
       naiveCpu ? fmtRatio(workerMs / naiveCpu) : '-',
       cell('simulator'), cell('postgres'), cell('redis'), cell('rabbitmq'), cell('bench'),
@@ -94,7 +95,7 @@ export function resourcesTable(r: BenchResults): string {
     ];
   });
   return [
-    table(['CPU and memory', 'worker cpu', 'ms/pay', 'vs naive', 'simulator', 'postgres', 'redis', 'rabbitmq', 'bench', 'machine', 'others', 'peak RSS MB', 'vs naive', 'PG txn/pay', 'rows/pay', 'Redis cmd/pay', 'PG conns', 'CPU ms/pay', 'CPU bound/s'], rows),
+    table(['CPU and memory', 'worker cpu', 'waited', 'ms/pay', 'vs naive', 'simulator', 'postgres', 'redis', 'rabbitmq', 'bench', 'machine', 'others', 'peak RSS MB', 'vs naive', 'PG txn/pay', 'rows/pay', 'Redis cmd/pay', 'PG conns', 'CPU ms/pay', 'CPU bound/s'], rows),
     'CPU: % of one core over the phase, then CPU ms per payment; "vs naive": the naive peer flat out, or at the same offered rate. machine: both cores busy, of 200%; others: busy time',
     'none of the listed processes used (other programs on the machine: noise). Peak RSS: VmHWM of each worker process during the phase.',
     'PG txn and row writes: pg_stat_database of the run\'s own database. Redis commands: INFO commandstats (server-wide:',
@@ -102,6 +103,8 @@ export function resourcesTable(r: BenchResults): string {
     'postgres: the backends of the run\'s own database only; redis and rabbitmq: the whole server (other users count too).',
     'CPU ms/pay: the service\'s whole CPU per payment (workers or peer, simulator, PostgreSQL, Redis, RabbitMQ; not the benchmark);',
     'CPU bound/s: what the cores could do at that cost if nothing else ran (cores × 1000 / CPU ms/pay).',
+    'waited: % of the phase each worker\'s (or the peer\'s) main thread was ready to run with no core free (/proc/<pid>/task/<pid>/schedstat):',
+    'its event loop\'s wait for the machine; high figures mean every hop queues for a core, whatever the service\'s own code does.',
   ].join('\n');
 }
 

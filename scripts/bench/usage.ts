@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Child } from './child.js';
 import { diffCounts, pgCounters, redisCommandCounts, type PgCounters } from './db-probes.js';
-import { cpuSeconds, machineCpu, peakRssMb, postgresBackendsCpu, resetPeakRss, servicesCpu, type ServiceName } from './proc-stats.js';
+import { cpuSeconds, machineCpu, mainThreadSched, peakRssMb, postgresBackendsCpu, resetPeakRss, servicesCpu, type ServiceName, type ThreadSched } from './proc-stats.js';
 
 /** CPU and memory of one process (or service) over a phase. */
 export interface ProcessUse {
@@ -13,6 +13,8 @@ export interface ProcessUse {
   /** CPU milliseconds spent per payment. */
   msPerPayment: number;
   peakRssMb?: number;
+  /** Percent of the phase its main thread spent ready to run with no core free (our own processes only). */
+  waitedPct?: number;
 }
 
 export interface Usage {
@@ -32,6 +34,8 @@ export interface Usage {
 interface Snapshot {
   at: number;
   children: Map<string, number>;
+  /** Each child's main thread, for its run-queue wait. */
+  sched: Map<string, ThreadSched | undefined>;
   bench: NodeJS.CpuUsage;
   services: Record<ServiceName, number>;
   /** Our database's backends only, by pid. */
@@ -45,6 +49,7 @@ export function startUsage(children: Child[], pool: pg.Pool, redis: Redis, datab
     backends: postgresBackendsCpu(database),
     at: performance.now(),
     children: new Map(children.map((c) => [c.name, cpuSeconds(c.pid) ?? 0])),
+    sched: new Map(children.map((c) => [c.name, mainThreadSched(c.pid)])),
     bench: process.cpuUsage(),
     services: servicesCpu(),
     machine: machineCpu(),
@@ -68,13 +73,19 @@ export function startUsage(children: Child[], pool: pg.Pool, redis: Redis, datab
       clearInterval(sampler);
       const peaks = new Map(children.map((c) => [c.name, peakRssMb(c.pid)]));
       const wallS = (after.at - before.at) / 1000;
-      const use = (name: string, cpuS: number, peak?: number): ProcessUse => ({
+      const use = (name: string, cpuS: number, peak?: number, waitedS?: number): ProcessUse => ({
         name,
         cpuPct: (100 * cpuS) / wallS,
         msPerPayment: (1000 * cpuS) / payments,
         ...(peak !== undefined ? { peakRssMb: peak } : {}),
+        ...(waitedS !== undefined ? { waitedPct: (100 * waitedS) / wallS } : {}),
       });
-      const processes = children.map((c) => use(c.name, (after.children.get(c.name) ?? 0) - (before.children.get(c.name) ?? 0), peaks.get(c.name)));
+      const waited = (name: string) => {
+        const [a, b] = [before.sched.get(name), after.sched.get(name)];
+        return a && b ? b.waitS - a.waitS : undefined;
+      };
+      const processes = children.map((c) =>
+        use(c.name, (after.children.get(c.name) ?? 0) - (before.children.get(c.name) ?? 0), peaks.get(c.name), waited(c.name)));
       const benchS = (after.bench.user + after.bench.system - before.bench.user - before.bench.system) / 1e6;
       processes.push(use('bench', benchS));
       // A backend that connected during the phase counts from zero; one that disconnected during it is missed.

@@ -4,7 +4,8 @@ import { checks, headline } from '../../../scripts/bench/headline.js';
 import { parseOptions, UsageError } from '../../../scripts/bench/options.js';
 import type { PhaseResult } from '../../../scripts/bench/phase.js';
 import type { BenchResults } from '../../../scripts/bench/plan.js';
-import { concurrencyBound, paymentCeiling, secondsSummary, secondsTable } from '../../../scripts/bench/report.js';
+import { parseSchedstat } from '../../../scripts/bench/proc-stats.js';
+import { concurrencyBound, paymentCeiling, resourcesTable, secondsSummary, secondsTable } from '../../../scripts/bench/report.js';
 import { bySecond, percentiles } from '../../../scripts/bench/stats.js';
 
 function phase(p: Partial<PhaseResult>): PhaseResult {
@@ -108,6 +109,27 @@ describe('offered phases second by second', () => {
     expect(text).toMatch(/^slow\s+overhead\s+1\s.*\s1 \(20 ms\)$/m);
     expect(text).toContain('zero, end to end p95 by second: 90 130');
     expect(text).not.toMatch(/^flat/m);
+  });
+});
+
+describe('waiting for a core', () => {
+  it('when a thread\'s schedstat is read, then run and run-queue wait come out in seconds', () => {
+    expect(parseSchedstat('1500000000 250000000 812\n')).toEqual({ runS: 1.5, waitS: 0.25 });
+    expect(parseSchedstat('')).toBeUndefined();
+  });
+
+  it('when the CPU table is printed, then each worker\'s wait shows beside its CPU, and an unknown one as ?', () => {
+    const usage = phase({}).usage;
+    const text = resourcesTable({
+      ceilings: [],
+      phases: [
+        phase({ label: 'two', usage: { ...usage, processes: [
+          { name: 'worker-1', cpuPct: 46, msPerPayment: 1, waitedPct: 61.6 },
+          { name: 'worker-2', cpuPct: 45, msPerPayment: 1 },
+        ] } }),
+      ],
+    });
+    expect(text).toMatch(/^two\s+46%\+45%\s+62%\+\?\s+2\.00\s/m);
   });
 });
 
