@@ -18,10 +18,10 @@ import type { Logger } from 'pino';
  *   job stays next in line for a while whatever the holder says (a holder
  *   whose worker cannot take jobs), the heartbeat expires (the holder died
  *   or lost Redis), or it cannot read Redis; and it keeps working until none
- *   of that has been true for `idleMs`. A job or two found waiting is not a reason: a busy
- *   holder leaves a fresh job in the list for a few milliseconds all the
- *   time, and waking on that had the other process pulling a third of the
- *   time at a moderate rate;
+ *   of that has been true for `idleMs`. A job or two found waiting is not a
+ *   reason: a busy holder leaves a fresh job in the list for a few
+ *   milliseconds all the time, and waking on that had the other process
+ *   pulling a third of the time at a moderate rate;
  * - with no input at all (retries, the sweeper's jobs) every process works.
  */
 export interface HolderBeat {

@@ -75,7 +75,7 @@ describe('worker standby policy', () => {
   });
 
   it('when jobs waited only briefly while the holder had room, then it stays standing by', () => {
-    const blips = [1, 0, 3, 0, 2, 0].map((waiting, i) => ({ holdsInput: false, holder: other(), waiting, next: waiting ? 'job-1' : undefined }));
+    const blips = [1, 0, 3, 0, 2, 0].map((waiting) => ({ holdsInput: false, holder: other(), waiting, next: waiting ? 'job-1' : undefined }));
     expect(feed(blips, standingBy()).state.standingBy).toBe(true);
   });
 
