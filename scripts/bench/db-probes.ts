@@ -51,6 +51,15 @@ export async function gatewayMsByOrder(pool: pg.Pool, orderIds: string[]): Promi
   return new Map(rows.map((r: { order_id: string; ms: string }) => [r.order_id, Number(r.ms)]));
 }
 
+/** The naive peer's gateway time per order: the one charge call it timed (only when it charges). */
+export async function naiveGatewayMsByOrder(pool: pg.Pool, orderIds: string[]): Promise<Map<string, number>> {
+  const { rows } = await pool.query(
+    `SELECT order_id, gateway_ms AS ms FROM naive_payments WHERE order_id = ANY($1::uuid[]) AND gateway_ms IS NOT NULL`,
+    [orderIds],
+  );
+  return new Map(rows.map((r: { order_id: string; ms: string }) => [r.order_id, Number(r.ms)]));
+}
+
 /**
  * Where each order's time went, from the timestamps the service writes.
  * PostgreSQL's now() is its transaction's start, so each mark is when that

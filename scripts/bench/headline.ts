@@ -1,5 +1,5 @@
 import type { BenchResults } from './plan.js';
-import { concurrencyBound, naiveFlat, paymentCeiling } from './report.js';
+import { concurrencyBound, naiveAt, naiveFlat, paymentCeiling } from './report.js';
 import { round } from './stats.js';
 
 /**
@@ -33,13 +33,17 @@ export function checks(r: BenchResults): string[] {
   const naive = naiveFlat(r);
   line(naive && find(2, false, 'flat') ? h.vs_naive >= 0.5 : undefined, `flat out, gateway 0 ms, 2 workers: at least half the naive peer's throughput (vs_naive ${h.vs_naive})`);
   const off = find(2, false, 'offered');
-  line(off ? off.e2e.p95 < 100 && off.e2e.p99 < 250 : undefined, `at the offered half rate: p95 < 100 ms and p99 < 250 ms (p95 ${round(off?.e2e.p95 ?? NaN, 1)}, p99 ${round(off?.e2e.p99 ?? NaN, 1)})`);
+  const offPeer = off && naiveAt(r, off);
+  const offPeerSays = offPeer ? `; the naive peer at the same rate: p95 ${round(offPeer.e2e.p95, 1)}, p99 ${round(offPeer.e2e.p99, 1)}` : '';
+  line(off ? off.e2e.p95 < 100 && off.e2e.p99 < 250 : undefined, `at the offered half rate: p95 < 100 ms and p99 < 250 ms (p95 ${round(off?.e2e.p95 ?? NaN, 1)}, p99 ${round(off?.e2e.p99 ?? NaN, 1)}${offPeerSays})`);
   for (const workers of [1, 2]) {
     const flat = find(workers, true, 'flat');
     const bound = flat && concurrencyBound(flat);
     line(flat && bound ? flat.paymentsPerS >= 0.9 * bound : undefined, `gateway latency, ${workers} worker(s): throughput within 10% of the concurrency bound (${round(flat?.paymentsPerS ?? NaN, 0)} of ${round(bound ?? NaN, 0)}/s)`);
     const offered = find(workers, true, 'offered');
-    line(offered?.overheadMs ? offered.overheadMs.p95 < 20 : undefined, `gateway latency, ${workers} worker(s), offered half rate: worker overhead p95 < 20 ms (${round(offered?.overheadMs?.p95 ?? NaN, 1)})`);
+    const peer = offered && naiveAt(r, offered)?.overheadMs;
+    const peerSays = peer ? `; the naive peer at the same rate: ${round(peer.p95, 1)}` : '';
+    line(offered?.overheadMs ? offered.overheadMs.p95 < 20 : undefined, `gateway latency, ${workers} worker(s), offered half rate: worker overhead p95 < 20 ms (${round(offered?.overheadMs?.p95 ?? NaN, 1)}${peerSays})`);
   }
   const one = find(1, false, 'flat');
   const two = find(2, false, 'flat');

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Collector, Phase } from './collector.js';
-import { gatewayMsByOrder, jobMarks, orderMarks } from './db-probes.js';
+import { gatewayMsByOrder, jobMarks, naiveGatewayMsByOrder, orderMarks } from './db-probes.js';
 import type { BenchDeployment } from './deployment.js';
 import type { Publisher } from './publisher.js';
 import { bySecond, percentiles, type Percentiles, type Second } from './stats.js';
@@ -22,6 +22,8 @@ export interface BenchContext {
 export interface PhaseSpec {
   label: string;
   kind: 'pipeline' | 'naive';
+  /** The naive peer also charges through the simulator. */
+  gateway?: boolean;
   workers: number;
   latency: string;
   concurrency: number;
@@ -42,7 +44,7 @@ export interface PhaseResult extends PhaseSpec {
   paymentsPerS: number;
   e2e: Percentiles;
   usage: Usage;
-  /** Gateway time per order and end to end minus it (pipeline only). */
+  /** Gateway time per order and end to end minus it (the pipeline, and the naive peer when it charges). */
   gatewayMs?: Percentiles;
   meanGatewayMs?: number;
   overheadMs?: Percentiles;
@@ -92,6 +94,10 @@ export async function runPhase(ctx: BenchContext, d: BenchDeployment, spec: Phas
     const t = await timings(ctx, phase, latencies);
     overhead = t.overhead;
     Object.assign(result, t.figures);
+  } else if (spec.gateway) {
+    const g = gatewayFigures(await naiveGatewayMsByOrder(ctx.pool, [...phase.sentAt.keys()]), latencies);
+    overhead = g.overhead;
+    Object.assign(result, g.figures);
   }
   if (spec.mode === 'offered') {
     result.perSecond = spec.latency !== '0' && overhead?.size
@@ -111,12 +117,7 @@ function latenciesOf(phase: Phase): Map<string, number> {
 async function timings(ctx: Pick<BenchContext, 'pool' | 'redis' | 'queuePrefix'>, phase: Phase, latencies: Map<string, number>) {
   const ids = [...phase.sentAt.keys()];
   const [gateway, marks, jobs] = await Promise.all([gatewayMsByOrder(ctx.pool, ids), orderMarks(ctx.pool, ids), jobMarks(ctx.redis, ctx.queuePrefix, ids)]);
-  const overhead = new Map<string, number>();
-  for (const [orderId, e2e] of latencies) {
-    const g = gateway.get(orderId);
-    if (g !== undefined) overhead.set(orderId, e2e - g);
-  }
-  const gatewayValues = [...gateway.values()];
+  const { overhead, figures } = gatewayFigures(gateway, latencies);
   const cols: Record<string, number[]> = {};
   const add = (name: string, v: number | undefined) => {
     if (v !== undefined && Number.isFinite(v)) (cols[name] ??= []).push(v);
@@ -138,11 +139,24 @@ async function timings(ctx: Pick<BenchContext, 'pool' | 'redis' | 'queuePrefix'>
   }
   return {
     overhead,
+    figures: { ...figures, stages: Object.entries(cols).map(([name, values]) => ({ name, ms: percentiles(values) })) },
+  };
+}
+
+/** Each order's end to end minus its gateway time (orders without a recorded call are left out), and their spread. */
+function gatewayFigures(gateway: Map<string, number>, latencies: Map<string, number>) {
+  const overhead = new Map<string, number>();
+  for (const [orderId, e2e] of latencies) {
+    const g = gateway.get(orderId);
+    if (g !== undefined) overhead.set(orderId, e2e - g);
+  }
+  const gatewayValues = [...gateway.values()];
+  return {
+    overhead,
     figures: {
       gatewayMs: percentiles(gatewayValues),
       meanGatewayMs: gatewayValues.reduce((a, b) => a + b, 0) / Math.max(1, gatewayValues.length),
       overheadMs: percentiles([...overhead.values()]),
-      stages: Object.entries(cols).map(([name, values]) => ({ name, ms: percentiles(values) })),
     },
   };
 }

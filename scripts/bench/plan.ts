@@ -94,12 +94,22 @@ export async function runBenchmark(ctx: BenchContext & { iso: Isolated; o: Bench
     });
   }
   if (part('latency')) {
+    const rates: number[] = [];
     for (const workers of [1, 2]) {
       const s: ScenarioSpec = { label: `pipeline ${workers} worker${workers > 1 ? 's' : ''}, gateway ${o.latency} ms`, kind: 'pipeline', workers, latency: o.latency, concurrency: o.latencyConcurrency };
       await withScenario(ctx, s, async (m) => {
         // Throughput here is concurrency / latency, the same at any N: half the orders shows it as well.
         const flat = keep(await m({ mode: 'flat', orders: Math.ceil(n / 2) }));
+        rates.push(half(flat));
         keep(await m({ mode: 'offered', orders: steady(half(flat)), ratePerS: half(flat) }));
+      });
+    }
+    if (part('naive')) {
+      // The overhead's peer: the naive peer charging through the same slow simulator at the same offered rates,
+      // with as many slots as the two workers have, so a slot is never what it waits for.
+      const slow: ScenarioSpec = { ...naive, label: `naive peer + gateway call, gateway ${o.latency} ms`, gateway: true, latency: o.latency, concurrency: 2 * o.latencyConcurrency };
+      await withScenario(ctx, slow, async (m) => {
+        for (const rate of rates) keep(await m({ mode: 'offered', orders: steady(rate), ratePerS: rate }));
       });
     }
   }

@@ -4,7 +4,8 @@ import { startCollector, type Collector } from '../../../scripts/bench/collector
 import { startNaivePipeline, type NaivePipeline } from '../../../scripts/bench/naive-pipeline.js';
 import { startPublisher, type Publisher } from '../../../scripts/bench/publisher.js';
 import { startPgWireCounter } from '../../../scripts/bench/wire-counters.js';
-import { jobMarks } from '../../../scripts/bench/db-probes.js';
+import { jobMarks, naiveGatewayMsByOrder } from '../../../scripts/bench/db-probes.js';
+import { createSimulator } from '../../../src/gateway/simulator/simulator.js';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -52,6 +53,37 @@ describe('the benchmark\'s naive peer and its load tools', () => {
       expect(rows[0].n).toBe(60);
     } finally {
       await db.end();
+    }
+  });
+
+  it('when the naive peer charges through a slow simulator, then the benchmark reads each order\'s gateway time, at least the latency and less than its end to end', async () => {
+    // The first test's peer reads the same input queue: it would take some of these orders.
+    await naive?.stop();
+    naive = undefined;
+    const simulator = createSimulator({ seed: 7, latencyMs: '40-60' });
+    await simulator.start();
+    const bus = await startCollector(iso.amqpUrl, 'bench.test-terminal-slow');
+    const load = await startPublisher(iso.amqpUrl);
+    const prefix = `${iso.queuePrefix}slow`;
+    const peer = await startNaivePipeline({ amqpUrl: iso.amqpUrl, redisUrl: iso.redisUrl, databaseUrl: iso.databaseUrl, prefix, concurrency: 5, prefetch: 20, gatewayUrl: simulator.url });
+    const pool = new pg.Pool({ connectionString: iso.databaseUrl, max: 1 });
+    try {
+      const p = bus.phase('slow', 10);
+      await load.offered(p, 10, 100);
+      await bus.done(p, 30_000);
+      const gateway = await naiveGatewayMsByOrder(pool, [...p.sentAt.keys()]);
+      expect(gateway.size).toBe(10);
+      for (const [orderId, ms] of gateway) {
+        expect(ms).toBeGreaterThanOrEqual(40);
+        expect(ms).toBeLessThan(p.receivedAt.get(orderId)! - p.sentAt.get(orderId)!);
+      }
+      expect(simulator.ledger().length).toBe(10);
+    } finally {
+      await peer.stop();
+      await bus.close();
+      await load.close();
+      await pool.end();
+      await simulator.close();
     }
   });
 

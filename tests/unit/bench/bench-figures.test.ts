@@ -5,7 +5,7 @@ import { parseOptions, UsageError } from '../../../scripts/bench/options.js';
 import type { PhaseResult } from '../../../scripts/bench/phase.js';
 import type { BenchResults } from '../../../scripts/bench/plan.js';
 import { parseSchedstat } from '../../../scripts/bench/proc-stats.js';
-import { concurrencyBound, paymentCeiling, resourcesTable, secondsSummary, secondsTable } from '../../../scripts/bench/report.js';
+import { concurrencyBound, latencyTable, paymentCeiling, resourcesTable, secondsSummary, secondsTable } from '../../../scripts/bench/report.js';
 import { bySecond, percentiles } from '../../../scripts/bench/stats.js';
 
 function phase(p: Partial<PhaseResult>): PhaseResult {
@@ -75,6 +75,31 @@ describe('benchmark figures', () => {
     expect(verdicts.find((c) => c.includes("naive peer's throughput"))).toMatch(/^PASS/);
     expect(verdicts.find((c) => c.includes('two workers not slower'))).toMatch(/^PASS/);
     expect(verdicts.find((c) => c.includes('gateway latency, 1 worker(s): throughput'))).toMatch(/^ n\/a/);
+  });
+});
+
+describe('the overhead beside the naive peer', () => {
+  const gw = { p50: 170, p95: 290, p99: 300, max: 305 };
+  const results: BenchResults = {
+    ceilings: [],
+    phases: [
+      phase({ label: 'pipe slow', workers: 1, latency: '50-300', mode: 'offered', ratePerS: 52, paymentsPerS: 52, gatewayMs: gw, meanGatewayMs: 175, overheadMs: { p50: 12, p95: 30, p99: 50, max: 60 } }),
+      // Same rate, no gateway latency: not the slow run's peer.
+      phase({ label: 'naive fast', kind: 'naive', workers: 1, mode: 'offered', ratePerS: 52, e2e: { p50: 5, p95: 8, p99: 9, max: 9 } }),
+      phase({ label: 'naive slow', kind: 'naive', gateway: true, workers: 1, latency: '50-300', mode: 'offered', ratePerS: 52, paymentsPerS: 52, gatewayMs: gw, meanGatewayMs: 175, overheadMs: { p50: 6, p95: 12, p99: 20, max: 25 } }),
+    ],
+  };
+
+  it('when the naive peer charged through the same slow gateway at the same rate, then the overhead row carries its ratio and the peer its own row', () => {
+    const text = latencyTable(results);
+    expect(text).toMatch(/^pipe slow\s.*\s30\.0 \/ 50\.0\s+2\.50x\s+52\.0 of 114$/m);
+    expect(text).toMatch(/^naive slow\s.*\s12\.0 \/ 20\.0\s+-\s+-$/m);
+    expect(text).not.toMatch(/^naive fast/m);
+  });
+
+  it('when the overhead is checked, then the line says what the naive peer had at that rate', () => {
+    const line = checks(results).find((c) => c.includes('gateway latency, 1 worker(s), offered'));
+    expect(line).toMatch(/^FAIL .*\(30; the naive peer at the same rate: 12\)$/);
   });
 });
 
