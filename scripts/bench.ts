@@ -2,7 +2,9 @@
 // isolated setup (its own database, vhost and Redis prefix, removed at the
 // end, also on failure or Ctrl-C) it measures the parts' raw ceilings, the
 // naive peer, and the service at 1 and 2 workers with the gateway simulator
-// at 0 ms and at 50-300 ms; prints the tables; the last line is the JSON.
+// at 0 ms and at 50-300 ms (the naive peer again, charging through the slow
+// simulator at the same offered rates); prints the tables; the last line is
+// the JSON.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
