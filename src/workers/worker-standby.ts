@@ -14,7 +14,11 @@ import type { Logger } from 'pino';
  *   and writes a heartbeat with its jobs in flight and its concurrency;
  * - another process stands by only while that heartbeat is live and is not
  *   its own; it works again as soon as the holder is full and jobs wait (a
- *   holder short of CPU fills up too, since its jobs take longer), the same
+ *   holder short of CPU fills up too, since its jobs take longer), the jobs
+ *   in flight (the holder's and its own) have filled three quarters of the
+ *   holder's slots on average over the last second or so (a slow gateway:
+ *   the holder's slots, not its CPU, are what runs out, and it would fill up
+ *   again and again; it keeps working until that falls below 60%), the same
  *   job stays next in line for a while whatever the holder says (a holder
  *   whose worker cannot take jobs), the heartbeat expires (the holder died
  *   or lost Redis), or it cannot read Redis; and it keeps working until none
@@ -39,9 +43,11 @@ export interface StandbyReading {
   waiting?: number | undefined;
   /** The id of the job next in line (the wait list's oldest, else the first prioritized one; none when nothing waits). */
   next?: string | undefined;
+  /** Jobs this process is running now. */
+  ownInFlight?: number | undefined;
 }
 
-export type WorkReason = 'holds_input' | 'no_holder' | 'holder_full' | 'jobs_waiting' | 'redis_unreadable';
+export type WorkReason = 'holds_input' | 'no_holder' | 'holder_full' | 'holder_busy' | 'jobs_waiting' | 'redis_unreadable';
 
 export interface StandbyState {
   standingBy: boolean;
@@ -53,6 +59,12 @@ export interface StandbyState {
   fullStreak: number;
   /** When a reason to work was last seen. */
   lastReasonAt: number;
+  /** Jobs in flight (the holder's and this process's) per slot of the holder, averaged over about `loadTauMs`. */
+  load: number;
+  /** When `load` was last updated. */
+  loadAt: number;
+  /** `load` crossed `busyAt` and has not fallen below `calmAt` since. */
+  busy: boolean;
 }
 
 export interface StandbyPolicy {
@@ -62,9 +74,15 @@ export interface StandbyPolicy {
   waitingReadings: number;
   /** How long without a reason to work before standing by. */
   idleMs: number;
+  /** The averaged load (in flight per holder slot) at which this process works too. */
+  busyAt: number;
+  /** Once busy, the averaged load below which that stops being a reason (below `busyAt`, so it does not flap). */
+  calmAt: number;
+  /** The time constant of that average. */
+  loadTauMs: number;
 }
 
-export const initialStandbyState = (now: number): StandbyState => ({ standingBy: false, stuckStreak: 0, fullStreak: 0, lastReasonAt: now });
+export const initialStandbyState = (now: number): StandbyState => ({ standingBy: false, stuckStreak: 0, fullStreak: 0, lastReasonAt: now, load: 0, loadAt: now, busy: false });
 
 /** The next state for one reading: pure, so every rule is tested without Redis. */
 export function nextStandbyState(
@@ -78,6 +96,10 @@ export function nextStandbyState(
   const holderFull = !!reading.holder && reading.holder.inFlight >= reading.holder.concurrency;
   const stuckStreak = reading.next === undefined ? 0 : reading.next === state.lastNext ? state.stuckStreak + 1 : 1;
   const fullStreak = waiting > 0 && holderFull ? state.fullStreak + 1 : 0;
+  const sample = reading.holder && reading.holder.concurrency > 0 ? (reading.holder.inFlight + (reading.ownInFlight ?? 0)) / reading.holder.concurrency : 0;
+  const weight = 1 - Math.exp(-Math.max(0, now - state.loadAt) / policy.loadTauMs);
+  const load = state.load + (sample - state.load) * weight;
+  const busy = state.busy ? load >= policy.calmAt : load >= policy.busyAt;
   const reason: WorkReason | undefined = reading.holdsInput
     ? 'holds_input'
     : reading.waiting === undefined
@@ -86,12 +108,14 @@ export function nextStandbyState(
         ? 'no_holder'
         : fullStreak >= policy.fullReadings
           ? 'holder_full'
-          : stuckStreak >= policy.waitingReadings
+          : busy
+            ? 'holder_busy'
+            : stuckStreak >= policy.waitingReadings
             ? 'jobs_waiting'
             : undefined;
   const lastReasonAt = reason ? now : state.lastReasonAt;
   const standingBy = reason ? false : state.standingBy || now - lastReasonAt >= policy.idleMs;
-  return { state: { standingBy, stuckStreak, lastNext: reading.next, fullStreak, lastReasonAt }, ...(reason ? { reason } : {}) };
+  return { state: { standingBy, stuckStreak, lastNext: reading.next, fullStreak, lastReasonAt, load, loadAt: now, busy }, ...(reason ? { reason } : {}) };
 }
 
 export interface WorkerStandbyOptions {
@@ -132,7 +156,7 @@ export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
   const beatEveryMs = o.beatEveryMs ?? 100;
   const holdMs = o.holdMs ?? 500;
   const beatTtlMs = o.beatTtlMs ?? 1000;
-  const policy: StandbyPolicy = { fullReadings: 2, waitingReadings: 5, idleMs: 250, ...o.policy };
+  const policy: StandbyPolicy = { fullReadings: 2, waitingReadings: 5, idleMs: 250, busyAt: 0.75, calmAt: 0.6, loadTauMs: 1000, ...o.policy };
   const now = o.now ?? Date.now;
   const keys = { beat: o.worker.toKey('input-holder'), wait: o.worker.toKey('wait'), prioritized: o.worker.toKey('prioritized') };
   let state = initialStandbyState(now());
@@ -172,7 +196,7 @@ export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
       if (!replies || replies.some(([err]) => err)) return { holdsInput: false };
       const [beat, wait, prioritized, oldest, [firstPrioritized]] = replies.map(([, value]) => value) as [unknown, unknown, unknown, unknown, unknown[]];
       const next = typeof oldest === 'string' ? oldest : typeof firstPrioritized === 'string' ? firstPrioritized : undefined;
-      return { holdsInput: false, holder: parseBeat(beat), waiting: Number(wait) + Number(prioritized), next };
+      return { holdsInput: false, holder: parseBeat(beat), waiting: Number(wait) + Number(prioritized), next, ownInFlight: o.inFlight() };
     } catch {
       return { holdsInput: false };
     }
@@ -192,7 +216,7 @@ export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
       // doNotWaitActive: jobs already running finish as usual; only pulling stops.
       await o.worker.pause(true);
     } else {
-      o.logger.debug({ reason: next.reason }, 'worker pulling jobs again');
+      o.logger.debug({ reason: next.reason, load: state.load }, 'worker pulling jobs again');
       await o.worker.resume();
     }
   };

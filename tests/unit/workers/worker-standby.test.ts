@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { initialStandbyState, nextStandbyState, type StandbyReading, type StandbyState } from '../../../src/workers/worker-standby.js';
 
-const policy = { fullReadings: 2, waitingReadings: 10, idleMs: 1000 };
+const policy = { fullReadings: 2, waitingReadings: 10, idleMs: 1000, busyAt: 0.75, calmAt: 0.6, loadTauMs: 1000 };
 const other = (inFlight = 3, concurrency = 20) => ({ id: 'other', inFlight, concurrency });
 
 /** Feeds readings 25 ms apart from `state`; returns the last state and every reason seen. */
@@ -48,6 +48,37 @@ describe('worker standby policy', () => {
     const { state, reasons } = feed([{ holdsInput: false }], standingBy());
     expect(state.standingBy).toBe(false);
     expect(reasons).toEqual(['redis_unreadable']);
+  });
+
+  it('when the holder runs three quarters of its slots for about a second with nothing waiting, then it works; a brief spike is not enough', () => {
+    const busy = (n: number): StandbyReading[] => Array.from({ length: n }, () => ({ holdsInput: false, holder: other(18, 20), waiting: 0 }));
+    const idle = feed(quiet(41));
+    const spike = feed([...busy(8), ...quiet(2)], idle.state, idle.t);
+    expect(spike.state.standingBy).toBe(true);
+    expect(spike.reasons).not.toContain('holder_busy');
+    const { state, reasons } = feed(busy(80), idle.state, idle.t);
+    expect(state.standingBy).toBe(false);
+    expect(reasons.at(-1)).toBe('holder_busy');
+  });
+
+  it('when it works because the holder is busy, then its own jobs count too, and it stands by once the load falls below calmAt', () => {
+    const busy = Array.from({ length: 80 }, () => ({ holdsInput: false, holder: other(18, 20), waiting: 0 }));
+    const idle = feed(quiet(41));
+    const working = feed(busy, idle.state, idle.t);
+    // Sharing the work halves the holder's in flight; the load (holder + own) stays what it was.
+    const shared = Array.from({ length: 200 }, () => ({ holdsInput: false, holder: other(8, 20), waiting: 0, ownInFlight: 7 }));
+    const still = feed(shared, working.state, working.t);
+    expect(still.state.standingBy).toBe(false);
+    expect(still.reasons.at(-1)).toBe('holder_busy');
+    // Between calmAt and busyAt it keeps working (no flapping at the line).
+    const between = Array.from({ length: 200 }, () => ({ holdsInput: false, holder: other(7, 20), waiting: 0, ownInFlight: 6 }));
+    const kept = feed(between, still.state, still.t);
+    expect(kept.state.standingBy).toBe(false);
+    expect(kept.state.busy).toBe(true);
+    const calm = Array.from({ length: 200 }, () => ({ holdsInput: false, holder: other(4, 20), waiting: 0, ownInFlight: 3 }));
+    const after = feed(calm, still.state, still.t);
+    expect(after.state.standingBy).toBe(true);
+    expect(after.state.busy).toBe(false);
   });
 
   it('when the holder is full and jobs wait on two readings in a row, then it works; one reading is not enough', () => {
