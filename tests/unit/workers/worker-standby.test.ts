@@ -19,6 +19,9 @@ function feed(readings: StandbyReading[], state: StandbyState = initialStandbySt
 
 const quiet = (n: number): StandbyReading[] => Array.from({ length: n }, () => ({ holdsInput: false, holder: other(), waiting: 0 }));
 const standingBy = () => feed(quiet(41)).state;
+/** n readings with the holder running `holderInFlight` of 20 slots and this process `ownInFlight`. */
+const loaded = (n: number, holderInFlight: number, ownInFlight = 0): StandbyReading[] =>
+  Array.from({ length: n }, () => ({ holdsInput: false, holder: other(holderInFlight, 20), waiting: 0, ownInFlight }));
 
 describe('worker standby policy', () => {
   it('when another process holds the input with free slots and nothing waits, then it stands by only after idleMs', () => {
@@ -51,32 +54,27 @@ describe('worker standby policy', () => {
   });
 
   it('when the holder runs three quarters of its slots for about a second with nothing waiting, then it works; a brief spike is not enough', () => {
-    const busy = (n: number): StandbyReading[] => Array.from({ length: n }, () => ({ holdsInput: false, holder: other(18, 20), waiting: 0 }));
     const idle = feed(quiet(41));
-    const spike = feed([...busy(8), ...quiet(2)], idle.state, idle.t);
+    const spike = feed([...loaded(8, 18), ...quiet(2)], idle.state, idle.t);
     expect(spike.state.standingBy).toBe(true);
     expect(spike.reasons).not.toContain('holder_busy');
-    const { state, reasons } = feed(busy(80), idle.state, idle.t);
+    const { state, reasons } = feed(loaded(80, 18), idle.state, idle.t);
     expect(state.standingBy).toBe(false);
     expect(reasons.at(-1)).toBe('holder_busy');
   });
 
   it('when it works because the holder is busy, then its own jobs count too, and it stands by once the load falls below calmAt', () => {
-    const busy = Array.from({ length: 80 }, () => ({ holdsInput: false, holder: other(18, 20), waiting: 0 }));
     const idle = feed(quiet(41));
-    const working = feed(busy, idle.state, idle.t);
+    const working = feed(loaded(80, 18), idle.state, idle.t);
     // Sharing the work halves the holder's in flight; the load (holder + own) stays what it was.
-    const shared = Array.from({ length: 200 }, () => ({ holdsInput: false, holder: other(8, 20), waiting: 0, ownInFlight: 7 }));
-    const still = feed(shared, working.state, working.t);
+    const still = feed(loaded(200, 8, 7), working.state, working.t);
     expect(still.state.standingBy).toBe(false);
     expect(still.reasons.at(-1)).toBe('holder_busy');
     // Between calmAt and busyAt it keeps working (no flapping at the line).
-    const between = Array.from({ length: 200 }, () => ({ holdsInput: false, holder: other(7, 20), waiting: 0, ownInFlight: 6 }));
-    const kept = feed(between, still.state, still.t);
+    const kept = feed(loaded(200, 7, 6), still.state, still.t);
     expect(kept.state.standingBy).toBe(false);
     expect(kept.state.busy).toBe(true);
-    const calm = Array.from({ length: 200 }, () => ({ holdsInput: false, holder: other(4, 20), waiting: 0, ownInFlight: 3 }));
-    const after = feed(calm, still.state, still.t);
+    const after = feed(loaded(200, 4, 3), still.state, still.t);
     expect(after.state.standingBy).toBe(true);
     expect(after.state.busy).toBe(false);
   });
