@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, send } from './http-io.js';
+import { ClockAdvanceError } from './sim-clock.js';
 import type { Simulator } from './simulator.js';
 import { SimulatorSettingsError } from './simulator.settings.js';
 
@@ -10,6 +11,8 @@ import { SimulatorSettingsError } from './simulator.settings.js';
  *   GET  /_sim/faults        the current settings and seed
  *   POST /_sim/faults        JSON patch of the settings
  *   POST /_sim/outage?ms=N   down now, up again after N ms
+ *   GET  /_sim/clock         the simulator's time, { now } in Unix seconds
+ *   POST /_sim/clock?advance=SECONDS  moves that time forward
  */
 const MAX_OUTAGE_MS = 600_000;
 
@@ -20,6 +23,8 @@ export function createControlRoutes(simulator: Simulator) {
     if (route === 'GET /_sim/faults') return send(res, { status: 200, body: describe() });
     if (route === 'POST /_sim/faults') return setFaults(req, res);
     if (route === 'POST /_sim/outage') return outage(res, url);
+    if (route === 'GET /_sim/clock') return send(res, { status: 200, body: { now: simulator.now() } });
+    if (route === 'POST /_sim/clock') return advanceClock(res, url);
     send(res, { status: 404, body: { error: `no simulator route ${route}` } });
   }
 
@@ -48,6 +53,17 @@ export function createControlRoutes(simulator: Simulator) {
     // Answer first: going down cuts this connection too.
     res.once('finish', () => setImmediate(() => void simulator.outage(ms)));
     send(res, { status: 202, body: { downForMs: ms } });
+  }
+
+  function advanceClock(res: ServerResponse, url: URL): void {
+    const text = url.searchParams.get('advance') ?? '';
+    try {
+      if (!/^\d+$/.test(text)) throw new ClockAdvanceError(JSON.stringify(text));
+      send(res, { status: 200, body: { now: simulator.advanceClock(Number(text)) } });
+    } catch (error) {
+      if (!(error instanceof ClockAdvanceError)) throw error;
+      send(res, { status: 400, body: { error: error.message } });
+    }
   }
 
   return { handle };

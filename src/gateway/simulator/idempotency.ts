@@ -5,18 +5,32 @@ import { stripeError, type SimResponse } from './http-io.js';
  * first result stored under a key is replayed exactly for the same
  * parameters; the same key with other parameters is refused. Results of
  * requests that never ran (validation errors, injected faults) are not
- * stored, so a retry after them runs for real, as on Stripe.
+ * stored, so a retry after them runs for real, as on Stripe. A key older
+ * than the TTL is forgotten (Stripe prunes keys after 24 hours): the same
+ * key then runs the request again.
  */
 interface Stored {
   fingerprint: string;
   response: SimResponse;
+  /** When it was stored, in the simulator's milliseconds. */
+  at: number;
 }
 
-export function createIdempotencyStore() {
+export function createIdempotencyStore(now: () => number, ttlMs: () => number) {
+  // Insertion order is storage order, hence oldest first: expired keys are always a prefix.
   const results = new Map<string, Stored>();
 
-  /** The stored replay or refusal for this key, or undefined when the key is new. */
+  function forgetExpired(): void {
+    const cutoff = now() - ttlMs();
+    for (const [key, stored] of results) {
+      if (stored.at > cutoff) break;
+      results.delete(key);
+    }
+  }
+
+  /** The stored replay or refusal for this key, or undefined when the key is new (or forgotten). */
   function check(key: string, fingerprint: string): SimResponse | undefined {
+    forgetExpired();
     const stored = results.get(key);
     if (!stored) return undefined;
     if (stored.fingerprint !== fingerprint) {
@@ -31,7 +45,7 @@ export function createIdempotencyStore() {
   }
 
   function remember(key: string, fingerprint: string, response: SimResponse): void {
-    results.set(key, { fingerprint, response });
+    results.set(key, { fingerprint, response, at: now() });
   }
 
   return { check, remember };

@@ -1,11 +1,16 @@
-import { randomBytes } from 'node:crypto';
+import { decideCharge } from './card-outcome.js';
 import { stripeError, type SimResponse } from './http-io.js';
+import { createIntentHistory } from './intent-history.js';
+import { newId, newIntent, type IntentStatus, type PaymentIntent } from './intent-object.js';
+import { parseCancel, parseConfirm, parseCreate } from './intent-params.js';
 
 /**
- * The simulator's in-memory slice of Stripe: payment intents created and
- * confirmed in one call, retrieved, searched by metadata, and the ledger of
- * every charge attempt. Idempotency and faults live elsewhere; this module
- * only decides what a confirmed payment intent becomes.
+ * The simulator's in-memory slice of Stripe: payment intents created (with
+ * or without confirming them), confirmed, cancelled, retrieved, searched by
+ * metadata, and the ledger of every charge attempt. Idempotency and faults
+ * live elsewhere. Every state check runs when the request executes, and the
+ * server is single-threaded, so a confirm and a cancel of one intent never
+ * interleave: whichever runs second sees the other's result.
  */
 
 /** One charge attempt as `GET /_sim/charges` returns it. */
@@ -22,98 +27,102 @@ export interface LedgerEntry {
   created: number;
 }
 
-interface CreateParams {
-  amount: string;
-  currency: string;
-  paymentMethod: string;
-  metadata: Record<string, string>;
-}
+/** Stripe's rules: what may be confirmed or cancelled from which status. */
+const CONFIRMABLE: readonly IntentStatus[] = ['requires_payment_method', 'requires_confirmation', 'requires_action'];
+const CANCELABLE: readonly IntentStatus[] = [
+  'requires_payment_method',
+  'requires_capture',
+  'requires_confirmation',
+  'requires_action',
+  'processing',
+];
 
-interface Decline {
-  code: string;
-  decline_code: string;
-  message: string;
-}
-
-/** Stripe's own test tokens that always decline; CONTRACT.md section 5. */
-const DECLINING_METHODS: Record<string, Decline> = {
-  pm_card_chargeDeclined: { code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' },
-  pm_card_chargeDeclinedInsufficientFunds: {
-    code: 'card_declined',
-    decline_code: 'insufficient_funds',
-    message: 'Your card has insufficient funds.',
-  },
-};
-
-const ALWAYS_SUCCEEDS = new Set(['pm_card_visa']);
-
-/** Stripe's upper bound for an amount: eight digits of minor units. */
-const MAX_AMOUNT = 99_999_999n;
-
-export function createPaymentIntentStore(clock: () => number = Date.now) {
-  const intents = new Map<string, Record<string, unknown>>();
+export function createPaymentIntentStore(now: () => number = Date.now) {
+  const intents = new Map<string, PaymentIntent>();
+  const history = createIntentHistory();
   const ledger: LedgerEntry[] = [];
+  const unixSeconds = () => Math.floor(now() / 1000);
 
-  function decide(paymentMethod: string, successRoll: number, successRate: number): Decline | undefined {
-    if (ALWAYS_SUCCEEDS.has(paymentMethod)) return undefined;
-    const named = DECLINING_METHODS[paymentMethod];
-    if (named) return named;
-    return successRoll < successRate ? undefined : DECLINING_METHODS.pm_card_chargeDeclined;
+  function save(intent: PaymentIntent): void {
+    intents.set(intent.id, intent);
+    history.record(intent, now());
   }
 
-  /** Validates, confirms and records one payment intent: 200 with the intent or a Stripe-shaped 402. */
+  /** Creates an intent: unconfirmed (200, no charge), or with confirm=true charged at once (200 or a 402 decline). */
   function create(body: Record<string, unknown>, successRoll: number, successRate: number): SimResponse {
     const params = parseCreate(body);
     if ('status' in params) return params;
-    const id = newId('pi');
-    const charge = newId('ch');
-    const created = Math.floor(clock() / 1000);
-    const decline = decide(params.paymentMethod, successRoll, successRate);
-    const lastPaymentError = decline ? { type: 'card_error', ...decline, charge, payment_method: { id: params.paymentMethod } } : null;
-    const intent = {
-      id,
-      object: 'payment_intent',
-      // A checked integer of at most eight digits: exact as a JSON number, as Stripe sends it.
-      amount: Number(params.amount),
-      amount_received: decline ? 0 : Number(params.amount),
-      currency: params.currency,
-      status: decline ? 'requires_payment_method' : 'succeeded',
-      created,
-      metadata: params.metadata,
-      payment_method: decline ? null : params.paymentMethod,
-      payment_method_types: ['card'],
-      capture_method: 'automatic',
-      confirmation_method: 'automatic',
-      latest_charge: charge,
-      last_payment_error: lastPaymentError,
-      livemode: false,
-    };
-    intents.set(id, intent);
-    ledger.push({
-      id,
-      orderId: params.metadata.orderId ?? null,
-      amount: params.amount,
-      currency: params.currency.toUpperCase(),
-      status: decline ? 'failed' : 'succeeded',
-      created,
-    });
-    if (!decline) return { status: 200, body: intent };
-    return stripeError(402, { type: 'card_error', ...decline, charge, payment_intent: intent });
+    const intent = newIntent(params, unixSeconds());
+    if (params.confirm) return charge(intent, params.paymentMethod!, successRoll, successRate);
+    save(intent);
+    return { status: 200, body: intent };
   }
 
+  function confirm(id: string, body: Record<string, unknown>, successRoll: number, successRate: number): SimResponse {
+    const intent = intents.get(id);
+    if (!intent) return missing(id);
+    const params = parseConfirm(body);
+    if ('status' in params) return params;
+    if (!CONFIRMABLE.includes(intent.status)) return unexpectedState('confirm', intent, CONFIRMABLE);
+    const paymentMethod = params.paymentMethod ?? intent.payment_method;
+    if (!paymentMethod) {
+      return stripeError(400, {
+        type: 'invalid_request_error',
+        code: 'payment_intent_unexpected_state',
+        param: 'payment_method',
+        message: "You cannot confirm this PaymentIntent because it's missing a payment method. Pass a payment_method to confirm it.",
+        payment_intent: intent,
+      });
+    }
+    return charge(intent, paymentMethod, successRoll, successRate);
+  }
+
+  /** Once cancelled an intent can never charge: the end of every attempt to pay with it. */
+  function cancel(id: string, body: Record<string, unknown>): SimResponse {
+    const intent = intents.get(id);
+    if (!intent) return missing(id);
+    const params = parseCancel(body);
+    if ('status' in params) return params;
+    if (!CANCELABLE.includes(intent.status)) return unexpectedState('cancel', intent, CANCELABLE);
+    const canceled: PaymentIntent = { ...intent, status: 'canceled', canceled_at: unixSeconds(), cancellation_reason: params.reason ?? null };
+    save(canceled);
+    return { status: 200, body: canceled };
+  }
+
+  /** One charge attempt: the intent succeeds or goes back to needing a payment method; the ledger records it either way. */
+  function charge(intent: PaymentIntent, paymentMethod: string, successRoll: number, successRate: number): SimResponse {
+    const chargeId = newId('ch');
+    const decline = decideCharge(paymentMethod, successRoll, successRate);
+    const next: PaymentIntent = decline
+      ? {
+          ...intent,
+          status: 'requires_payment_method',
+          payment_method: null,
+          latest_charge: chargeId,
+          last_payment_error: { type: 'card_error', ...decline, charge: chargeId, payment_method: { id: paymentMethod } },
+        }
+      : { ...intent, status: 'succeeded', payment_method: paymentMethod, amount_received: intent.amount, latest_charge: chargeId, last_payment_error: null };
+    save(next);
+    ledger.push({
+      id: next.id,
+      orderId: next.metadata.orderId ?? null,
+      amount: String(next.amount),
+      currency: next.currency.toUpperCase(),
+      status: decline ? 'failed' : 'succeeded',
+      created: unixSeconds(),
+    });
+    if (!decline) return { status: 200, body: next };
+    return stripeError(402, { type: 'card_error', ...decline, charge: chargeId, payment_intent: next });
+  }
+
+  /** Always current, as Stripe's retrieve is strongly consistent. */
   function retrieve(id: string): SimResponse {
     const intent = intents.get(id);
-    if (intent) return { status: 200, body: intent };
-    return stripeError(404, {
-      type: 'invalid_request_error',
-      code: 'resource_missing',
-      param: 'intent',
-      message: `No such payment_intent: '${id.slice(0, 80)}'`,
-    });
+    return intent ? { status: 200, body: intent } : missing(id);
   }
 
-  /** Supports Stripe's metadata equality clause, e.g. `metadata['orderId']:'9a6b…'`. */
-  function search(query: unknown): SimResponse {
+  /** Supports Stripe's metadata equality clause, e.g. `metadata['orderId']:'9a6b…'`; shows intents as they were `lagMs` ago. */
+  function search(query: unknown, lagMs = 0): SimResponse {
     const clause = typeof query === 'string' ? /^\s*metadata\[(['"])(\w+)\1\]\s*:\s*(['"])((?:\\.|[^\\])*?)\3\s*$/.exec(query) : null;
     if (!clause) {
       return stripeError(400, {
@@ -125,8 +134,9 @@ export function createPaymentIntentStore(clock: () => number = Date.now) {
     }
     const key = clause[2]!;
     const value = clause[4]!.replace(/\\(.)/g, '$1');
-    const data = [...intents.values()]
-      .filter((intent) => (intent.metadata as Record<string, string>)[key] === value)
+    const data = history
+      .asOf(now() - lagMs)
+      .filter((intent) => intent.metadata[key] === value)
       .reverse();
     return {
       status: 200,
@@ -134,29 +144,30 @@ export function createPaymentIntentStore(clock: () => number = Date.now) {
     };
   }
 
-  return { create, retrieve, search, ledger: (): LedgerEntry[] => ledger.map((entry) => ({ ...entry })) };
+  return { create, confirm, cancel, retrieve, search, ledger: (): LedgerEntry[] => ledger.map((entry) => ({ ...entry })) };
 }
 
 export type PaymentIntentStore = ReturnType<typeof createPaymentIntentStore>;
+export type { PaymentIntent } from './intent-object.js';
 
-function parseCreate(body: Record<string, unknown>): CreateParams | SimResponse {
-  const invalid = (param: string, message: string) =>
-    stripeError(400, { type: 'invalid_request_error', code: 'parameter_invalid', param, message });
-  const { amount, currency, payment_method: paymentMethod, confirm, metadata = {} } = body;
-  if (typeof amount !== 'string' || !/^\d{1,9}$/.test(amount) || BigInt(amount) < 1n || BigInt(amount) > MAX_AMOUNT) {
-    return invalid('amount', 'Amount must be a whole number of minor units between 1 and 99999999');
-  }
-  if (typeof currency !== 'string' || !/^[a-zA-Z]{3}$/.test(currency)) return invalid('currency', 'Invalid currency');
-  if (typeof paymentMethod !== 'string' || paymentMethod === '') return invalid('payment_method', 'Missing payment_method');
-  if (confirm !== 'true') return invalid('confirm', 'The simulator only creates payment intents with confirm=true');
-  if (!isStringRecord(metadata)) return invalid('metadata', 'Metadata values must be strings');
-  return { amount: BigInt(amount).toString(), currency: currency.toLowerCase(), paymentMethod, metadata };
+/** Stripe's refusal of a confirm or cancel in the wrong state; the intent rides along, as Stripe includes it. */
+function unexpectedState(action: 'confirm' | 'cancel', intent: PaymentIntent, allowed: readonly IntentStatus[]): SimResponse {
+  const done = action === 'confirm' ? 'confirmed' : 'canceled';
+  return stripeError(400, {
+    type: 'invalid_request_error',
+    code: 'payment_intent_unexpected_state',
+    message:
+      `You cannot ${action} this PaymentIntent because it has a status of ${intent.status}. ` +
+      `Only a PaymentIntent with one of the following statuses may be ${done}: ${allowed.join(', ')}.`,
+    payment_intent: intent,
+  });
 }
 
-function isStringRecord(value: unknown): value is Record<string, string> {
-  return typeof value === 'object' && value !== null && Object.values(value).every((v) => typeof v === 'string');
-}
-
-function newId(prefix: string): string {
-  return `${prefix}_sim${randomBytes(12).toString('hex')}`;
+function missing(id: string): SimResponse {
+  return stripeError(404, {
+    type: 'invalid_request_error',
+    code: 'resource_missing',
+    param: 'intent',
+    message: `No such payment_intent: '${id.slice(0, 80)}'`,
+  });
 }

@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 /**
  * What the simulator does per request: the success rate of unnamed test
- * payment methods, and the fault probabilities of CONTRACT.md section 5.
+ * payment methods, the fault probabilities of CONTRACT.md section 5, and
+ * Stripe's documented search lag and idempotency key lifetime.
  * One schema serves the environment (`npm run gateway`), `POST /_sim/faults`
  * and the in-process `setFaults`, so every entry point validates alike.
  */
@@ -23,6 +24,10 @@ export interface SimulatorSettings {
   /** A 429 before charging. */
   rateLimitRate: number;
   latencyMs: LatencyRange;
+  /** Search shows each payment intent as it was this long ago (Stripe: under a minute, up to an hour in outages). */
+  searchLagMs: number;
+  /** An idempotency key older than this (by the simulator's clock) is forgotten, as Stripe prunes keys after 24 hours. */
+  idempotencyTtlS: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<SimulatorSettings> = Object.freeze({
@@ -32,12 +37,23 @@ export const DEFAULT_SETTINGS: Readonly<SimulatorSettings> = Object.freeze({
   lostResponseRate: 0,
   rateLimitRate: 0,
   latencyMs: { min: 0, max: 0 },
+  searchLagMs: 0,
+  idempotencyTtlS: 86_400,
 });
+
+/** Upper bounds: a day of search lag (Stripe documents up to an hour), a year of key lifetime. */
+export const MAX_SEARCH_LAG_MS = 86_400_000;
+const MAX_IDEMPOTENCY_TTL_S = 31_536_000;
 
 const probability = z.coerce
   .number({ message: 'must be a probability between 0 and 1' })
   .min(0, { message: 'must be a probability between 0 and 1' })
   .max(1, { message: 'must be a probability between 0 and 1' });
+
+function wholeNumber(min: number, max: number, unit: string) {
+  const message = `must be whole ${unit} from ${min} to ${max}`;
+  return z.coerce.number({ message }).int({ message }).min(min, { message }).max(max, { message });
+}
 
 const LATENCY_MESSAGE = 'must be milliseconds ("50") or a range ("50-300") up to 600000';
 
@@ -74,6 +90,8 @@ export const settingsPatchSchema = z
     lostResponseRate: probability,
     rateLimitRate: probability,
     latencyMs: latency,
+    searchLagMs: wholeNumber(0, MAX_SEARCH_LAG_MS, 'milliseconds'),
+    idempotencyTtlS: wholeNumber(1, MAX_IDEMPOTENCY_TTL_S, 'seconds'),
   })
   .partial()
   .strict();
@@ -108,6 +126,8 @@ const ENV_KEYS = {
   SIM_LOST_RESPONSE_RATE: 'lostResponseRate',
   SIM_RATE_LIMIT_RATE: 'rateLimitRate',
   SIM_LATENCY_MS: 'latencyMs',
+  SIM_SEARCH_LAG_MS: 'searchLagMs',
+  SIM_IDEMPOTENCY_TTL_S: 'idempotencyTtlS',
 } as const satisfies Record<string, keyof SimulatorSettings>;
 
 const envSchema = z.object({

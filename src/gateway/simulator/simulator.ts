@@ -9,6 +9,7 @@ import { createPaymentIntentStore, type LedgerEntry } from './payment-intents.js
 import { createPrng, randomSeed } from './prng.js';
 import { createControlRoutes } from './control-routes.js';
 import { applySettingsPatch, DEFAULT_SETTINGS, type SettingsPatch, type SimulatorSettings } from './simulator.settings.js';
+import { createSimClock } from './sim-clock.js';
 import { createStripeApi } from './stripe-api.js';
 
 /**
@@ -24,6 +25,7 @@ export type SimulatorOptions = SettingsPatch & {
   /** Seeds every random decision; a random seed is chosen (see `seed`) when unset. */
   seed?: number;
   logger?: Logger;
+  /** The base clock in milliseconds (Date.now by default); `advanceClock` moves the simulator ahead of it. */
   clock?: () => number;
 };
 
@@ -45,14 +47,23 @@ export interface Simulator {
   setFaults(patch: SettingsPatch): void;
   /** Down now, up again after `ms`. */
   outage(ms: number): Promise<void>;
+  /** The simulator's clock in Unix seconds. */
+  now(): number;
+  /**
+   * Moves the simulator's clock forward by whole seconds (1 to ten years):
+   * timestamps, idempotency key expiry and search lag follow it. Answers the
+   * new time in Unix seconds; throws ClockAdvanceError on a bad value.
+   */
+  advanceClock(seconds: number): number;
 }
 
 export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const { port: requestedPort = 0, host = '127.0.0.1', seed = randomSeed(), logger, clock = Date.now, ...patch } = options;
   let settings = applySettingsPatch({ ...DEFAULT_SETTINGS }, patch);
   const random = createPrng(seed);
-  const intents = createPaymentIntentStore(clock);
-  const api = createStripeApi(intents, () => settings.successRate);
+  const simClock = createSimClock(clock);
+  const intents = createPaymentIntentStore(simClock.now);
+  const api = createStripeApi({ intents, settings: () => settings, now: simClock.now });
   const sockets = new Set<Socket>();
   let port = requestedPort;
   let listening = false;
@@ -168,6 +179,12 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       logger?.info({ settings }, 'simulator settings changed');
     },
     outage,
+    now: simClock.unixSeconds,
+    advanceClock(seconds) {
+      const now = simClock.advance(seconds);
+      logger?.info({ seconds, now }, 'simulator clock advanced');
+      return now;
+    },
   };
   const control = createControlRoutes(simulator);
   return simulator;

@@ -2,11 +2,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { stripeError, type SimResponse } from './http-io.js';
 import { fingerprintOf, createIdempotencyStore } from './idempotency.js';
 import type { PaymentIntentStore } from './payment-intents.js';
+import type { SimulatorSettings } from './simulator.settings.js';
 
 /**
  * The subset of Stripe's REST API the adapter uses, after faults have let a
- * request through: create-and-confirm with an Idempotency-Key, retrieve, and
- * search by metadata.
+ * request through: create (with or without confirming), confirm and cancel
+ * with an Idempotency-Key, retrieve, and search by metadata.
  */
 export interface ApiRequest {
   method: string;
@@ -17,20 +18,52 @@ export interface ApiRequest {
   successRoll: number;
 }
 
-export function createStripeApi(intents: PaymentIntentStore, successRate: () => number) {
-  const keys = createIdempotencyStore();
+export interface ApiDeps {
+  intents: PaymentIntentStore;
+  settings: () => Pick<SimulatorSettings, 'successRate' | 'searchLagMs' | 'idempotencyTtlS'>;
+  /** The simulator's clock in milliseconds: keys expire by it. */
+  now: () => number;
+}
 
-  function createIntent(request: ApiRequest): SimResponse {
+const INTENT_ACTION = /^\/v1\/payment_intents\/([\w-]+)\/(confirm|cancel)$/;
+const INTENT = /^\/v1\/payment_intents\/([\w-]+)$/;
+
+export function createStripeApi({ intents, settings, now }: ApiDeps) {
+  const keys = createIdempotencyStore(now, () => settings().idempotencyTtlS * 1000);
+
+  /** Runs the request once per key: the same key and parameters replay its stored result. */
+  function idempotent(request: ApiRequest, route: string, run: () => SimResponse): SimResponse {
     const key = header(request.headers, 'idempotency-key');
-    const run = () => intents.create(request.body, request.successRoll, successRate());
     if (!key) return run();
-    const fingerprint = fingerprintOf('POST /v1/payment_intents', request.body);
+    // The route carries the intent id, so one key cannot confirm two intents.
+    const fingerprint = fingerprintOf(route, request.body);
     const seen = keys.check(key, fingerprint);
     if (seen) return seen;
     const response = run();
-    // Stripe saves a result only once the request ran: a charge or a decline, never a validation error.
+    // Stripe saves a result only once the request ran: a charge, a decline or a cancellation, never a refusal.
     if (response.status === 200 || response.status === 402) keys.remember(key, fingerprint, response);
     return response;
+  }
+
+  function post(request: ApiRequest, path: string): SimResponse | undefined {
+    const { body, successRoll } = request;
+    if (path === '/v1/payment_intents') {
+      return idempotent(request, `POST ${path}`, () => intents.create(body, successRoll, settings().successRate));
+    }
+    const action = INTENT_ACTION.exec(path);
+    if (!action) return undefined;
+    const [, id, verb] = action as unknown as [string, string, 'confirm' | 'cancel'];
+    const run =
+      verb === 'confirm' ? () => intents.confirm(id, body, successRoll, settings().successRate) : () => intents.cancel(id, body);
+    return idempotent(request, `POST ${path}`, run);
+  }
+
+  function get(request: ApiRequest, path: string): SimResponse | undefined {
+    if (path === '/v1/payment_intents/search') {
+      return intents.search(request.url.searchParams.get('query'), settings().searchLagMs);
+    }
+    const intent = INTENT.exec(path);
+    return intent ? intents.retrieve(intent[1]!) : undefined;
   }
 
   function respond(request: ApiRequest): SimResponse {
@@ -41,16 +74,14 @@ export function createStripeApi(intents: PaymentIntentStore, successRate: () => 
       });
     }
     const path = request.url.pathname.replace(/\/+$/, '');
-    if (request.method === 'POST' && path === '/v1/payment_intents') return createIntent(request);
-    if (request.method === 'GET' && path === '/v1/payment_intents/search') {
-      return intents.search(request.url.searchParams.get('query'));
-    }
-    const retrieve = /^\/v1\/payment_intents\/([\w-]+)$/.exec(path);
-    if (request.method === 'GET' && retrieve) return intents.retrieve(retrieve[1]!);
-    return stripeError(404, {
-      type: 'invalid_request_error',
-      message: `Unrecognized request URL (${request.method}: ${path.slice(0, 100)})`,
-    });
+    const routed = request.method === 'POST' ? post(request, path) : request.method === 'GET' ? get(request, path) : undefined;
+    return (
+      routed ??
+      stripeError(404, {
+        type: 'invalid_request_error',
+        message: `Unrecognized request URL (${request.method}: ${path.slice(0, 100)})`,
+      })
+    );
   }
 
   return { respond };
