@@ -11,23 +11,56 @@ export type Observed =
 export interface CreateIntent {
   amount: string;
   currency: string;
-  payment_method: string;
+  /** Absent: the intent waits for one (`requires_payment_method`). */
+  payment_method?: string;
   orderId: string;
 }
 
+export interface CallOptions {
+  idempotencyKey?: string;
+  timeoutMs?: number;
+  apiKey?: string;
+}
+
+/** Creates and confirms in one call (`confirm=true`) unless `confirm: false`, which leaves `confirm` out as Stripe's default. */
 export async function createIntent(
   url: string,
   intent: CreateIntent,
-  options: { idempotencyKey?: string; timeoutMs?: number; apiKey?: string } = {},
+  options: CallOptions & { confirm?: boolean } = {},
 ): Promise<Observed> {
   const { orderId, ...fields } = intent;
-  const body = qs.stringify({ ...fields, confirm: 'true', metadata: { orderId } });
+  const confirm = options.confirm === false ? {} : { confirm: 'true' };
+  return post(url, '/v1/payment_intents', { ...fields, ...confirm, metadata: { orderId } }, options);
+}
+
+export async function confirmIntent(url: string, id: string, params: { payment_method?: string } = {}, options: CallOptions = {}) {
+  return post(url, `/v1/payment_intents/${id}/confirm`, params, options);
+}
+
+export async function cancelIntent(url: string, id: string, params: { cancellation_reason?: string } = {}, options: CallOptions = {}) {
+  return post(url, `/v1/payment_intents/${id}/cancel`, params, options);
+}
+
+export async function retrieveIntent(url: string, id: string): Promise<Observed> {
+  return observe(fetch(`${url}/v1/payment_intents/${id}`, { headers: { authorization: 'Bearer sk_test_raw' } }));
+}
+
+/** The ids and statuses search answers for this order id, newest first. */
+export async function searchByOrder(url: string, orderId: string): Promise<Array<{ id: string; status: string }>> {
+  const query = encodeURIComponent(`metadata['orderId']:'${orderId}'`);
+  const response = await fetch(`${url}/v1/payment_intents/search?query=${query}`, { headers: { authorization: 'Bearer sk_test_raw' } });
+  const result = (await response.json()) as { data: Array<{ id: string; status: string }> };
+  return result.data.map(({ id, status }) => ({ id, status }));
+}
+
+async function post(url: string, path: string, form: object, options: CallOptions): Promise<Observed> {
   const headers: Record<string, string> = {
     authorization: `Bearer ${options.apiKey ?? 'sk_test_raw'}`,
     'content-type': 'application/x-www-form-urlencoded',
   };
   if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
-  return observe(fetch(`${url}/v1/payment_intents`, { method: 'POST', headers, body, signal: AbortSignal.timeout(options.timeoutMs ?? 5000) }));
+  const init = { method: 'POST', headers, body: qs.stringify(form), signal: AbortSignal.timeout(options.timeoutMs ?? 5000) };
+  return observe(fetch(`${url}${path}`, init));
 }
 
 export async function observe(request: Promise<Response>): Promise<Observed> {

@@ -33,10 +33,11 @@ afterEach(() => {
 });
 
 describe('gateway simulator process (npm run gateway)', () => {
-  it('when it runs, then it logs its seed, SIGUSR2 takes it down and back up, and SIGTERM stops it with exit 0', async () => {
-    const child = runSimulator({ GATEWAY_PORT: '0', SIM_SEED: '42', SIM_LATENCY_MS: '0-2' });
+  it('when it runs, then it logs its seed, reads its settings, SIGUSR2 takes it down and back up, and SIGTERM stops it with exit 0', async () => {
+    const child = runSimulator({ GATEWAY_PORT: '0', SIM_SEED: '42', SIM_LATENCY_MS: '0-2', SIM_SEARCH_LAG_MS: '60000', SIM_IDEMPOTENCY_TTL_S: '3600' });
     const { url, seed } = await listeningUrl(child);
     expect(seed).toBe(42);
+    expect(await (await fetch(`${url}/_sim/faults`)).json()).toMatchObject({ searchLagMs: 60_000, idempotencyTtlS: 3600 });
     expect(await createIntent(url, { amount: '4999', currency: 'usd', payment_method: 'pm_card_visa', orderId: 'o-1' })).toMatchObject({
       status: 200,
     });

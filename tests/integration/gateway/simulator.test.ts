@@ -1,7 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSimulator, type Simulator, type SimulatorOptions } from '../../../src/gateway/simulator/simulator.js';
-import { createIntent, eventually, isAnswering, isRefused, type Observed } from './sim-client.js';
+import {
+  cancelIntent,
+  confirmIntent,
+  createIntent,
+  eventually,
+  isAnswering,
+  isRefused,
+  retrieveIntent,
+  searchByOrder,
+  type Observed,
+} from './sim-client.js';
 
 const started: Simulator[] = [];
 
@@ -179,5 +189,219 @@ describe('gateway simulator', () => {
     });
     const result = (await response.json()) as { data: Array<{ metadata: { orderId: string } }> };
     expect(result.data.map((i) => i.metadata.orderId)).toEqual([mine.orderId]);
+  });
+});
+
+type Intent = { id: string; status: string; [field: string]: unknown };
+
+/** The intent a 200 answered, or the one inside an error (Stripe includes it in 402 and unexpected-state errors). */
+function intentIn(seen: Observed): Intent {
+  if (seen.kind !== 'answered') throw new Error(`expected an answer, saw ${seen.kind}`);
+  const body = seen.body as Intent & { error?: { payment_intent?: Intent } };
+  const found = body.error ? body.error.payment_intent : body;
+  if (!found) throw new Error(`no payment intent in ${JSON.stringify(body)}`);
+  return found;
+}
+
+async function createUnconfirmed(simulator: Simulator, overrides: Partial<Parameters<typeof createIntent>[1]> = {}) {
+  const request = intent(overrides);
+  return { request, created: intentIn(await createIntent(simulator.url, request, { confirm: false })) };
+}
+
+function unexpectedState(action: 'confirm' | 'cancel', status: string) {
+  return {
+    kind: 'answered',
+    status: 400,
+    body: {
+      error: {
+        type: 'invalid_request_error',
+        code: 'payment_intent_unexpected_state',
+        message: expect.stringContaining(`You cannot ${action} this PaymentIntent because it has a status of ${status}.`),
+        payment_intent: expect.objectContaining({ status }),
+      },
+    },
+  };
+}
+
+describe('gateway simulator: create unconfirmed, confirm, cancel (Stripe\'s two-step flow)', () => {
+  it('when an intent is created without confirm and then confirmed, then nothing is charged until the confirm, which charges once', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    const { request, created } = await createUnconfirmed(simulator);
+    expect(created).toMatchObject({ status: 'requires_confirmation', payment_method: 'pm_card_visa', last_payment_error: null, amount_received: 0 });
+    expect(created).toMatchObject({ canceled_at: null, cancellation_reason: null, latest_charge: null, metadata: { orderId: request.orderId } });
+    const waiting = intentIn(await createIntent(simulator.url, intent({ payment_method: undefined }), { confirm: false }));
+    expect(waiting).toMatchObject({ status: 'requires_payment_method', payment_method: null, last_payment_error: null });
+    expect(simulator.ledger()).toEqual([]);
+
+    const confirmed = await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'c1' });
+    expect(confirmed).toMatchObject({ kind: 'answered', status: 200, body: { id: created.id, status: 'succeeded', amount_received: 4999 } });
+    expect(intentIn(confirmed).latest_charge).toMatch(/^ch_/);
+    const paidLater = await confirmIntent(simulator.url, waiting.id, { payment_method: 'pm_card_visa' });
+    expect(paidLater).toMatchObject({ status: 200, body: { status: 'succeeded', payment_method: 'pm_card_visa' } });
+    expect(simulator.ledger()).toMatchObject([
+      { id: created.id, orderId: request.orderId, amount: '4999', currency: 'USD', status: 'succeeded' },
+      { id: waiting.id, status: 'succeeded' },
+    ]);
+  });
+
+  it('when a confirm is repeated with its key, then the first answer is replayed and nothing is charged again; other parameters or another intent are refused', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    const { created } = await createUnconfirmed(simulator);
+    const first = await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'c2' });
+    const replay = await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'c2' });
+    expect(first).toMatchObject({ kind: 'answered', status: 200, replayed: false });
+    expect(replay).toEqual({ ...first, replayed: true });
+
+    const otherParams = await confirmIntent(simulator.url, created.id, { payment_method: 'pm_card_mastercard' }, { idempotencyKey: 'c2' });
+    const { created: other } = await createUnconfirmed(simulator);
+    const otherIntent = await confirmIntent(simulator.url, other.id, {}, { idempotencyKey: 'c2' });
+    for (const refused of [otherParams, otherIntent]) {
+      expect(refused).toMatchObject({ status: 400, body: { error: { type: 'idempotency_error' } } });
+    }
+    expect(simulator.ledger()).toHaveLength(1);
+  });
+
+  it('when a succeeded intent is confirmed again with a new key, then it is refused as in an unexpected state and not charged twice', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    const { created } = await createUnconfirmed(simulator);
+    await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'first-key' });
+
+    const again = await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'new-key' });
+    expect(again).toMatchObject(unexpectedState('confirm', 'succeeded'));
+    expect(simulator.ledger()).toHaveLength(1);
+  });
+
+  it('when a confirm is declined, then it answers 402 with the intent back to requires_payment_method, records a failed charge, and a new payment method can pay', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    const { created } = await createUnconfirmed(simulator, { payment_method: 'pm_card_chargeDeclinedInsufficientFunds' });
+    const declined = await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'd1' });
+    expect(declined).toMatchObject({
+      status: 402,
+      body: { error: { type: 'card_error', code: 'card_declined', decline_code: 'insufficient_funds', payment_intent: { id: created.id } } },
+    });
+    expect(intentIn(declined)).toMatchObject({ status: 'requires_payment_method', last_payment_error: { decline_code: 'insufficient_funds' } });
+    expect(intentIn(await retrieveIntent(simulator.url, created.id)).status).toBe('requires_payment_method');
+
+    const paid = await confirmIntent(simulator.url, created.id, { payment_method: 'pm_card_visa' }, { idempotencyKey: 'd2' });
+    expect(paid).toMatchObject({ status: 200, body: { status: 'succeeded', last_payment_error: null } });
+    expect(simulator.ledger().map((entry) => entry.status)).toEqual(['failed', 'succeeded']);
+  });
+
+  it('when an intent is cancelled, then it can never be confirmed or cancelled again, and nothing is charged', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    const { created } = await createUnconfirmed(simulator);
+    const canceled = await cancelIntent(simulator.url, created.id, { cancellation_reason: 'abandoned' }, { idempotencyKey: 'x1' });
+    expect(canceled).toMatchObject({ status: 200, body: { status: 'canceled', cancellation_reason: 'abandoned' } });
+    expect(intentIn(canceled).canceled_at).toBeGreaterThanOrEqual(created.created as number);
+
+    expect(await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'x2' })).toMatchObject(unexpectedState('confirm', 'canceled'));
+    expect(await cancelIntent(simulator.url, created.id)).toMatchObject(unexpectedState('cancel', 'canceled'));
+    expect(await cancelIntent(simulator.url, created.id, { cancellation_reason: 'abandoned' }, { idempotencyKey: 'x1' })).toEqual({
+      ...canceled,
+      replayed: true,
+    });
+    expect(await confirmIntent(simulator.url, 'pi_unknown')).toMatchObject({ status: 404, body: { error: { code: 'resource_missing' } } });
+    expect(simulator.ledger()).toEqual([]);
+  });
+
+  it('when a succeeded intent is cancelled, then it is refused as in an unexpected state and stays succeeded', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    const { created } = await createUnconfirmed(simulator);
+    await confirmIntent(simulator.url, created.id);
+
+    expect(await cancelIntent(simulator.url, created.id, {}, { idempotencyKey: 'late-cancel' })).toMatchObject(
+      unexpectedState('cancel', 'succeeded'),
+    );
+    expect(intentIn(await retrieveIntent(simulator.url, created.id)).status).toBe('succeeded');
+  });
+
+  it('when a confirm and a cancel of one intent arrive together, then exactly one wins, the other is refused, and the ledger agrees', async () => {
+    const simulator = await startSimulator({ seed: 1, latencyMs: 150 });
+    const { created } = await createUnconfirmed(simulator);
+    const [confirmed, canceled] = await Promise.all([
+      confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'race-confirm' }),
+      cancelIntent(simulator.url, created.id, {}, { idempotencyKey: 'race-cancel' }),
+    ]);
+
+    const statuses = [confirmed, canceled].map((seen) => (seen.kind === 'answered' ? seen.status : seen.kind));
+    expect(statuses.sort()).toEqual([200, 400]);
+    const final = intentIn(await retrieveIntent(simulator.url, created.id)).status;
+    expect(final).toBe(confirmed.kind === 'answered' && confirmed.status === 200 ? 'succeeded' : 'canceled');
+    expect(simulator.ledger()).toHaveLength(final === 'succeeded' ? 1 : 0);
+  });
+
+  it('when a confirm\'s response is lost, then it charged once, retrieve shows it succeeded, and its key replays the charge', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    const { created } = await createUnconfirmed(simulator);
+    simulator.setFaults({ errorRate: 1 });
+    expect(await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'lost' })).toMatchObject({ status: 500 });
+    expect(simulator.ledger()).toEqual([]);
+
+    simulator.setFaults({ errorRate: 0, lostResponseRate: 1 });
+    expect(await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'lost' })).toEqual({ kind: 'dropped' });
+    simulator.setFaults({ lostResponseRate: 0 });
+    expect(intentIn(await retrieveIntent(simulator.url, created.id)).status).toBe('succeeded');
+    expect(await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'lost' })).toMatchObject({ status: 200, replayed: true });
+    expect(simulator.ledger()).toMatchObject([{ id: created.id, status: 'succeeded' }]);
+  });
+});
+
+describe('gateway simulator: search lag and idempotency key lifetime on the simulator\'s clock', () => {
+  it('when search lags a minute, then a new or changed intent shows in search only a minute later, while retrieve is current', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    await fetch(`${simulator.url}/_sim/faults`, { method: 'POST', body: JSON.stringify({ searchLagMs: 60_000 }) });
+    const { request, created } = await createUnconfirmed(simulator);
+    await confirmIntent(simulator.url, created.id);
+    expect(await searchByOrder(simulator.url, request.orderId)).toEqual([]);
+    expect(intentIn(await retrieveIntent(simulator.url, created.id)).status).toBe('succeeded');
+
+    simulator.advanceClock(61);
+    expect(await searchByOrder(simulator.url, request.orderId)).toEqual([{ id: created.id, status: 'succeeded' }]);
+
+    const { request: later, created: stale } = await createUnconfirmed(simulator);
+    simulator.advanceClock(61);
+    await cancelIntent(simulator.url, stale.id);
+    expect(await searchByOrder(simulator.url, later.orderId)).toEqual([{ id: stale.id, status: 'requires_confirmation' }]);
+    simulator.advanceClock(61);
+    expect(await searchByOrder(simulator.url, later.orderId)).toEqual([{ id: stale.id, status: 'canceled' }]);
+  });
+
+  it('when a key outlives its lifetime, then the same key runs again: a create makes a new intent, a confirm of a succeeded intent is refused', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    const request = intent();
+    const first = intentIn(await createIntent(simulator.url, request, { idempotencyKey: 'old-create' }));
+    simulator.advanceClock(86_399);
+    expect(await createIntent(simulator.url, request, { idempotencyKey: 'old-create' })).toMatchObject({ replayed: true, body: { id: first.id } });
+    simulator.advanceClock(2);
+    const second = await createIntent(simulator.url, request, { idempotencyKey: 'old-create' });
+    expect(second).toMatchObject({ status: 200, replayed: false });
+    expect(intentIn(second).id).not.toBe(first.id);
+    expect(simulator.ledger()).toHaveLength(2);
+
+    simulator.setFaults({ idempotencyTtlS: 60 });
+    const { created } = await createUnconfirmed(simulator);
+    await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'old-confirm' });
+    simulator.advanceClock(61);
+    expect(await confirmIntent(simulator.url, created.id, {}, { idempotencyKey: 'old-confirm' })).toMatchObject(
+      unexpectedState('confirm', 'succeeded'),
+    );
+    expect(simulator.ledger()).toHaveLength(3);
+  });
+
+  it('when the clock is moved over HTTP, then it answers the new time, stamps new intents with it, and refuses anything but whole seconds up to ten years', async () => {
+    const simulator = await startSimulator({ seed: 1 });
+    const before = (await (await fetch(`${simulator.url}/_sim/clock`)).json()) as { now: number };
+    expect(Math.abs(before.now - Date.now() / 1000)).toBeLessThan(5);
+    const moved = await fetch(`${simulator.url}/_sim/clock?advance=3600`, { method: 'POST' });
+    const after = (await moved.json()) as { now: number };
+    expect(after.now - before.now).toBeGreaterThanOrEqual(3600);
+    expect(intentIn(await createIntent(simulator.url, intent())).created).toBeGreaterThanOrEqual(after.now);
+
+    for (const advance of ['soon', '0', '1.5', '-5', String(10 * 365 * 86_400 + 1)]) {
+      const refused = await fetch(`${simulator.url}/_sim/clock?advance=${advance}`, { method: 'POST' });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: string }).error).toMatch(/^advance must be a whole number of seconds from 1 to 315360000/);
+    }
+    expect(() => simulator.advanceClock(0)).toThrow(/advance must be a whole number of seconds/);
   });
 });
