@@ -68,7 +68,8 @@ export async function startNaivePipeline(o: NaivePipelineOptions): Promise<Naive
       if (gateway) {
         const amountMinor = parseAmount(amount, currency);
         const started = performance.now();
-        await gateway.charge({ orderId, paymentId: id, amountMinor, currency, paymentMethod: 'pm_card_visa', idempotencyKey: `${id}-charge` });
+        // Prepared, then confirmed: the same two calls the service makes.
+        await gateway.charge(await gateway.prepare({ orderId, paymentId: id, amountMinor, currency, paymentMethod: 'pm_card_visa', idempotencyKey: `${id}-intent` }));
         gatewayMs = performance.now() - started;
       }
       await pool.query('UPDATE naive_payments SET status = $2, updated_at = now(), gateway_ms = $3 WHERE id = $1', [id, 'Success', gatewayMs]);

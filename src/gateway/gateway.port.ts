@@ -2,6 +2,14 @@
  * The gateway port: what the worker needs from a card gateway. Adapters
  * (Stripe, mock) implement it; only adapters turn raw errors into the typed
  * errors of `gateway.errors.ts`.
+ *
+ * A charge is two calls, as Stripe's PaymentIntents are: `prepare` creates it
+ * unconfirmed (no money moves) and returns its handle, which the worker
+ * commits; only then `charge` confirms it. Whatever happens afterwards, the
+ * outcome is settled by reading that handle (`lookup`), which the gateway
+ * answers from the record itself, or by cancelling it (`void`), after which
+ * it can never charge. Search by order id is kept only for payments started
+ * before handles were recorded, and never counts as proof of absence.
  */
 export interface ChargeRequest {
   orderId: string;
@@ -13,8 +21,15 @@ export interface ChargeRequest {
   /** A gateway token such as `pm_card_visa`; never card data. */
   paymentMethod: string;
   customerId?: string;
-  /** The same key on every attempt of one payment: a repeated call charges at most once. */
+  /** For `prepare`: derived from the durable payment, so a repeated prepare returns the same handle. */
   idempotencyKey: string;
+}
+
+/** The gateway's handle for one prepared charge (a PaymentIntent id). */
+export interface ChargeHandle {
+  orderId: string;
+  paymentId: string;
+  intentId: string;
 }
 
 export interface ChargeSucceeded {
@@ -24,24 +39,33 @@ export interface ChargeSucceeded {
   response: Record<string, unknown>;
 }
 
-/** What a look-up by idempotency key / order id found. */
+/** What reading or cancelling a charge found. */
 export type ChargeLookup =
   | ChargeSucceeded
   | { status: 'declined'; transactionId?: string; code: string; reason: string; response: Record<string, unknown> }
-  /** The gateway has no record of a charge: it is safe to try again (with the same key). */
-  | { status: 'not_found' }
   /** The gateway has the charge but has not settled it yet: ask again later. */
-  | { status: 'pending'; transactionId: string };
+  | { status: 'pending'; transactionId: string }
+  /** Prepared, not confirmed: it has not charged, but a confirm still in flight could. */
+  | { status: 'not_charged'; transactionId: string }
+  /** Cancelled: it has not charged and never will. */
+  | { status: 'canceled'; transactionId: string }
+  /** Search (legacy payments only) found nothing: NOT proof of absence, search lags writes. */
+  | { status: 'not_found' };
 
 export interface PaymentGateway {
   /** A stable name recorded on the payment row (`stripe`, `mock`, `stripe@secondary`). */
   readonly name: string;
+  /** Creates the charge unconfirmed; moves no money. Throws TransientGatewayError or PermanentGatewayError. */
+  prepare(request: ChargeRequest, signal?: AbortSignal): Promise<ChargeHandle>;
   /**
-   * Charges once. Resolves on success; throws PermanentGatewayError on a
-   * definite refusal (decline, invalid request) and TransientGatewayError
-   * otherwise (`outcome: 'unknown'` when the request may have been charged).
+   * Confirms a prepared charge; a repeat confirms nothing twice. Resolves on
+   * success; throws PermanentGatewayError on a definite refusal (decline,
+   * invalid request) and TransientGatewayError otherwise (`outcome: 'unknown'`
+   * when it may have charged).
    */
-  charge(request: ChargeRequest, signal?: AbortSignal): Promise<ChargeSucceeded>;
-  /** Looks a charge up by idempotency key / order id without charging. Throws TransientGatewayError when it cannot tell. */
-  lookup(request: Pick<ChargeRequest, 'orderId' | 'paymentId' | 'idempotencyKey'>, signal?: AbortSignal): Promise<ChargeLookup>;
+  charge(handle: ChargeHandle, signal?: AbortSignal): Promise<ChargeSucceeded>;
+  /** Reads a charge by its handle, or (legacy, no handle) searches by order id. Throws TransientGatewayError when it cannot tell. */
+  lookup(request: Pick<ChargeRequest, 'orderId' | 'paymentId'> & { intentId?: string }, signal?: AbortSignal): Promise<ChargeLookup>;
+  /** Cancels a prepared charge so it can never succeed; answers what it ended as (`canceled`, or `succeeded` if it won the race). */
+  void(handle: ChargeHandle, signal?: AbortSignal): Promise<ChargeLookup>;
 }

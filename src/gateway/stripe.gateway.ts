@@ -27,28 +27,73 @@ export function createStripeGateway({ apiKey, url, timeoutMs, name = 'stripe' }:
     telemetry: false,
   });
 
+  const retrieve = async (intentId: string, signal?: AbortSignal) =>
+    intentOutcome(await bounded(() => stripe.paymentIntents.retrieve(intentId), timeoutMs, signal));
+
   return {
     name,
-    async charge(request, signal) {
+    async prepare(request, signal) {
       const intent = await bounded(
         () => stripe.paymentIntents.create(createParams(request), { idempotencyKey: request.idempotencyKey }),
         timeoutMs,
         signal,
       );
-      return settleCharge(intent);
+      return { orderId: request.orderId, paymentId: request.paymentId, intentId: intent.id };
+    },
+    async charge(handle, signal) {
+      try {
+        const intent = await bounded(
+          () => stripe.paymentIntents.confirm(handle.intentId, {}, { idempotencyKey: `${handle.paymentId}-confirm-${handle.intentId}` }),
+          timeoutMs,
+          signal,
+        );
+        return settleCharge(intent);
+      } catch (error) {
+        // Already confirmed (a repeat after the idempotency key was pruned, 24 h on Stripe): the record decides.
+        if (!isUnexpectedState(error)) throw error;
+        return settleCharge(await bounded(() => stripe.paymentIntents.retrieve(handle.intentId), timeoutMs, signal));
+      }
     },
     async lookup(request, signal) {
-      // Search is eventually consistent on Stripe (about a minute): a fresh charge may read not_found,
-      // which is safe because the retry reuses the idempotency key and Stripe replays the charge.
-      const query = `metadata['orderId']:'${request.orderId.replace(/['\\]/g, '\\$&')}'`;
       try {
-        const result = await bounded(() => stripe.paymentIntents.search({ query, limit: 100 }), timeoutMs, signal);
-        return lookupResult(result.data);
+        if (request.intentId) return await retrieve(request.intentId, signal);
+        return await searchByOrder(request.orderId, signal);
       } catch (error) {
         throw cannotTell(error);
       }
     },
+    async void(handle, signal) {
+      try {
+        const intent = await bounded(
+          () => stripe.paymentIntents.cancel(handle.intentId, {}, { idempotencyKey: `${handle.paymentId}-cancel-${handle.intentId}` }),
+          timeoutMs,
+          signal,
+        );
+        return intentOutcome(intent);
+      } catch (error) {
+        // Succeeded (or cancelled) before our cancel: the record says which.
+        if (isUnexpectedState(error)) return retrieve(handle.intentId, signal).catch((e: unknown) => Promise.reject(cannotTell(e)));
+        throw cannotTell(error);
+      }
+    },
   };
+
+  /**
+   * Only for payments started before handles were recorded. Stripe's search
+   * is eventually consistent (under a minute, up to an hour in outages), so
+   * "not found" is never read as "not charged".
+   */
+  async function searchByOrder(orderId: string, signal?: AbortSignal): Promise<ChargeLookup> {
+    const query = `metadata['orderId']:'${orderId.replace(/['\\]/g, '\\$&')}'`;
+    const result = await bounded(() => stripe.paymentIntents.search({ query, limit: 100 }), timeoutMs, signal);
+    return lookupResult(result.data);
+  }
+}
+
+/** Stripe's answer to confirming or cancelling an intent whose status no longer allows it. */
+function isUnexpectedState(error: unknown): boolean {
+  const cause = error instanceof Error && error.cause ? error.cause : error;
+  return (cause as { code?: unknown } | null)?.code === 'payment_intent_unexpected_state';
 }
 
 function connectionOf(url: string): { host: string; port: number; protocol: 'http' | 'https' } {
@@ -65,7 +110,8 @@ function createParams(request: ChargeRequest): Stripe.PaymentIntentCreateParams 
     amount: Number(request.amountMinor),
     currency: request.currency.toLowerCase(),
     payment_method: request.paymentMethod,
-    confirm: true,
+    // Confirmed separately, once the intent's id is committed: the handle is known before money can move.
+    confirm: false,
     // The API version pinned by stripe 23 renamed payment_method_types to allowed_payment_method_types.
     allowed_payment_method_types: ['card'],
     metadata,
@@ -85,20 +131,22 @@ function safeResponse(intent: Stripe.PaymentIntent): Record<string, unknown> {
 
 function settleCharge(intent: Stripe.PaymentIntent): ChargeSucceeded {
   const outcome = intentOutcome(intent);
-  if (outcome?.status === 'succeeded') return outcome;
-  if (outcome?.status === 'pending') {
-    throw new TransientGatewayError('gateway_error', `payment intent ${intent.id} is still processing`, 'unknown');
+  switch (outcome.status) {
+    case 'succeeded':
+      return outcome;
+    case 'pending':
+      throw new TransientGatewayError('gateway_error', `payment intent ${intent.id} is still processing`, 'unknown');
+    case 'declined':
+      // outcome.code is already one of ours; declineCodeOf gives it back its PermanentCode type.
+      throw new PermanentGatewayError(declineCodeOf({ code: outcome.code }), outcome.reason, outcome.response);
+    default:
+      // A confirmed card intent ends succeeded, processing or refused; anything else is not a charge we asked for.
+      throw new PermanentGatewayError('processing_error', `payment intent ${intent.id} ended ${intent.status}`, safeResponse(intent));
   }
-  if (outcome?.status === 'declined') {
-    // outcome.code is already one of ours; declineCodeOf gives it back its PermanentCode type.
-    throw new PermanentGatewayError(declineCodeOf({ code: outcome.code }), outcome.reason, outcome.response);
-  }
-  // A confirmed card intent ends succeeded, processing or refused; anything else is not a charge we asked for.
-  throw new PermanentGatewayError('processing_error', `payment intent ${intent.id} ended ${intent.status}`, safeResponse(intent));
 }
 
-/** The meaning of one payment intent for this order; undefined when it never charged (nothing was attempted). */
-function intentOutcome(intent: Stripe.PaymentIntent): ChargeLookup | undefined {
+/** The meaning of one payment intent for this order. */
+function intentOutcome(intent: Stripe.PaymentIntent): ChargeLookup {
   const response = safeResponse(intent);
   switch (intent.status) {
     case 'succeeded':
@@ -109,10 +157,10 @@ function intentOutcome(intent: Stripe.PaymentIntent): ChargeLookup | undefined {
     case 'requires_action':
       return declined(intent, 'authentication_required', 'the card requires authentication', response);
     case 'canceled':
-      return declined(intent, 'processing_error', 'the payment intent was canceled', response);
+      return { status: 'canceled', transactionId: intent.id };
     case 'requires_payment_method': {
       const refusal = intent.last_payment_error;
-      if (!refusal) return undefined;
+      if (!refusal) return { status: 'not_charged', transactionId: intent.id };
       return declined(intent, declineCodeOf(refusal), refusal.message ?? 'the card was declined', {
         ...response,
         code: refusal.code,
@@ -120,7 +168,7 @@ function intentOutcome(intent: Stripe.PaymentIntent): ChargeLookup | undefined {
       });
     }
     default:
-      return undefined;
+      return { status: 'not_charged', transactionId: intent.id };
   }
 }
 
@@ -130,7 +178,7 @@ function declined(intent: Stripe.PaymentIntent, code: string, reason: string, re
 
 /** One order has at most one charge; should there be several, a success wins, then pending, then a refusal. */
 function lookupResult(intents: Stripe.PaymentIntent[]): ChargeLookup {
-  const outcomes = intents.map(intentOutcome).filter((o): o is ChargeLookup => o !== undefined);
+  const outcomes = intents.map(intentOutcome);
   for (const status of ['succeeded', 'pending', 'declined'] as const) {
     const found = outcomes.find((o) => o.status === status);
     if (found) return found;

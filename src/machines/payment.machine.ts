@@ -11,7 +11,7 @@ import { assign, setup } from 'xstate';
  * Bump PAYMENT_MACHINE_VERSION whenever states or context change shape, and add
  * a step to `payment.snapshot.ts` that migrates the previous version.
  */
-export const PAYMENT_MACHINE_VERSION = 2;
+export const PAYMENT_MACHINE_VERSION = 3;
 
 export interface PaymentInput {
   orderId: string;
@@ -45,6 +45,20 @@ export interface PaymentContext extends PaymentInput {
    * the first charge is sent to them; a missing primary counts as maybe charged.
    */
   gateways: Record<string, GatewayKnowledge>;
+  /**
+   * Since version 3. The gateway's handle (payment intent id) of the charge
+   * prepared there, committed before it is confirmed: an unknown outcome is
+   * settled by reading or cancelling it, never by search.
+   */
+  intents: Record<string, string>;
+  /** Since version 3. Handles recorded so far: numbers the next prepare's idempotency key. */
+  intentSeq: number;
+  /**
+   * Since version 3. Migrated from an older version while Processing: a charge
+   * may have gone to the primary before handles were recorded. Only search can
+   * find it, and search lags, so such a payment is never failed on a miss.
+   */
+  legacyCharge: boolean;
 }
 
 export type PaymentEvent =
@@ -57,8 +71,8 @@ export type PaymentEvent =
   | { type: 'CHARGE_DECLINED'; code: string; reason: string; gateway?: string }
   /** Transient error, or unknown outcome settled as "not charged": try again later. `cleared` gateways certainly did not charge. */
   | { type: 'CHARGE_FAILED_TRANSIENTLY'; code: string; reason: string; cleared?: string[] }
-  /** About to send the charge to `gateway` (failover): recorded before the side effect. */
-  | { type: 'ROUTE'; gateway: string; cleared?: string[] }
+  /** The charge prepared at `gateway` has handle `intentId`: recorded before it is confirmed. */
+  | { type: 'ROUTE'; gateway: string; intentId: string; cleared?: string[] }
   /** Attempts are spent and a last look-up found no charge. */
   | { type: 'GIVE_UP'; reason: string };
 
@@ -88,6 +102,15 @@ export const paymentMachine = setup({
         if (event.type === 'ROUTE') next[event.gateway] = 'maybe_charged';
         return next;
       },
+      // A cleared gateway's handle is dropped: it cannot charge (cancelled or never confirmed), the next route there prepares anew.
+      intents: ({ context, event }) => {
+        if (event.type !== 'ROUTE' && event.type !== 'CHARGE_FAILED_TRANSIENTLY') return context.intents;
+        const next = { ...context.intents };
+        for (const g of event.cleared ?? []) delete next[g];
+        if (event.type === 'ROUTE') next[event.gateway] = event.intentId;
+        return next;
+      },
+      intentSeq: ({ context, event }) => context.intentSeq + (event.type === 'ROUTE' ? 1 : 0),
     }),
     recordTransientError: assign({
       failures: ({ context }) => context.failures + 1,
@@ -126,6 +149,9 @@ export const paymentMachine = setup({
     failureReason: null,
     lastError: null,
     gateways: {},
+    intents: {},
+    intentSeq: 0,
+    legacyCharge: false,
   }),
   states: {
     Initiated: {

@@ -47,6 +47,9 @@ const migrations: Record<number, (s: StoredSnapshot) => StoredSnapshot> = {
   // v2 added per-gateway knowledge for failover. A v1 payment only ever used the
   // primary gateway, which an empty map already counts as maybe charged.
   2: (v1) => ({ ...v1, version: 2, context: { ...v1.context, gateways: {} } }),
+  // v3 records each charge's gateway handle before confirming it. A v2 payment still
+  // Processing may have charged (create-and-confirm in one call) with no handle kept.
+  3: (v2) => ({ ...v2, version: 3, context: { ...v2.context, intents: {}, intentSeq: 0, legacyCharge: v2.value === 'Processing' } }),
 };
 
 export function migrateSnapshot(stored: StoredSnapshot): StoredSnapshot {
@@ -133,6 +136,11 @@ export function applyPaymentEvent(stored: StoredSnapshot, event: PaymentEvent): 
   if (!before.can(event)) return { snapshot: migrateSnapshot(stored), effects: [], changed: false };
   const [after, actions] = pure((s) => paymentMachine.transition(before, event, s));
   return { snapshot: store(after), effects: effectsOf(actions), changed: true };
+}
+
+/** The machine's own notion of attempts: true once enough transient failures allow giving up. */
+export function attemptsExhausted(stored: StoredSnapshot): boolean {
+  return restorePayment(stored).can({ type: 'GIVE_UP', reason: '' });
 }
 
 export function isTerminal(stored: StoredSnapshot): boolean {

@@ -1,27 +1,34 @@
 import { SpanKind } from '@opentelemetry/api';
 import { PermanentGatewayError, TransientGatewayError } from '../gateway/gateway.errors.js';
-import type { ChargeLookup, ChargeRequest, PaymentGateway } from '../gateway/gateway.port.js';
+import type { ChargeHandle, ChargeLookup, ChargeRequest, PaymentGateway } from '../gateway/gateway.port.js';
 import { ATTR, inSpan } from '../observability/tracing.js';
 import type { Payment } from '../persistence/payments.repository.js';
 
 /**
  * What one charge attempt established, in the machine's terms.
- * `retry`: certainly not charged (or not known to be), try again later with the same key.
+ * `retry`: not charged as far as anyone knows; try again later with the same handle.
  * `unsettled`: we could not find out whether it charged — never fail on that.
  */
 export type ChargeOutcome =
   | { kind: 'succeeded'; transactionId: string; gateway: string; response: Record<string, unknown> }
   | { kind: 'declined'; code: string; reason: string; gateway: string; response: Record<string, unknown> }
-  | { kind: 'retry'; code: string; reason: string; gateway: string; lookedUp: boolean }
+  | { kind: 'retry'; code: string; reason: string; gateway: string }
   | { kind: 'unsettled'; code: string; reason: string; gateway: string };
+
+/** Certainly no charge at this gateway, now or later: its handle is cancelled (or none was ever confirmed). */
+export const CLEARED = { kind: 'cleared' } as const;
+export type Settlement = ChargeOutcome | typeof CLEARED;
 
 export interface GatewayCall {
   gateway: string;
-  operation: 'charge' | 'lookup';
+  operation: 'prepare' | 'charge' | 'lookup' | 'void';
   outcome: string;
   durationMs: number;
   code?: string;
 }
+
+/** Commits the handle of the charge prepared at `gateway` before it is confirmed. */
+export type PersistRoute = (payment: Payment, gateway: string, intentId: string, cleared: string[]) => Promise<Payment>;
 
 export function chargeRequestOf(payment: Payment): ChargeRequest {
   return {
@@ -31,97 +38,145 @@ export function chargeRequestOf(payment: Payment): ChargeRequest {
     currency: payment.currency,
     paymentMethod: payment.paymentMethod ?? '',
     ...(payment.customerId ? { customerId: payment.customerId } : {}),
-    // Derived from the durable payment id: every attempt, every worker, the same key.
-    idempotencyKey: `${payment.id}-charge`,
+    // Derived from the durable payment: a prepare repeated before its handle was committed gets the same handle.
+    idempotencyKey: `${payment.id}-intent-${payment.snapshot.context.intentSeq}`,
   };
 }
 
-function fromLookup(found: ChargeLookup, gateway: string): ChargeOutcome | undefined {
+/** The handle committed for `gateway`, if a charge was prepared there. */
+export function handleOf(payment: Payment, gateway: string): ChargeHandle | undefined {
+  const intentId = payment.snapshot.context.intents?.[gateway];
+  return intentId ? { orderId: payment.orderId, paymentId: payment.id, intentId } : undefined;
+}
+
+/** What a read or a cancel of the charge means for the payment. */
+function fromLookup(found: ChargeLookup, gateway: string): Settlement {
   switch (found.status) {
     case 'succeeded':
       return { kind: 'succeeded', transactionId: found.transactionId, gateway, response: found.response };
     case 'declined':
       return { kind: 'declined', code: found.code, reason: found.reason, gateway, response: found.response };
-    case 'not_found':
-      return undefined;
+    case 'canceled':
+      return CLEARED;
+    case 'not_charged':
+      // Not confirmed yet, but a confirm still in flight could land: confirm the same handle again, never move on.
+      return { kind: 'retry', code: 'not_confirmed', reason: `charge ${found.transactionId} is not confirmed`, gateway };
     case 'pending':
       return { kind: 'unsettled', code: 'gateway_pending', reason: `charge ${found.transactionId} is still pending`, gateway };
+    case 'not_found':
+      return { kind: 'unsettled', code: 'not_found_by_search', reason: 'search found no charge, and search lags writes: not proof of absence', gateway };
   }
 }
 
 /**
- * One gateway call in a CLIENT span (a no-op when tracing is off). Its outcome
- * is the GatewayCall record the call pushed, the same one the metrics use.
- * Order and payment ids only: never the payment method or the customer.
+ * One gateway call in a CLIENT span (a no-op when tracing is off), recorded
+ * in `calls` for the history and the metrics. Order and payment ids only:
+ * never the payment method or the customer.
  */
-function traced<T>(operation: GatewayCall['operation'], gateway: string, request: ChargeRequest, calls: GatewayCall[], work: () => Promise<T>): Promise<T> {
-  const attributes = { [ATTR.gateway]: gateway, [ATTR.operation]: operation, [ATTR.orderId]: request.orderId, [ATTR.paymentId]: request.paymentId };
+async function call<T>(
+  operation: GatewayCall['operation'],
+  gateway: PaymentGateway,
+  payment: Payment,
+  calls: GatewayCall[],
+  work: () => Promise<T>,
+  outcomeOf: (result: T) => string,
+): Promise<T> {
+  const attributes = { [ATTR.gateway]: gateway.name, [ATTR.operation]: operation, [ATTR.orderId]: payment.orderId, [ATTR.paymentId]: payment.id };
   return inSpan(`gateway ${operation}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
-    const before = calls.length;
+    const started = Date.now();
+    const record = (outcome: string, code?: string) => {
+      calls.push({ gateway: gateway.name, operation, outcome, durationMs: Date.now() - started, ...(code ? { code } : {}) });
+      span.setAttributes({ [ATTR.outcome]: outcome, ...(code ? { [ATTR.code]: code } : {}) });
+    };
     try {
-      return await work();
-    } finally {
-      const call = calls.length > before ? calls[calls.length - 1] : undefined;
-      if (call) span.setAttributes({ [ATTR.outcome]: call.outcome, ...(call.code ? { [ATTR.code]: call.code } : {}) });
+      const result = await work();
+      record(outcomeOf(result));
+      return result;
+    } catch (err) {
+      if (err instanceof PermanentGatewayError) record('declined', err.code);
+      else if (err instanceof TransientGatewayError) record(err.outcome === 'unknown' ? 'unknown' : 'not_sent', err.code);
+      else record('error', 'gateway_error');
+      throw err;
     }
   });
+}
+
+const transientCode = (err: unknown) => (err instanceof TransientGatewayError ? err.code : 'gateway_error');
+
+/**
+ * Settles what `gateway` holds for this payment by reading its handle (or,
+ * for a legacy payment without one, by search). A read that fails is
+ * `unsettled`, never "not charged".
+ */
+export async function lookUp(gateway: PaymentGateway, payment: Payment, calls: GatewayCall[]): Promise<Settlement> {
+  const handle = handleOf(payment, gateway.name);
+  try {
+    const found = await call('lookup', gateway, payment, calls, () => gateway.lookup({ orderId: payment.orderId, paymentId: payment.id, intentId: handle?.intentId }), (f) => f.status);
+    return fromLookup(found, gateway.name);
+  } catch (err) {
+    return { kind: 'unsettled', code: transientCode(err), reason: `look-up failed: ${(err as Error).message}`, gateway: gateway.name };
+  }
 }
 
 /**
- * Asks the gateway whether it charged. `undefined` means it certainly has no
- * charge for this key; a look-up that fails is `unsettled`, never "not charged".
+ * Proof that `gateway` will never charge this payment, or what it did: the
+ * handle is cancelled, and a cancel that loses the race to a confirm answers
+ * the charge. Only a cancelled handle clears a gateway.
  */
-export function lookUp(
-  gateway: PaymentGateway,
-  request: ChargeRequest,
-  calls: GatewayCall[],
-): Promise<ChargeOutcome | undefined> {
-  return traced('lookup', gateway.name, request, calls, async () => {
-    const started = Date.now();
-    try {
-      const found = await gateway.lookup(request);
-      calls.push({ gateway: gateway.name, operation: 'lookup', outcome: found.status, durationMs: Date.now() - started });
-      return fromLookup(found, gateway.name);
-    } catch (err) {
-      const code = err instanceof TransientGatewayError ? err.code : 'gateway_error';
-      calls.push({ gateway: gateway.name, operation: 'lookup', outcome: 'error', code, durationMs: Date.now() - started });
-      return { kind: 'unsettled', code, reason: `look-up failed: ${(err as Error).message}`, gateway: gateway.name };
-    }
-  });
+export async function voidCharge(gateway: PaymentGateway, payment: Payment, calls: GatewayCall[]): Promise<Settlement> {
+  const handle = handleOf(payment, gateway.name);
+  if (!handle) return lookUp(gateway, payment, calls); // legacy: search is all there is, and it never clears
+  try {
+    const found = await call('void', gateway, payment, calls, () => gateway.void(handle), (f) => f.status);
+    const settled = fromLookup(found, gateway.name);
+    return settled.kind === 'retry' ? { ...settled, kind: 'unsettled' } : settled;
+  } catch (err) {
+    return { kind: 'unsettled', code: transientCode(err), reason: `cancel failed: ${(err as Error).message}`, gateway: gateway.name };
+  }
 }
 
-/** The charge request's own outcome; `unknown` when it may have charged and nobody has asked yet. */
-type ChargeSent = ChargeOutcome | { kind: 'unknown'; error: TransientGatewayError };
-
-async function chargeOnce(gateway: PaymentGateway, request: ChargeRequest, calls: GatewayCall[]): Promise<ChargeSent> {
-  const started = Date.now();
+/**
+ * Prepares the charge at `gateway` unless a handle is committed already, and
+ * commits the new handle before anything can charge. Undefined on success;
+ * otherwise the outcome (nothing was charged either way).
+ */
+export async function ensureHandle(
+  gateway: PaymentGateway,
+  payment: Payment,
+  calls: GatewayCall[],
+  persistRoute: PersistRoute,
+  cleared: string[],
+): Promise<{ payment: Payment } | { outcome: ChargeOutcome }> {
+  if (handleOf(payment, gateway.name)) return { payment };
   try {
-    const ok = await gateway.charge(request);
-    calls.push({ gateway: gateway.name, operation: 'charge', outcome: 'succeeded', durationMs: Date.now() - started });
-    return { kind: 'succeeded', transactionId: ok.transactionId, gateway: gateway.name, response: ok.response };
+    const handle = await call('prepare', gateway, payment, calls, () => gateway.prepare(chargeRequestOf(payment)), () => 'prepared');
+    return { payment: await persistRoute(payment, gateway.name, handle.intentId, cleared) };
   } catch (err) {
-    const durationMs = Date.now() - started;
     if (err instanceof PermanentGatewayError) {
-      calls.push({ gateway: gateway.name, operation: 'charge', outcome: 'declined', code: err.code, durationMs });
-      return { kind: 'declined', code: err.code, reason: err.message, gateway: gateway.name, response: err.response };
+      return { outcome: { kind: 'declined', code: err.code, reason: err.message, gateway: gateway.name, response: err.response } };
     }
     if (!(err instanceof TransientGatewayError)) throw err;
-    calls.push({ gateway: gateway.name, operation: 'charge', outcome: err.outcome === 'unknown' ? 'unknown' : 'not_sent', code: err.code, durationMs });
-    if (err.outcome === 'unknown') return { kind: 'unknown', error: err };
-    return { kind: 'retry', code: err.code, reason: err.message, gateway: gateway.name, lookedUp: false };
+    return { outcome: { kind: 'retry', code: err.code, reason: err.message, gateway: gateway.name } };
   }
 }
 
 /**
- * One charge attempt with the payment's idempotency key. An unknown outcome
- * (timeout, lost response, 5xx) is resolved by asking the gateway before
- * anything else: charged means Success, whatever the error said.
+ * Confirms the committed handle. An unknown outcome (timeout, lost response,
+ * 5xx) is settled by reading the handle before anything else: charged means
+ * Success, whatever the error said.
  */
-export async function attemptCharge(gateway: PaymentGateway, payment: Payment, calls: GatewayCall[]): Promise<ChargeOutcome> {
-  const request = chargeRequestOf(payment);
-  const sent = await traced('charge', gateway.name, request, calls, () => chargeOnce(gateway, request, calls));
-  if (sent.kind !== 'unknown') return sent;
-  const settled = await lookUp(gateway, request, calls);
-  if (settled) return settled;
-  return { kind: 'retry', code: sent.error.code, reason: sent.error.message, gateway: gateway.name, lookedUp: true };
+export async function confirmCharge(gateway: PaymentGateway, payment: Payment, calls: GatewayCall[]): Promise<ChargeOutcome> {
+  const handle = handleOf(payment, gateway.name)!;
+  try {
+    const ok = await call('charge', gateway, payment, calls, () => gateway.charge(handle), () => 'succeeded');
+    return { kind: 'succeeded', transactionId: ok.transactionId, gateway: gateway.name, response: ok.response };
+  } catch (err) {
+    if (err instanceof PermanentGatewayError) return { kind: 'declined', code: err.code, reason: err.message, gateway: gateway.name, response: err.response };
+    if (!(err instanceof TransientGatewayError)) throw err;
+    const retry: ChargeOutcome = { kind: 'retry', code: err.code, reason: err.message, gateway: gateway.name };
+    if (err.outcome !== 'unknown') return retry;
+    const settled = await lookUp(gateway, payment, calls);
+    // Cancelled by someone else is not ours to retry: nothing charged, ask again later.
+    return settled.kind === 'cleared' || settled.kind === 'retry' ? retry : settled;
+  }
 }

@@ -5,7 +5,8 @@ import { annotateActiveSpan, ATTR } from '../observability/tracing.js';
 import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/payments.repository.js';
 import type { ChargePaymentJob } from '../queues/payments.queue.js';
 import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
-import { chargeViaGateways, finalLookUp, type RoutedGateway } from './gateway-router.js';
+import { chargeViaGateways, settleBeforeGivingUp, type RoutedGateway } from './gateway-router.js';
+import { attemptsExhausted } from '../machines/payment.snapshot.js';
 import { advance, type Advanced } from './payment-transitions.js';
 import { crashPoint } from './crash-points.js';
 
@@ -34,18 +35,14 @@ export class RetryLaterError extends Error {
   override name = 'RetryLaterError';
 }
 
-function isLastAttempt(job: Job): boolean {
-  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-}
-
 /**
  * The BullMQ processor for ChargePayment jobs: one payment per job, rehydrated
  * from its persisted snapshot on every attempt.
  */
 export function createPaymentProcessor(deps: PaymentProcessorDeps) {
   const { payments, gateways, metrics } = deps;
-  const route = async (p: Payment, gateway: string, cleared: string[]) =>
-    (await advance(payments, p, { type: 'ROUTE', gateway, cleared })).payment;
+  const route = async (p: Payment, gateway: string, intentId: string, cleared: string[]) =>
+    (await advance(payments, p, { type: 'ROUTE', gateway, intentId, cleared })).payment;
 
   return async function chargePayment(job: Job<ChargePaymentJob>): Promise<PaymentJobResult> {
     const { orderId } = job.data;
@@ -61,33 +58,34 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
       return { status: payment.status, transactionId: payment.transactionId, code: payment.failureCode, alreadyDone: true };
     }
 
-    const freshStart = payment.status === 'Initiated';
-    if (freshStart) { //                                                           3. commit Processing BEFORE the side effect
+    if (payment.status === 'Initiated') { //                                     3. commit Processing BEFORE the side effect
       payment = (await advance(payments, payment, { type: 'START' }, { jobId: job.id })).payment;
       crashPoint('worker:after-processing-commit');
     }
 
     const calls: GatewayCall[] = [];
-    const routed = await chargeViaGateways(gateways, payment, calls, route, freshStart); //   4. charge, same key every attempt
-    crashPoint('worker:after-gateway-call');
-    payment = routed.payment;
-    if (routed.kind === 'all_open') {
-      // Every breaker is open: wait without spending an attempt (BullMQ's rate-limit mechanism).
-      log.info({ retryInMs: routed.retryInMs }, 'gateway circuit open: job waits without using an attempt');
-      await deps.pauseQueue?.(routed.retryInMs);
-      throw Worker.RateLimitError();
-    }
-    let outcome = routed.outcome;
-    if (outcome.kind === 'retry' && isLastAttempt(job)) { //                     5. last chance: did any gateway charge?
-      outcome = (await finalLookUp(gateways, payment, routed.cleared, calls)) ?? outcome;
+    let outcome: ChargeOutcome | undefined;
+    let cleared: string[] = [];
+    if (!attemptsExhausted(payment.snapshot)) { //                               4. prepare, commit the handle, confirm
+      const routed = await chargeViaGateways(gateways, payment, calls, route);
+      crashPoint('worker:after-gateway-call');
+      payment = routed.payment;
+      if (routed.kind === 'all_open') {
+        // Every breaker is open: wait without spending an attempt (BullMQ's rate-limit mechanism).
+        log.info({ retryInMs: routed.retryInMs }, 'gateway circuit open: job waits without using an attempt');
+        await deps.pauseQueue?.(routed.retryInMs);
+        throw Worker.RateLimitError();
+      }
+      outcome = routed.outcome;
+      cleared = routed.cleared;
     }
     for (const c of calls) {
       metrics.gatewayCall.observe({ gateway: c.gateway, operation: c.operation, outcome: c.outcome }, c.durationMs / 1000);
     }
 
-    const { payment: settled, outbox } = await settle(payment, outcome, routed.cleared, calls, job, log); // 6. commit the outcome (+ its event)
+    const { payment: settled, outbox } = await settle(payment, outcome, cleared, calls, job, log); //  5. commit the outcome (+ its event)
     crashPoint('worker:after-terminal-commit');
-    if (outbox) deps.onOutboxWritten?.(orderId, outbox); //                      7. publish the event now (the relay is the safety net)
+    if (outbox) deps.onOutboxWritten?.(orderId, outbox); //                      6. publish the event now (the relay is the safety net)
     if (settled.status === 'Success' || settled.status === 'Failed') {
       metrics.paymentsTerminal.inc({ status: settled.status, code: settled.failureCode ?? '' });
       metrics.paymentEndToEnd.observe({ status: settled.status }, (Date.now() - settled.createdAt.getTime()) / 1000);
@@ -96,9 +94,10 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     return finish(settled, outcome);
   };
 
-  async function settle(payment: Payment, outcome: ChargeOutcome, cleared: string[], calls: GatewayCall[], job: Job, log: Logger): Promise<Advanced> {
+  /** Commits what the attempt established; `undefined`: the machine's attempts were already spent, only giving up is left. */
+  async function settle(payment: Payment, outcome: ChargeOutcome | undefined, cleared: string[], calls: GatewayCall[], job: Job, log: Logger): Promise<Advanced> {
     const detail = { jobId: job.id, gatewayCalls: calls };
-    switch (outcome.kind) {
+    switch (outcome?.kind) {
       case 'succeeded':
         return advance(payments, payment, { type: 'CHARGE_SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway }, detail, outcome.response);
       case 'declined':
@@ -110,22 +109,34 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
         throw new RetryLaterError(`order ${payment.orderId}: ${outcome.reason}`);
       case 'retry': {
         const failed = (await advance(payments, payment, { type: 'CHARGE_FAILED_TRANSIENTLY', code: outcome.code, reason: outcome.reason, cleared }, detail)).payment;
-        if (!isLastAttempt(job)) {
+        if (!attemptsExhausted(failed.snapshot)) {
           log.warn({ code: outcome.code }, `gateway error, will retry: ${outcome.reason}`);
           throw new RetryLaterError(`order ${payment.orderId}: gateway ${outcome.gateway} ${outcome.code}: ${outcome.reason}`);
         }
-        // Attempts are spent and the gateway has no charge for this key: fail it so the saga can compensate.
-        const reason = `gateway unavailable after ${failed.snapshot.context.failures} attempts (last: ${outcome.code}: ${outcome.reason})`;
-        return advance(payments, failed, { type: 'GIVE_UP', reason }, detail);
+        return giveUp(failed, `last: ${outcome.code}: ${outcome.reason}`, calls, job, log);
       }
+      case undefined:
+        return giveUp(payment, `last: ${payment.snapshot.context.lastError ?? 'unknown'}`, calls, job, log);
     }
   }
 
-  function finish(payment: Payment, outcome: ChargeOutcome): PaymentJobResult {
+  /**
+   * The machine's attempts are spent. Fail the payment only once every handle
+   * that could still charge is cancelled; a cancel that loses to a confirm
+   * settles the payment as charged instead.
+   */
+  async function giveUp(payment: Payment, last: string, calls: GatewayCall[], job: Job, log: Logger): Promise<Advanced> {
+    const found = await settleBeforeGivingUp(gateways, payment, calls);
+    if (found) return settle(payment, found, [], calls, job, log);
+    const reason = `gateway unavailable after ${payment.snapshot.context.failures} attempts (${last})`;
+    return advance(payments, payment, { type: 'GIVE_UP', reason }, { jobId: job.id, gatewayCalls: calls });
+  }
+
+  function finish(payment: Payment, outcome: ChargeOutcome | undefined): PaymentJobResult {
     if (payment.status === 'Failed') {
       // The job fails (so Bull Board shows why) but is never retried: the payment is settled and its event written.
       throw new UnrecoverableError(`payment failed: ${payment.failureCode}: ${payment.failureReason}`);
     }
-    return { status: payment.status, transactionId: payment.transactionId, code: outcome.kind === 'declined' ? outcome.code : null };
+    return { status: payment.status, transactionId: payment.transactionId, code: outcome?.kind === 'declined' ? outcome.code : null };
   }
 }

@@ -95,11 +95,11 @@ const accepted: Row[] = [
     effects: ['chargeGateway'],
   },
   {
-    name: 'when the payment fails over to another gateway, then that gateway is recorded as maybe charged before the charge is sent, and nothing else changes',
+    name: 'when a charge is prepared at a gateway, then its handle is recorded (and the gateway as maybe charged) before it is confirmed, and nothing else changes',
     before: toProcessing(),
-    event: { type: 'ROUTE', gateway: 'secondary', cleared: ['stripe'] },
+    event: { type: 'ROUTE', gateway: 'secondary', intentId: 'pi_second', cleared: ['stripe'] },
     value: 'Processing',
-    context: { attempts: 1, failures: 0, gateways: { secondary: 'maybe_charged', stripe: 'not_charged' } },
+    context: { attempts: 1, failures: 0, gateways: { secondary: 'maybe_charged', stripe: 'not_charged' }, intents: { secondary: 'pi_second' }, intentSeq: 1 },
     effects: [],
   },
   {
@@ -136,6 +136,9 @@ describe('payment machine transitions', () => {
       failureReason: null,
       lastError: null,
       gateways: {},
+      intents: {},
+      intentSeq: 0,
+      legacyCharge: false,
     });
   });
 

@@ -24,7 +24,7 @@ export const sampleEvents: { [K in PaymentEvent['type']]: EventOf<K> } = {
   CHARGE_SUCCEEDED: { type: 'CHARGE_SUCCEEDED', transactionId: 'pi_3Ok1sim', gateway: 'stripe' },
   CHARGE_DECLINED: { type: 'CHARGE_DECLINED', code: 'card_declined', reason: 'Your card was declined.', gateway: 'stripe' },
   CHARGE_FAILED_TRANSIENTLY: { type: 'CHARGE_FAILED_TRANSIENTLY', code: 'gateway_timeout', reason: 'no answer in 10000 ms' },
-  ROUTE: { type: 'ROUTE', gateway: 'secondary', cleared: ['stripe'] },
+  ROUTE: { type: 'ROUTE', gateway: 'secondary', intentId: 'pi_3Ok2sim', cleared: ['stripe'] },
   GIVE_UP: { type: 'GIVE_UP', reason: 'gateway unreachable after 3 attempts, no charge found' },
 };
 

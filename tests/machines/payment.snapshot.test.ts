@@ -125,6 +125,16 @@ describe('snapshot versions', () => {
     expect(migrateSnapshot(current)).toStrictEqual(current);
   });
 
+  it('when a version 2 payment is migrated while Processing, then it is marked as possibly charged without a handle, and one at rest is not', () => {
+    const v2 = (value: StoredSnapshot['value']) => {
+      const { intents: _i, intentSeq: _s, legacyCharge: _l, ...context } = current.context;
+      return { version: 2, value, context } as unknown as StoredSnapshot;
+    };
+    expect(migrateSnapshot(v2('Processing')).context).toMatchObject({ intents: {}, intentSeq: 0, legacyCharge: true });
+    expect(migrateSnapshot(v2('Initiated')).context).toMatchObject({ intents: {}, intentSeq: 0, legacyCharge: false });
+    expect(migrateSnapshot(v2('Success')).context.legacyCharge).toBe(false);
+  });
+
   it.each([
     ['a future version', PAYMENT_MACHINE_VERSION + 1],
     ['version 0', 0],

@@ -61,7 +61,9 @@ function flakyAfterCharging(inner: PaymentGateway): PaymentGateway {
       if (loseFirstResponse.delete(request.orderId)) throw new TransientGatewayError('connection_lost', 'socket hang up', 'unknown');
       return charged;
     },
+    prepare: (request, signal) => inner.prepare(request, signal),
     lookup: (request, signal) => inner.lookup(request, signal),
+    void: (handle, signal) => inner.void(handle, signal),
   };
 }
 

@@ -4,33 +4,51 @@ import type { Knex } from 'knex';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentGatewayError, TransientGatewayError } from '../../../src/gateway/gateway.errors.js';
-import type { ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from '../../../src/gateway/gateway.port.js';
+import type { ChargeHandle, ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from '../../../src/gateway/gateway.port.js';
 import { createPaymentSnapshot } from '../../../src/machines/payment.snapshot.js';
+import { createSimulator, type Simulator } from '../../../src/gateway/simulator/simulator.js';
+import { createStripeGateway } from '../../../src/gateway/stripe.gateway.js';
 import { createMetrics } from '../../../src/observability/metrics.js';
 import { createKnex } from '../../../src/persistence/db.js';
 import { createPaymentsRepository, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
 import type { ChargePaymentJob } from '../../../src/queues/payments.queue.js';
 import { createPaymentProcessor, RetryLaterError } from '../../../src/workers/payment.processor.js';
+import { RefusedTransitionError } from '../../../src/workers/payment-transitions.js';
 import type { RoutedGateway } from '../../../src/workers/gateway-router.js';
 import { isolate, type Isolated } from '../../support/isolation.js';
 
 type Step = 'ok' | 'decline' | 'insufficient' | 'down' | 'lost' | 'timeout';
 
-/** A scripted gateway: each charge takes the next step; it remembers what it charged, by key. */
+/**
+ * A scripted gateway: each confirm takes the next step. It keeps what it
+ * prepared by key and what it charged by handle, as Stripe does; search (for
+ * legacy payments) finds nothing, as Stripe's lagging search may.
+ */
 function scriptedGateway(steps: Step[], opts: { lookupFails?: boolean; delayMs?: number; name?: string } = {}) {
+  const prepared = new Map<string, string>();
   const charged = new Map<string, ChargeSucceeded>();
-  const calls = { charge: [] as ChargeRequest[], lookup: 0 };
+  const canceled = new Set<string>();
+  const calls = { prepare: [] as ChargeRequest[], charge: [] as ChargeHandle[], lookup: 0, void: 0 };
+  const stateOf = (intentId: string): ChargeLookup =>
+    charged.get(intentId) ?? (canceled.has(intentId) ? { status: 'canceled', transactionId: intentId } : { status: 'not_charged', transactionId: intentId });
   const gateway: PaymentGateway = {
     name: opts.name ?? 'scripted',
-    async charge(req) {
-      calls.charge.push(req);
+    async prepare(req) {
+      calls.prepare.push(req);
+      const intentId = prepared.get(req.idempotencyKey) ?? `pi_${randomUUID()}`;
+      prepared.set(req.idempotencyKey, intentId);
+      return { orderId: req.orderId, paymentId: req.paymentId, intentId };
+    },
+    async charge(handle) {
+      calls.charge.push(handle);
       if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
-      const prior = charged.get(req.idempotencyKey);
-      if (prior) return prior; // idempotent replay, as Stripe does
+      const prior = charged.get(handle.intentId);
+      if (prior) return prior; // one intent charges once, as Stripe does
+      if (canceled.has(handle.intentId)) throw new PermanentGatewayError('processing_error', 'canceled');
       const step = steps.shift() ?? 'ok';
       const success = (): ChargeSucceeded => {
-        const ok = { status: 'succeeded' as const, transactionId: `pi_${randomUUID()}`, response: { amount: req.amountMinor.toString() } };
-        charged.set(req.idempotencyKey, ok);
+        const ok = { status: 'succeeded' as const, transactionId: handle.intentId, response: { id: handle.intentId } };
+        charged.set(handle.intentId, ok);
         return ok;
       };
       switch (step) {
@@ -52,10 +70,16 @@ function scriptedGateway(steps: Step[], opts: { lookupFails?: boolean; delayMs?:
     async lookup(req): Promise<ChargeLookup> {
       calls.lookup++;
       if (opts.lookupFails) throw new TransientGatewayError('gateway_unavailable', 'lookup refused', 'not_sent');
-      return charged.get(req.idempotencyKey) ?? { status: 'not_found' };
+      return req.intentId ? stateOf(req.intentId) : { status: 'not_found' };
+    },
+    async void(handle): Promise<ChargeLookup> {
+      calls.void++;
+      if (opts.lookupFails) throw new TransientGatewayError('gateway_unavailable', 'cancel refused', 'not_sent');
+      if (!charged.has(handle.intentId)) canceled.add(handle.intentId);
+      return stateOf(handle.intentId);
     },
   };
-  return { gateway, calls, charged };
+  return { gateway, calls, charged, canceled };
 }
 
 function fakeJob(orderId: string, attemptsMade: number, attempts = 3): Job<ChargePaymentJob> {
@@ -126,13 +150,15 @@ describe('payment processor (real PostgreSQL)', () => {
     expect(result.status).toBe('Success');
     expect(p?.status).toBe('Success');
     expect(p?.transactionId).toMatch(/^pi_/);
-    expect(calls.charge[0]?.idempotencyKey).toBe(`${p?.id}-charge`);
-    expect(calls.charge[0]?.amountMinor).toBe(4999n);
+    expect(calls.prepare[0]).toMatchObject({ idempotencyKey: `${p?.id}-intent-0`, amountMinor: 4999n });
+    expect(calls.charge[0]?.intentId).toBe(p?.transactionId);
+    expect(p?.snapshot.context.intents).toEqual({ scripted: p?.transactionId });
     const events = await outboxOf(orderId);
     expect(events).toHaveLength(1);
     expect(events[0].type).toBe('PaymentCompleted');
     expect(events[0].payload.data).toMatchObject({ orderId, amount: '49.99', currency: 'USD', transactionId: p?.transactionId });
-    expect((await payments.history(orderId)).map((h) => h.toStatus)).toEqual(['Initiated', 'Processing', 'Success']);
+    // The handle is committed (ROUTE) before the confirm that can move money.
+    expect((await payments.history(orderId)).map((h) => h.event)).toEqual(['CREATED', 'START', 'ROUTE', 'CHARGE_SUCCEEDED']);
     expect(kicks()).toBe(1);
   });
 
@@ -166,7 +192,8 @@ describe('payment processor (real PostgreSQL)', () => {
 
     await process(fakeJob(orderId, 1));
     expect((await payments.findByOrderId(orderId))?.status).toBe('Success');
-    expect(new Set(calls.charge.map((c) => c.idempotencyKey)).size).toBe(1);
+    expect(new Set(calls.charge.map((c) => c.intentId)).size).toBe(1);
+    expect(calls.prepare).toHaveLength(1);
   });
 
   it('when the gateway charges and loses the response, then the look-up settles it and the payment completes once', async () => {
@@ -195,9 +222,9 @@ describe('payment processor (real PostgreSQL)', () => {
     expect((await payments.findByOrderId(orderId))?.status).toBe('Success');
   });
 
-  it('when attempts run out and the gateway never charged, then the payment fails as gateway_unavailable', async () => {
+  it('when attempts run out and the gateway never charged, then the charge is cancelled first and the payment fails as gateway_unavailable', async () => {
     const orderId = await newPayment('JPY', '5000', 5000n, 3);
-    const { gateway, calls } = scriptedGateway(['down', 'down', 'down']);
+    const { gateway, calls, canceled } = scriptedGateway(['down', 'down', 'down']);
     const { process } = processorWith(gateway);
 
     await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
@@ -206,8 +233,9 @@ describe('payment processor (real PostgreSQL)', () => {
 
     const p = await payments.findByOrderId(orderId);
     expect(p).toMatchObject({ status: 'Failed', failureCode: 'gateway_unavailable' });
-    // Refused before sending is certain: nothing to look up before giving up.
-    expect(calls.lookup).toBe(0);
+    // The handle is cancelled before the payment is failed: no confirm still in flight can charge it later.
+    expect(calls.void).toBe(1);
+    expect([...canceled]).toEqual(calls.charge.slice(0, 1).map((c) => c.intentId));
     const events = await outboxOf(orderId);
     expect(events.map((e) => e.payload.data.code)).toEqual(['gateway_unavailable']);
   });
@@ -236,14 +264,16 @@ describe('payment processor (real PostgreSQL)', () => {
     expect(await outboxOf(orderId)).toHaveLength(1);
   });
 
-  it('when a worker died after committing Processing, then the next attempt rehydrates and charges with the same key', async () => {
+  it('when a worker died after committing Processing, then the next attempt rehydrates and confirms the same handle', async () => {
     const orderId = await newPayment('BHD', '1.250', 1250n);
     const first = scriptedGateway(['lost']);
     // Simulate the crash: the charge happened, but this worker never settled it.
     const crashed = await payments.findByOrderId(orderId);
     const { advance } = await import('../../../src/workers/payment-transitions.js');
-    await advance(payments, crashed!, { type: 'START' });
-    await first.gateway.charge({ orderId, paymentId: crashed!.id, amountMinor: 1250n, currency: 'BHD', paymentMethod: 'pm_card_visa', idempotencyKey: `${crashed!.id}-charge` }).catch(() => {});
+    const started = (await advance(payments, crashed!, { type: 'START' })).payment;
+    const handle = await first.gateway.prepare({ orderId, paymentId: crashed!.id, amountMinor: 1250n, currency: 'BHD', paymentMethod: 'pm_card_visa', idempotencyKey: `${crashed!.id}-intent-0` });
+    await advance(payments, started, { type: 'ROUTE', gateway: 'scripted', intentId: handle.intentId });
+    await first.gateway.charge(handle).catch(() => {});
 
     const { process } = processorWith(first.gateway);
     await process(fakeJob(orderId, 1));
@@ -287,8 +317,10 @@ describe('payment processor (real PostgreSQL)', () => {
       expect(p).toMatchObject({ status: 'Success', gateway: 'secondary' });
       expect(primary.charged.size + secondary.charged.size).toBe(1);
       const events = (await payments.history(orderId)).map((h) => h.event);
-      // The route is committed before the charge is sent to the secondary.
-      expect(events).toEqual(['CREATED', 'START', 'ROUTE', 'CHARGE_SUCCEEDED']);
+      // The primary's handle is cancelled, and the secondary's committed, before the secondary is asked to charge.
+      expect(events).toEqual(['CREATED', 'START', 'ROUTE', 'ROUTE', 'CHARGE_SUCCEEDED']);
+      expect(primary.canceled.size).toBe(1);
+      expect(p?.snapshot.context.intents).toEqual({ secondary: p?.transactionId });
     });
 
     it('when the primary may have charged and nobody can tell, then the payment does not fail over', async () => {
@@ -322,7 +354,7 @@ describe('payment processor (real PostgreSQL)', () => {
       // First attempt: primary refuses, route to secondary is committed, secondary charges... and the worker dies.
       const crashing: RoutedGateway[] = [
         { gateway: primary.gateway },
-        { gateway: { ...secondary.gateway, charge: async (req) => { await secondary.gateway.charge(req); throw new Error('process killed'); } } },
+        { gateway: { ...secondary.gateway, charge: async (handle) => { await secondary.gateway.charge(handle); throw new Error('process killed'); } } },
       ];
       await expect(processorWith(crashing).process(fakeJob(orderId, 0))).rejects.toThrow('process killed');
       expect(secondary.charged.size).toBe(1);
@@ -382,9 +414,105 @@ describe('payment processor (real PostgreSQL)', () => {
       // A payment this attempt started has never been sent anywhere: no look-up at the dead primary is needed.
       await process(fakeJob(orderId, 0));
 
-      expect(primary.calls.charge).toHaveLength(0);
-      expect(primary.calls.lookup).toBe(0);
+      expect(primary.calls.prepare).toHaveLength(0);
+      expect(primary.calls.lookup + primary.calls.void).toBe(0);
       expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Success', gateway: 'secondary' });
+    });
+  });
+
+  describe('the machine owns the attempts', () => {
+    it('when an attempt ends unsettled and BullMQ reaches its last attempt first, then the payment is retried later, never a refused GIVE_UP', async () => {
+      const orderId = await newPayment('USD', '49.99', 4999n, 2);
+      const unsure = scriptedGateway(['timeout'], { lookupFails: true });
+      await expect(processorWith(unsure.gateway).process(fakeJob(orderId, 0, 2))).rejects.toBeInstanceOf(RetryLaterError);
+      expect((await payments.findByOrderId(orderId))?.snapshot.context.failures).toBe(0);
+
+      // BullMQ's last attempt, but only the first failure the machine counts: not the time to give up.
+      const { gateway } = scriptedGateway(['down', 'down']);
+      const { process } = processorWith(gateway);
+      const last = await process(fakeJob(orderId, 1, 2)).catch((e: unknown) => e);
+      expect(last).not.toBeInstanceOf(RefusedTransitionError);
+      expect(last).toBeInstanceOf(RetryLaterError);
+      expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Processing' });
+
+      // Re-driven later (the sweeper): the second failure spends the machine's attempts, and it gives up cleanly.
+      await expect(process(fakeJob(orderId, 0, 2))).rejects.toBeInstanceOf(UnrecoverableError);
+      expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Failed', failureCode: 'gateway_unavailable' });
+    });
+
+    it('when a payment whose attempts are spent is re-driven, then it charges nothing more and settles by cancelling its handle', async () => {
+      const orderId = await newPayment('USD', '49.99', 4999n, 1);
+      const { gateway, calls } = scriptedGateway(['timeout']);
+      const { process } = processorWith(gateway);
+      await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(UnrecoverableError);
+
+      expect(calls.charge).toHaveLength(1);
+      expect(calls.void).toBe(1);
+      expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Failed', failureCode: 'gateway_unavailable' });
+    });
+  });
+
+  describe('against the simulator, as on Stripe', () => {
+    let simulator: Simulator;
+    beforeAll(async () => {
+      simulator = createSimulator({ seed: 7 });
+      await simulator.start();
+    });
+    afterAll(async () => {
+      await simulator.close();
+    });
+    const stripe = () => createStripeGateway({ apiKey: 'sk_test_processor', url: simulator.url, timeoutMs: 2000 });
+    const ledgerOf = (orderId: string) => simulator.ledger().filter((c) => c.orderId === orderId);
+
+    it('when search lags by a minute and the last attempt loses the response after charging, then the payment completes, never PaymentFailed', async () => {
+      simulator.setFaults({ searchLagMs: 60_000, lostResponseRate: 0 });
+      const orderId = await newPayment('USD', '49.99', 4999n, 1);
+      const gateway = stripe();
+      const lossy: PaymentGateway = { ...gateway, charge: async (handle, signal) => {
+        await gateway.charge(handle, signal);
+        throw new TransientGatewayError('connection_lost', 'socket hang up', 'unknown');
+      } };
+      const result = await processorWith(lossy).process(fakeJob(orderId, 0, 1));
+
+      expect(result.status).toBe('Success');
+      expect(ledgerOf(orderId)).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+      expect((await outboxOf(orderId)).map((e) => e.type)).toEqual(['PaymentCompleted']);
+    });
+
+    it('when a charged payment is re-driven after the gateway pruned its idempotency keys, then it is not charged a second time', async () => {
+      simulator.setFaults({ searchLagMs: 0, lostResponseRate: 0 });
+      const orderId = await newPayment();
+      const gateway = stripe();
+      // The first attempt charged, then nobody could read the outcome: the payment stays Processing.
+      const blind: PaymentGateway = { ...gateway, charge: async (handle, signal) => {
+        await gateway.charge(handle, signal);
+        throw new TransientGatewayError('connection_lost', 'socket hang up', 'unknown');
+      }, lookup: async () => { throw new TransientGatewayError('gateway_unavailable', 'look-up refused', 'not_sent'); } };
+      await expect(processorWith(blind).process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
+      expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Processing' });
+
+      simulator.advanceClock(2 * 86_400); // two days later the sweeper re-drives it; Stripe forgot every key by then
+      await processorWith(gateway).process(fakeJob(orderId, 0));
+
+      expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Success' });
+      expect(ledgerOf(orderId)).toHaveLength(1);
+    });
+
+    it('when attempts run out while a confirm may still be in flight, then the handle is cancelled first, and the payment fails only once it can never charge', async () => {
+      simulator.setFaults({ searchLagMs: 60_000, timeoutRate: 0 });
+      const orderId = await newPayment('USD', '49.99', 4999n, 1);
+      const gateway = stripe();
+      const stalled: PaymentGateway = { ...gateway, charge: async () => {
+        throw new TransientGatewayError('gateway_timeout', 'no answer in time', 'unknown');
+      } };
+      await expect(processorWith(stalled).process(fakeJob(orderId, 0, 1))).rejects.toBeInstanceOf(UnrecoverableError);
+
+      const p = await payments.findByOrderId(orderId);
+      expect(p).toMatchObject({ status: 'Failed', failureCode: 'gateway_unavailable' });
+      // A confirm that arrives late is refused: the intent is cancelled.
+      const handle = { orderId, paymentId: p!.id, intentId: p!.snapshot.context.intents.stripe! };
+      await expect(gateway.charge(handle)).rejects.toBeInstanceOf(PermanentGatewayError);
+      expect(ledgerOf(orderId)).toEqual([]);
     });
   });
 });

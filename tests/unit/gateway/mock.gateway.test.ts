@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PermanentGatewayError, TransientGatewayError } from '../../../src/gateway/gateway.errors.js';
-import type { ChargeRequest } from '../../../src/gateway/gateway.port.js';
+import type { ChargeRequest, PaymentGateway } from '../../../src/gateway/gateway.port.js';
 import { createMockGateway } from '../../../src/gateway/mock.gateway.js';
 import { createPrng } from '../../../src/gateway/simulator/prng.js';
 
@@ -20,10 +20,15 @@ function chargeRequest(overrides: Partial<ChargeRequest> = {}): ChargeRequest {
 
 const noWait = async () => {};
 
+/** Prepare, then confirm: the service's two calls. */
+async function charge(gateway: PaymentGateway, request: ChargeRequest, signal?: AbortSignal) {
+  return gateway.charge(await gateway.prepare(request), signal);
+}
+
 describe('mock gateway', () => {
   it('when a charge succeeds, then it answers a transaction id and the charged amount in minor units', async () => {
     const gateway = createMockGateway({ sleep: noWait });
-    const result = await gateway.charge(chargeRequest({ amountMinor: 1250n, currency: 'BHD' }));
+    const result = await charge(gateway, chargeRequest({ amountMinor: 1250n, currency: 'BHD' }));
     expect(gateway.name).toBe('mock');
     expect(result.status).toBe('succeeded');
     expect(result.transactionId).toMatch(/^mock_txn_[0-9a-f-]{36}$/);
@@ -35,27 +40,27 @@ describe('mock gateway', () => {
     ['pm_card_chargeDeclinedInsufficientFunds', 'insufficient_funds'],
   ])('when the payment method is %s, then the charge is refused permanently with %s', async (paymentMethod, code) => {
     const gateway = createMockGateway({ sleep: noWait, random: () => 0 });
-    const refusal = await gateway.charge(chargeRequest({ paymentMethod })).catch((e: unknown) => e);
+    const refusal = await charge(gateway, chargeRequest({ paymentMethod })).catch((e: unknown) => e);
     expect(refusal).toBeInstanceOf(PermanentGatewayError);
     expect((refusal as PermanentGatewayError).code).toBe(code);
   });
 
   it('when pm_card_visa is charged, then it succeeds whatever the dice say', async () => {
     const gateway = createMockGateway({ sleep: noWait, successRate: 0, random: () => 0.99 });
-    await expect(gateway.charge(chargeRequest())).resolves.toMatchObject({ status: 'succeeded' });
+    await expect(charge(gateway, chargeRequest())).resolves.toMatchObject({ status: 'succeeded' });
   });
 
   it('when another token is charged, then the success draw below the success rate succeeds and one at or above declines', async () => {
     const below = createMockGateway({ sleep: noWait, successRate: 0.8, random: () => 0.79 });
     const atRate = createMockGateway({ sleep: noWait, successRate: 0.8, random: () => 0.8 });
-    await expect(below.charge(chargeRequest({ paymentMethod: 'pm_other' }))).resolves.toMatchObject({ status: 'succeeded' });
-    await expect(atRate.charge(chargeRequest({ paymentMethod: 'pm_other' }))).rejects.toMatchObject({ code: 'card_declined' });
+    await expect(charge(below, chargeRequest({ paymentMethod: 'pm_other' }))).resolves.toMatchObject({ status: 'succeeded' });
+    await expect(charge(atRate, chargeRequest({ paymentMethod: 'pm_other' }))).rejects.toMatchObject({ code: 'card_declined' });
   });
 
   it('when many charges use another token, then about the success rate of them succeed (80% by default)', async () => {
     const gateway = createMockGateway({ sleep: noWait, random: createPrng(42) });
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 2000 }, () => gateway.charge(chargeRequest({ paymentMethod: 'pm_card_any' }))),
+      Array.from({ length: 2000 }, () => charge(gateway, chargeRequest({ paymentMethod: 'pm_card_any' }))),
     );
     const succeeded = outcomes.filter((o) => o.status === 'fulfilled').length;
     expect(succeeded / outcomes.length).toBeGreaterThan(0.76);
@@ -73,13 +78,13 @@ describe('mock gateway', () => {
         waited.push(ms);
       },
     });
-    await gateway.charge(chargeRequest());
-    await gateway.charge(chargeRequest());
-    await gateway.charge(chargeRequest());
+    await charge(gateway, chargeRequest());
+    await charge(gateway, chargeRequest());
+    await charge(gateway, chargeRequest());
     expect(waited).toEqual([10, 50, 30]);
   });
 
-  it('when the caller aborts during the delay, then nothing is charged and a retry with the same key charges', async () => {
+  it('when the caller aborts during the delay, then nothing is charged and confirming the same handle again charges', async () => {
     let sleeps = 0;
     // The first delay lasts until the caller aborts; later ones pass at once.
     const sleep = (_ms: number, signal?: AbortSignal) =>
@@ -88,23 +93,23 @@ describe('mock gateway', () => {
         : new Promise<void>((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason)));
     const gateway = createMockGateway({ sleep });
     const controller = new AbortController();
-    const request = chargeRequest();
-    const pending = gateway.charge(request, controller.signal);
+    const handle = await gateway.prepare(chargeRequest());
+    const pending = gateway.charge(handle, controller.signal);
     controller.abort();
     const error = await pending.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientGatewayError);
     expect((error as TransientGatewayError).outcome).toBe('not_sent');
-    await expect(gateway.lookup(request)).resolves.toEqual({ status: 'not_found' });
-    await expect(gateway.charge(request)).resolves.toMatchObject({ status: 'succeeded' });
+    await expect(gateway.lookup(handle)).resolves.toEqual({ status: 'not_charged', transactionId: handle.intentId });
+    await expect(gateway.charge(handle)).resolves.toMatchObject({ status: 'succeeded' });
   });
 
   it('when many charges succeed, then every transaction id is unique', async () => {
     const gateway = createMockGateway({ sleep: noWait, successRate: 1 });
-    const results = await Promise.all(Array.from({ length: 500 }, () => gateway.charge(chargeRequest())));
+    const results = await Promise.all(Array.from({ length: 500 }, () => charge(gateway, chargeRequest())));
     expect(new Set(results.map((r) => r.transactionId)).size).toBe(500);
   });
 
-  it('when the same idempotency key is charged again, even concurrently, then the first result comes back and nothing is charged twice', async () => {
+  it('when the same handle is confirmed again, even concurrently, then the first result comes back and nothing is charged twice', async () => {
     let draws = 0;
     const gateway = createMockGateway({
       sleep: noWait,
@@ -114,41 +119,54 @@ describe('mock gateway', () => {
       },
     });
     const request = chargeRequest({ paymentMethod: 'pm_card_any' });
-    const [first, concurrent] = await Promise.all([gateway.charge(request), gateway.charge(request)]);
-    const later = await gateway.charge(request);
+    const handle = await gateway.prepare(request);
+    expect((await gateway.prepare(request)).intentId).toBe(handle.intentId);
+    const [first, concurrent] = await Promise.all([gateway.charge(handle), gateway.charge(handle)]);
+    const later = await gateway.charge(handle);
     expect(concurrent).toBe(first);
     expect(later.transactionId).toBe(first.transactionId);
     expect(draws).toBe(2); // one delay and one success draw: a single attempt
   });
 
-  it('when a declined key is charged again, then the same refusal is thrown again', async () => {
+  it('when a declined handle is confirmed again, then the same refusal is thrown again', async () => {
     const gateway = createMockGateway({ sleep: noWait });
-    const request = chargeRequest({ paymentMethod: 'pm_card_chargeDeclinedInsufficientFunds' });
-    const first = await gateway.charge(request).catch((e: unknown) => e);
-    const again = await gateway.charge(request).catch((e: unknown) => e);
+    const handle = await gateway.prepare(chargeRequest({ paymentMethod: 'pm_card_chargeDeclinedInsufficientFunds' }));
+    const first = await gateway.charge(handle).catch((e: unknown) => e);
+    const again = await gateway.charge(handle).catch((e: unknown) => e);
     expect(again).toBe(first);
   });
 
-  it('when the same key comes with another amount, then it is refused as an invalid request', async () => {
+  it('when the same prepare key comes with another amount, then it is refused as an invalid request', async () => {
     const gateway = createMockGateway({ sleep: noWait });
     const request = chargeRequest();
-    await gateway.charge(request);
-    await expect(gateway.charge({ ...request, amountMinor: 5000n })).rejects.toMatchObject({
+    await gateway.prepare(request);
+    await expect(gateway.prepare({ ...request, amountMinor: 5000n })).rejects.toMatchObject({
       name: 'PermanentGatewayError',
       code: 'invalid_request',
     });
   });
 
-  it('when a charge is looked up by key or by order id, then it reports the charge or the refusal, and not_found otherwise', async () => {
+  it('when a charge is read by its handle or searched by order id, then it reports the charge or the refusal, and not_found otherwise', async () => {
     const gateway = createMockGateway({ sleep: noWait });
-    const paid = chargeRequest();
-    const refused = chargeRequest({ paymentMethod: 'pm_card_chargeDeclined' });
+    const paid = await gateway.prepare(chargeRequest());
+    const refused = await gateway.prepare(chargeRequest({ paymentMethod: 'pm_card_chargeDeclined' }));
     const success = await gateway.charge(paid);
     await gateway.charge(refused).catch(() => undefined);
 
     await expect(gateway.lookup(paid)).resolves.toEqual(success);
-    await expect(gateway.lookup({ ...paid, idempotencyKey: 'another-key' })).resolves.toEqual(success);
+    await expect(gateway.lookup({ orderId: paid.orderId, paymentId: paid.paymentId })).resolves.toEqual(success);
     await expect(gateway.lookup(refused)).resolves.toMatchObject({ status: 'declined', code: 'card_declined' });
-    await expect(gateway.lookup(chargeRequest())).resolves.toEqual({ status: 'not_found' });
+    await expect(gateway.lookup({ orderId: 'nobody', paymentId: 'none' })).resolves.toEqual({ status: 'not_found' });
+  });
+
+  it('when a prepared charge is voided, then it never charges; a charge that went through is reported instead', async () => {
+    const gateway = createMockGateway({ sleep: noWait });
+    const voided = await gateway.prepare(chargeRequest());
+    const paid = await gateway.prepare(chargeRequest());
+    const success = await gateway.charge(paid);
+
+    await expect(gateway.void(voided)).resolves.toEqual({ status: 'canceled', transactionId: voided.intentId });
+    await expect(gateway.charge(voided)).rejects.toBeInstanceOf(PermanentGatewayError);
+    await expect(gateway.void(paid)).resolves.toEqual(success);
   });
 });
