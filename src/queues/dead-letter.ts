@@ -42,7 +42,7 @@ export function deadLetterCopy(message: DeadLetterMessage, reason: string): { co
   const p = message.properties;
   const id = randomUUID();
   const headers: Record<string, unknown> = {
-    ...(mask(p.headers ?? {}) as Record<string, unknown>),
+    ...maskedHeaders(p.headers),
     'x-error': reason,
     'x-original-exchange': message.fields.exchange,
     'x-original-routing-key': mask(message.fields.routingKey),
@@ -65,6 +65,15 @@ export function deadLetterCopy(message: DeadLetterMessage, reason: string): { co
   };
   const content = maskCardDataInBody(message.content);
   return { content, options: dropUndefined(publish), id };
+}
+
+/** A header table that cannot even be walked (the reason it is dead-lettered, maybe) is left out, not let fail the copy. */
+function maskedHeaders(headers: unknown): Record<string, unknown> {
+  try {
+    return maskStrings(headers ?? {}, 0) as Record<string, unknown>;
+  } catch {
+    return { 'x-original-headers': 'left out: they could not be read' };
+  }
 }
 
 /** Deeper header tables than this are dropped from the copy, not walked. */

@@ -87,8 +87,14 @@ describe('the dead-letter copy', () => {
     expect(copy.options.headers?.['x-error']).toBe(CARD_DATA_REASON);
   });
 
-  it('when a body is over 64 KiB, then the copy is whole but every digit in it is masked (it is not scanned precisely)', () => {
+  it('when a body is just over 64 KiB, then the copy is masked precisely: everything else byte for byte', () => {
     const content = Buffer.from(`{"pad":"${'p'.repeat(70_000)}","card":"4111 1111 1111 1111","order":"9a6b"}`);
+    const copy = deadLetterCopy({ ...original, content }, 'body is too large');
+    expect(copy.content.toString()).toBe(content.toString().replace('4111 1111 1111 1111', '**** **** **** 1111'));
+  });
+
+  it('when a body is over 256 KiB, then the copy is whole but every digit in it is masked (it is not scanned precisely)', () => {
+    const content = Buffer.from(`{"pad":"${'p'.repeat(300_000)}","card":"4111 1111 1111 1111","order":"9a6b"}`);
     const copy = deadLetterCopy({ ...original, content }, 'body is too large');
     expect(copy.content.length).toBe(content.length);
     expect(copy.content.toString()).toContain('"card":"**** **** **** ****","order":"*a*b"');
