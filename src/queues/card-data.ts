@@ -146,6 +146,21 @@ function windowsOf(text: string, positions: number[], groupStarts: number[], onC
   return false;
 }
 
+/**
+ * Most texts (ids, amounts, names) cannot hold 13 digits, and counting ASCII
+ * digits is far cheaper than the scan. Any other character is scanned: one
+ * can fold to several digits ("⅒" is "1⁄10").
+ */
+function tooFewDigits(text: string): boolean {
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128) return false;
+    if (isDigitCode(c) && ++digits >= MIN_DIGITS) return false;
+  }
+  return true;
+}
+
 function scan(text: string, onCard: OnCard): Folded {
   const folded = foldText(text);
   scanFolded(withoutKnownIds(folded.text), onCard);
@@ -160,6 +175,7 @@ export function findCardNumbers(text: string): Array<{ start: number; end: numbe
 }
 
 export function containsCardNumber(text: string): boolean {
+  if (tooFewDigits(text)) return false;
   let found = false;
   scan(text, () => (found = true));
   return found;
@@ -171,6 +187,7 @@ export function containsCardNumber(text: string): boolean {
  * separators and everything else stay.
  */
 export function maskCardNumbers(text: string): string {
+  if (tooFewDigits(text)) return text;
   const folded = foldText(text);
   let marked: Uint8Array | undefined;
   scanFolded(withoutKnownIds(folded.text), (positions, first, end) => {

@@ -136,3 +136,11 @@ describe('hostile shapes', () => {
     expect(maskAllDigits('a ４٤𝟒4 b')).toBe('a **** b');
   });
 });
+
+describe('characters that fold to several digits', () => {
+  it('when a short text of circled numbers spells a card number, then it is found', () => {
+    // ⑪ is "11": nine characters holding the sixteen digits of 4111 1111 1111 1111; the last four digits stay.
+    expect(containsCardNumber('4⑪⑪⑪⑪⑪⑪⑪1')).toBe(true);
+    expect(maskCardNumbers('4⑪⑪⑪⑪⑪⑪⑪1')).toBe('*******⑪1');
+  });
+});
