@@ -9,9 +9,10 @@ import { numberDigits, walkJson } from './json-walk.js';
 /**
  * True when any key, string or number inside a parsed value holds a card
  * number; 'too complex' when it is too deep or too big to walk (see json-walk.ts).
+ * `numbers` only: its strings were already scanned as they were written.
  */
-export function cardNumberIn(value: unknown): boolean | { tooComplex: string } {
-  const walked = walkJson(value, (v) => containsCardNumber(v.text));
+export function cardNumberIn(value: unknown, only: { numbers?: boolean } = {}): boolean | { tooComplex: string } {
+  const walked = walkJson(value, (v) => (only.numbers && v.kind !== 'other' ? false : containsCardNumber(v.text)));
   if (walked === 'stopped') return true;
   return walked === 'done' ? false : walked;
 }
