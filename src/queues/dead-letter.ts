@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { MessageProperties, Options } from 'amqplib';
 import type { AmqpConnection } from './amqp-connection.js';
-import { maskCardDataInBody, maskCardNumbers } from './card-data.js';
+import { maskCardNumbers } from './card-data.js';
+import { decodeUtf8, maskCardDataInBody } from './card-data-body.js';
+import { numberDigits } from './json-walk.js';
 import { createConfirmedPublisher } from './confirmed-publisher.js';
 import { DEAD_LETTER_QUEUE, declareDeadLetterQueue } from './topology.js';
 
@@ -12,13 +14,8 @@ export interface DeadLetterMessage {
   properties: Partial<MessageProperties>;
 }
 
-export interface DeadLetterOptions {
-  /** Mask card numbers in the body and headers before the copy is kept (CONTRACT.md). */
-  maskCardData?: boolean;
-}
-
 /** Resolves only once the broker confirmed the copy is in the dead-letter queue. */
-export type DeadLetter = (message: DeadLetterMessage, reason: string, options?: DeadLetterOptions) => Promise<void>;
+export type DeadLetter = (message: DeadLetterMessage, reason: string) => Promise<void>;
 
 export const CARD_DATA_REASON = 'card data not accepted';
 const ID_HEADER = 'x-dead-letter-id';
@@ -32,21 +29,20 @@ export class DeadLetterNotRoutedError extends Error {
 }
 
 /**
- * The copy kept in the dead-letter queue: the body whole (masked only for card
- * data), the original properties and headers, plus why and where it came from.
+ * The copy kept in the dead-letter queue: the body whole, the original
+ * properties and headers, plus why and where it came from. Card numbers are
+ * masked in every copy (body, header keys and values, numbers included, and
+ * every string property): a message refused for its size or its shape was
+ * never fully scanned, and masking a copy without one changes nothing.
  * `expiration` would let the copy expire and `userId` is checked by the broker
  * against our own user, so both move to headers instead.
  */
-export function deadLetterCopy(
-  message: DeadLetterMessage,
-  reason: string,
-  options: DeadLetterOptions = {},
-): { content: Buffer; options: Options.Publish; id: string } {
-  const mask = options.maskCardData ? maskStrings : <T>(v: T) => v;
+export function deadLetterCopy(message: DeadLetterMessage, reason: string): { content: Buffer; options: Options.Publish; id: string } {
+  const mask = <T>(value: T) => maskStrings(value, 0) as T;
   const p = message.properties;
   const id = randomUUID();
   const headers: Record<string, unknown> = {
-    ...(mask(p.headers ?? {}) as Record<string, unknown>),
+    ...maskedHeaders(p.headers),
     'x-error': reason,
     'x-original-exchange': message.fields.exchange,
     'x-original-routing-key': mask(message.fields.routingKey),
@@ -57,8 +53,8 @@ export function deadLetterCopy(
   const publish: Options.Publish = {
     persistent: true,
     headers,
-    contentType: p.contentType,
-    contentEncoding: p.contentEncoding,
+    contentType: mask(p.contentType),
+    contentEncoding: mask(p.contentEncoding),
     priority: p.priority,
     correlationId: mask(p.correlationId),
     replyTo: mask(p.replyTo),
@@ -67,16 +63,37 @@ export function deadLetterCopy(
     type: mask(p.type),
     appId: mask(p.appId),
   };
-  const content = options.maskCardData ? maskCardDataInBody(message.content) : message.content;
+  const content = maskCardDataInBody(message.content);
   return { content, options: dropUndefined(publish), id };
 }
 
-function maskStrings<T>(value: T): T {
-  if (typeof value === 'string') return maskCardNumbers(value) as T;
-  if (Buffer.isBuffer(value)) return Buffer.from(maskCardNumbers(value.toString('latin1')), 'latin1') as T;
-  if (Array.isArray(value)) return value.map(maskStrings) as T;
+/** A header table that cannot even be walked (the reason it is dead-lettered, maybe) is left out, not let fail the copy. */
+function maskedHeaders(headers: unknown): Record<string, unknown> {
+  try {
+    return maskStrings(headers ?? {}, 0) as Record<string, unknown>;
+  } catch {
+    return { 'x-original-headers': 'left out: they could not be read' };
+  }
+}
+
+/** Deeper header tables than this are dropped from the copy, not walked. */
+const MAX_HEADER_DEPTH = 32;
+
+function maskStrings(value: unknown, depth: number): unknown {
+  if (depth > MAX_HEADER_DEPTH) return '(nested too deep: dropped)';
+  if (typeof value === 'string') return maskCardNumbers(value);
+  if (typeof value === 'number' || typeof value === 'bigint') {
+    const digits = numberDigits(value);
+    const masked = maskCardNumbers(digits);
+    return masked === digits ? value : masked;
+  }
+  if (Buffer.isBuffer(value)) {
+    const utf8 = decodeUtf8(value);
+    return utf8 === undefined ? Buffer.from(maskCardNumbers(value.toString('latin1')), 'latin1') : Buffer.from(maskCardNumbers(utf8));
+  }
+  if (Array.isArray(value)) return value.map((v) => maskStrings(v, depth + 1));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskStrings(v)])) as T;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [maskCardNumbers(k), maskStrings(v, depth + 1)]));
   }
   return value;
 }
@@ -100,8 +117,8 @@ export function createDeadLetterPublisher(deps: { connection: AmqpConnection; ti
     },
   });
   return {
-    async deadLetter(message, reason, options) {
-      const copy = deadLetterCopy(message, reason, options);
+    async deadLetter(message, reason) {
+      const copy = deadLetterCopy(message, reason);
       const outcome = await publisher.publish({
         exchange: '',
         routingKey: DEAD_LETTER_QUEUE,

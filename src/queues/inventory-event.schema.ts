@@ -1,17 +1,23 @@
 import type { MessageProperties } from 'amqplib';
 import { z } from 'zod';
-import { containsCardNumber, containsCardNumberDeep } from './card-data.js';
+import { containsCardNumber } from './card-data.js';
+import { cardNumberIn, decodeUtf8 } from './card-data-body.js';
 import { checkPaymentData, type UsablePaymentData } from './inventory-payment-data.js';
+import { walkJson } from './json-walk.js';
 
 /**
  * Sorts one raw InventoryReserved delivery into what CONTRACT.md's bad-input
- * table does with it. Card data is looked for first, on the raw bytes, before
- * anything could log or store them.
+ * table does with it. The size is checked first, so a body of megabytes is
+ * never scanned or parsed; then card data is looked for, in the text and in
+ * every header, key and parsed value (numbers as their digits), before
+ * anything could log or store them. Every walk is iterative and capped
+ * (json-walk.ts): no message can overflow the stack here.
  */
 
 export const MAX_BODY_BYTES = 64 * 1024;
-const UNICODE_ESCAPE = Buffer.from('\\u');
 export const MAX_TEXT_LENGTH = 255;
+/** Header values that are kept (trace context, history) must be printable ASCII. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 export const ACCEPTED_TYPE = 'InventoryReserved';
 
 export interface InventoryReserved {
@@ -80,21 +86,32 @@ const attributionSchema = z.looseObject({
 });
 
 export function parseInventoryDelivery(body: Buffer, properties: Partial<MessageProperties> = {}): InventoryDelivery {
-  if (carriesCardData(body, properties)) return { kind: 'card-data' };
-  const decoded = decodeJson(body);
-  if (!decoded.ok) return { kind: 'dead-letter', reason: decoded.reason };
-  // Decoding changes a string only at its escapes, and of those only \uXXXX can
-  // make a digit, a space or a dash: without one, the raw scan saw it all.
-  if (body.includes(UNICODE_ESCAPE) && containsCardNumberDeep(decoded.value)) return { kind: 'card-data' };
+  if (body.length > MAX_BODY_BYTES) return deadLetter(`body is ${body.length} bytes: at most ${MAX_BODY_BYTES} (64 KiB) are accepted`);
+  const inProperties = cardNumberIn(properties);
+  if (inProperties === true) return { kind: 'card-data' };
+  if (inProperties !== false) return deadLetter(`the message properties: ${inProperties.tooComplex}`);
+  const text = decodeUtf8(body);
+  // Not UTF-8: scanned as latin1, so every byte is seen.
+  if (containsCardNumber(text ?? body.toString('latin1'))) return { kind: 'card-data' };
+  if (text === undefined) return deadLetter('body is not valid UTF-8: a CloudEvents JSON document is expected');
+  const decoded = decodeJson(text);
+  if (!decoded.ok) return deadLetter(decoded.reason);
+  // Numbers ("41111111111111110e-1") only show their digits once parsed. Strings
+  // and keys are as the text scan saw them unless an escape changed one.
+  const inBody = cardNumberIn(decoded.value, { numbers: !text.includes('\\') });
+  if (inBody === true) return { kind: 'card-data' };
+  if (inBody !== false) return deadLetter(`the body ${inBody.tooComplex}`);
+  return parseEvent(decoded.value, properties);
+}
 
-  const envelope = envelopeSchema.safeParse(decoded.value);
+function parseEvent(value: unknown, properties: Partial<MessageProperties>): InventoryDelivery {
+  const envelope = envelopeSchema.safeParse(value);
   if (!envelope.success) return deadLetter(`not a CloudEvents 1.0 envelope: ${describeIssue(envelope.error)}`);
   const event = envelope.data;
-  if (event.type !== ACCEPTED_TYPE) {
-    return deadLetter(`type "${event.type}" is not accepted: only "${ACCEPTED_TYPE}" is`);
-  }
-  const tooLong = findLongText(event, '');
-  if (tooLong) return deadLetter(`${tooLong.path} is ${tooLong.length} characters long: at most ${MAX_TEXT_LENGTH} are accepted`);
+  // The type is not quoted back: a refused value is never repeated.
+  if (event.type !== ACCEPTED_TYPE) return deadLetter(`type is not accepted: only "${ACCEPTED_TYPE}" is`);
+  const tooLong = findLongText(event);
+  if (tooLong) return deadLetter(`${tooLong.what} is ${tooLong.length} characters long: at most ${MAX_TEXT_LENGTH} are accepted`);
   const attribution = attributionSchema.safeParse(event.data);
   if (!attribution.success) return deadLetter(`data.${describeIssue(attribution.error)}`);
 
@@ -114,30 +131,7 @@ function deadLetter(reason: string): InventoryDelivery {
   return { kind: 'dead-letter', reason };
 }
 
-/** The raw body (as bytes, so even non-UTF-8 is scanned) and every string property or header. */
-function carriesCardData(body: Buffer, properties: Partial<MessageProperties>): boolean {
-  if (containsCardNumber(body.toString('latin1'))) return true;
-  return containsCardNumberDeep(scannable(properties));
-}
-
-/** Header values may be byte arrays (Buffers): scanned as latin1 text, like the body. */
-function scannable(value: unknown): unknown {
-  if (Buffer.isBuffer(value)) return value.toString('latin1');
-  if (Array.isArray(value)) return value.map(scannable);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scannable(v)]));
-  return value;
-}
-
-function decodeJson(body: Buffer): { ok: true; value: unknown } | { ok: false; reason: string } {
-  if (body.length > MAX_BODY_BYTES) {
-    return { ok: false, reason: `body is ${body.length} bytes: at most ${MAX_BODY_BYTES} (64 KiB) are accepted` };
-  }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
-  } catch {
-    return { ok: false, reason: 'body is not valid UTF-8: a CloudEvents JSON document is expected' };
-  }
+function decodeJson(text: string): { ok: true; value: unknown } | { ok: false; reason: string } {
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {
@@ -154,21 +148,27 @@ function describeIssue(error: z.ZodError): string {
   return path ? `${path} ${issue.message}` : `the body must be a JSON object (${issue.message})`;
 }
 
-/** The first string anywhere in the event longer than MAX_TEXT_LENGTH, with its path. */
-function findLongText(value: unknown, path: string): { path: string; length: number } | undefined {
-  if (typeof value === 'string') return value.length > MAX_TEXT_LENGTH ? { path, length: value.length } : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, child] of Object.entries(value)) {
-    const found = findLongText(child, path ? `${path}.${key}` : key);
-    if (found) return found;
-  }
-  return undefined;
+/** A field path made of plain names is shown; any other is not (it came from the message). */
+const PLAIN_PATH = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** The first key or string anywhere in the event longer than MAX_TEXT_LENGTH, named by its path. */
+function findLongText(value: unknown): { what: string; length: number } | undefined {
+  let found: { what: string; length: number } | undefined;
+  walkJson(value, (v) => {
+    if (v.kind === 'other' || v.text.length <= MAX_TEXT_LENGTH) return false;
+    const path = v.path();
+    const where = PLAIN_PATH.test(path) ? path : 'a field';
+    found = { what: v.kind === 'key' ? `a key in ${path ? where : 'the event'}` : where, length: v.text.length };
+    return true;
+  });
+  return found;
 }
 
-/** Card data was refused and text is at most 255 characters by now, so this is safe to keep. */
+/** Card data was refused and text is at most 255 characters by now; only printable ASCII is kept, as written. */
 function asText(value: unknown): string {
   if (value === undefined) return '(missing)';
-  return (typeof value === 'string' ? value : JSON.stringify(value)).slice(0, MAX_TEXT_LENGTH);
+  const text = (typeof value === 'string' ? value : JSON.stringify(value)).slice(0, MAX_TEXT_LENGTH);
+  return PRINTABLE_ASCII.test(text) ? text : '(not shown: not printable ASCII)';
 }
 
 const TRACE_KEYS = ['traceparent', 'tracestate'] as const;
@@ -178,7 +178,7 @@ function traceContext(headers: MessageProperties['headers'], event: Record<strin
   for (const key of TRACE_KEYS) {
     const value = headers?.[key] ?? event[key];
     const text = Buffer.isBuffer(value) ? value.toString('utf8') : value;
-    if (typeof text === 'string' && text.length > 0 && text.length <= 512) out[key] = text;
+    if (typeof text === 'string' && text.length > 0 && text.length <= 512 && PRINTABLE_ASCII.test(text)) out[key] = text;
   }
   return out;
 }

@@ -29,6 +29,14 @@ export type PaymentDataCheck =
  */
 const GATEWAY_TOKEN = /^(pm|tok|card|src)_[A-Za-z0-9_]+$/;
 const TOKEN_EXAMPLE = '"pm_card_visa"';
+/**
+ * A customer id is the caller's opaque reference ("cus_123", an account
+ * number, a UUID): letters, digits, "_" and "-" only, as Stripe and most
+ * systems write theirs. Anything else (spaces, dots, other scripts' digits,
+ * fullwidth forms) is refused before it could reach the payments row, Stripe's
+ * metadata or a log.
+ */
+export const CUSTOMER_ID = /^[A-Za-z0-9_-]{1,255}$/;
 
 /** Checks amount, currency, payment method and customer id; the reason names the field and what is expected. */
 export function checkPaymentData(data: Record<string, unknown>): PaymentDataCheck {
@@ -37,7 +45,7 @@ export function checkPaymentData(data: Record<string, unknown>): PaymentDataChec
   try {
     amountMinor = parseAmount(data.amount, data.currency);
   } catch (err) {
-    if (err instanceof MoneyError) return fail(err.field, err.message);
+    if (err instanceof MoneyError) return fail(err.field, withoutGivenValue(err.message, data[err.field]));
     throw err;
   }
   const method = data.paymentMethod;
@@ -48,13 +56,29 @@ export function checkPaymentData(data: Record<string, unknown>): PaymentDataChec
     return fail('paymentMethod', `paymentMethod must be a gateway token such as ${TOKEN_EXAMPLE}, never card details`);
   }
   const customerId = data.customerId ?? null;
-  if (customerId !== null && typeof customerId !== 'string') {
-    return fail('customerId', 'customerId must be a string such as "cus_123" when given');
+  if (customerId !== null && !isCustomerId(customerId)) {
+    return fail('customerId', 'customerId must be 1 to 255 letters, digits, "_" or "-", such as "cus_123", when given');
   }
   return {
     ok: true,
     value: { amount: data.amount as string, amountMinor, currency: data.currency as string, customerId, paymentMethod: method },
   };
+}
+
+export function isCustomerId(value: unknown): value is string {
+  return typeof value === 'string' && CUSTOMER_ID.test(value);
+}
+
+/**
+ * money.ts names the value it refused (`amount "1.5" must have…`); the reason
+ * goes into the payment's history and its PaymentFailed, where nothing the
+ * sender wrote is repeated: the quoted value (whole, or as money.ts cut it) is taken out.
+ */
+function withoutGivenValue(message: string, given: unknown): string {
+  if (typeof given !== 'string') return message;
+  let out = message;
+  for (const quoted of [given, given.slice(0, 40)]) out = out.split(` "${quoted}" `).join(' ');
+  return out;
 }
 
 export function isGatewayToken(value: unknown): value is string {
@@ -73,7 +97,7 @@ function usableParts(data: Record<string, unknown>): UsablePaymentData {
     currency,
     amount: amountMinor === null ? null : (data.amount as string),
     amountMinor,
-    customerId: typeof data.customerId === 'string' ? data.customerId : null,
+    customerId: isCustomerId(data.customerId) ? data.customerId : null,
     paymentMethod: isGatewayToken(data.paymentMethod) ? data.paymentMethod : null,
   };
 }

@@ -58,7 +58,7 @@ class EnqueueFailedError extends Error {
 export function createInventoryConsumer(deps: InventoryConsumerDeps): InventoryHandler {
   const limit = deps.deliveryLimit ?? INPUT_DELIVERY_LIMIT;
   return async (message) => {
-    const delivery = parseInventoryDelivery(message.content, message.properties);
+    const delivery = parseSafely(message, deps.logger);
     const log = loggerFor(deps.logger, delivery);
     // The job is enqueued inside this span, so the job's trace continues the incoming event's.
     return inSpan(`process ${INPUT_QUEUE}`, consumerSpan(delivery), async (span) => {
@@ -77,6 +77,22 @@ export function createInventoryConsumer(deps: InventoryConsumerDeps): InventoryH
       }
     });
   };
+}
+
+/**
+ * Parsing is pure: an exception there would come back on every delivery, so
+ * it is never answered with a nack (a redelivery loop that demotes every
+ * process in turn). The message is dead-lettered once, masked like every
+ * copy, with a reason that quotes nothing of it.
+ */
+function parseSafely(message: InventoryMessage, logger: Logger): InventoryDelivery {
+  try {
+    return parseInventoryDelivery(message.content, message.properties);
+  } catch (err) {
+    const name = err instanceof Error ? err.name : typeof err;
+    logger.error({ errorName: name }, 'could not parse or validate a message: dead-lettering it');
+    return { kind: 'dead-letter', reason: `could not be parsed or validated (${name}): a smaller, flatter CloudEvents JSON document is expected` };
+  }
 }
 
 /**
@@ -103,7 +119,7 @@ function loggerFor(logger: Logger, delivery: InventoryDelivery): Logger {
 
 async function refuseCardData(deps: InventoryConsumerDeps, message: InventoryMessage, log: Logger): Promise<string> {
   // Nothing of the message is logged: not even its ids, which could carry the number.
-  await deps.deadLetter(message, CARD_DATA_REASON, { maskCardData: true });
+  await deps.deadLetter(message, CARD_DATA_REASON);
   deps.metrics.deadLetters.inc({ reason: 'card_data' });
   log.warn('refused a message carrying card data: dead-lettered masked');
   return 'card-data';
