@@ -29,6 +29,9 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
+/** docker-compose.yml's default ADMIN_TOKEN, refused unless ALLOW_DEV_ADMIN_TOKEN is set. */
+export const DEV_ADMIN_TOKEN = 'local-dev-admin-token-change-me';
+
 const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   AMQP_URL: url(['amqp:', 'amqps:']).default('amqp://guest:guest@127.0.0.1:5672'),
@@ -55,6 +58,8 @@ const schema = z.object({
   WORKER_STANDBY: bool.default(true),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   ADMIN_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  /** Lets ADMIN_TOKEN be the compose file's published default: for a laptop only. */
+  ALLOW_DEV_ADMIN_TOKEN: bool.default(false),
   ADMIN_READ_WRITE: bool.default(false),
   MIGRATE_ON_START: bool.default(true),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(30_000),
@@ -104,6 +109,15 @@ const schema = z.object({
   /** How long an open breaker waits before one probe may pass. */
   BREAKER_OPEN_MS: int(100).default(5_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
+}).superRefine((c, ctx) => {
+  // Anyone who has read docker-compose.yml knows this one: it must not open a real deployment.
+  if (c.ADMIN_TOKEN === DEV_ADMIN_TOKEN && !c.ALLOW_DEV_ADMIN_TOKEN) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ADMIN_TOKEN'],
+      message: 'is the published default of docker-compose.yml: set a token of your own (e.g. `openssl rand -hex 32`), or ALLOW_DEV_ADMIN_TOKEN=true on a laptop',
+    });
+  }
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { RateLimitedLog } from './rate-limited-log.js';
 
 export interface DependencyHealth {
   ok: boolean;
@@ -41,18 +42,30 @@ export async function readiness(health: HealthChecks, timeoutMs = READY_TIMEOUT_
   return { status, down, degraded, checks };
 }
 
-function describe(r: Readiness): string {
-  return r.down.map((name) => `${name}${r.checks[name]?.detail ? ` (${r.checks[name]!.detail})` : ''}`).join(', ');
+/**
+ * The body /health/ready answers with: which checks are down or degraded, by
+ * name only. It is open to anyone, so a driver's error text (host names,
+ * addresses, versions) stays in the log.
+ */
+export function readinessBody(r: Readiness): Record<string, unknown> {
+  const body = { status: r.status, down: r.down, degraded: r.degraded };
+  return r.status === 'down' ? { ...body, message: `not ready: ${r.down.join(', ')} not answering` } : body;
 }
 
-export function registerHealthRoutes(app: FastifyInstance, health: HealthChecks): void {
+function describe(r: Readiness): Record<string, string> {
+  return Object.fromEntries(r.down.map((name) => [name, r.checks[name]?.detail ?? 'no answer']));
+}
+
+export function registerHealthRoutes(app: FastifyInstance, health: HealthChecks, notReadyLog = new RateLimitedLog()): void {
   app.get('/health/live', { config: { public: true } }, async () => ({ status: 'ok' }));
 
   app.get('/health/ready', { config: { public: true } }, async (_request, reply) => {
     const r = await readiness(health);
     if (r.status === 'down') {
-      return reply.code(503).send({ ...r, message: `not ready: ${describe(r)} not answering` });
+      // Probed every few seconds: one line a minute per set of failing stores is enough to say why.
+      notReadyLog.note(r.down.join(','), (suppressed) => app.log.warn({ down: describe(r), suppressed }, 'not ready'));
+      return reply.code(503).send(readinessBody(r));
     }
-    return r;
+    return readinessBody(r);
   });
 }

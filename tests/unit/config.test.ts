@@ -137,6 +137,28 @@ describe('loadConfig refusals', () => {
   });
 });
 
+describe("docker-compose.yml's default admin token", () => {
+  const composeDefault = 'local-dev-admin-token-change-me';
+
+  it('when ADMIN_TOKEN is the compose default and no dev flag is set, then the service refuses to start, in one line naming the fix', () => {
+    const error = refused({ ADMIN_TOKEN: composeDefault });
+    expect(error.problems).toHaveLength(1);
+    expect(error.message).toMatch(/ADMIN_TOKEN=\(hidden\) is the published default of docker-compose\.yml/);
+    expect(error.message).toContain('ALLOW_DEV_ADMIN_TOKEN=true');
+    expect(error.message).not.toContain(composeDefault);
+    expect(error.message).not.toContain('\n');
+    expect(() => loadConfig({ ADMIN_TOKEN: composeDefault, ALLOW_DEV_ADMIN_TOKEN: 'false' })).toThrow(ConfigError);
+  });
+
+  it('when ALLOW_DEV_ADMIN_TOKEN=true, then the compose default is taken (a laptop)', () => {
+    expect(loadConfig({ ADMIN_TOKEN: composeDefault, ALLOW_DEV_ADMIN_TOKEN: 'true' }).ADMIN_TOKEN).toBe(composeDefault);
+  });
+
+  it('when ADMIN_TOKEN is a token of its own, then no flag is needed', () => {
+    expect(loadConfig({ ADMIN_TOKEN: 'a-token-of-our-own-0123456789' }).ALLOW_DEV_ADMIN_TOKEN).toBe(false);
+  });
+});
+
 describe('config errors never print credentials', () => {
   it('when a URL with a password is malformed, then the message names the variable but hides the password', async () => {
     const { loadConfig: load, ConfigError: CE } = await import('../../src/config.js');

@@ -12,6 +12,8 @@ afterAll(async () => {
 });
 
 const api = '/admin/queues/api/queues';
+/** What the board's own page sends on an action (inject's Host is localhost:80). */
+const SAME_ORIGIN = { origin: 'http://localhost' };
 
 interface BoardJob {
   id: string;
@@ -73,7 +75,7 @@ describe('Bull Board at /admin/queues', () => {
       { method: 'POST', url: `${api}/payments/add`, payload: { name: CHARGE_JOB, data: { orderId: randomUUID() } } },
     ] as const;
     for (const a of attempts) {
-      const res = await app.inject({ method: a.method, url: a.url, payload: 'payload' in a ? a.payload : undefined });
+      const res = await app.inject({ method: a.method, url: a.url, headers: SAME_ORIGIN, payload: 'payload' in a ? a.payload : undefined });
       expect(res.statusCode, `${a.method} ${a.url}`).toBe(405);
     }
     expect(await world.queue.getJob(jobId)).toBeDefined();
@@ -85,7 +87,7 @@ describe('Bull Board at /admin/queues', () => {
     const orderId = randomUUID();
     await world.queue.add(CHARGE_JOB, { orderId }, { jobId: orderId });
     const app = world.server({ adminReadWrite: true });
-    const res = await app.inject({ method: 'PUT', url: `${api}/payments/${orderId}/clean` });
+    const res = await app.inject({ method: 'PUT', url: `${api}/payments/${orderId}/clean`, headers: SAME_ORIGIN });
     expect(res.statusCode).toBe(204);
     expect(await world.queue.getJob(orderId)).toBeUndefined();
     expect((await waitingJobs(true)).readOnlyMode).toBe(false);
