@@ -1,22 +1,19 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paymentMachine } from '../../src/machines/payment.machine.js';
 import * as fx from '../integration/http/ops.fixtures.js';
+import { launchNpmChromium } from './npm-chromium.js';
 
 /**
- * A real browser (Debian's chromium, driven by playwright-core) on the ops
- * pages, served over HTTP from an isolated database. Screenshots go to
- * .artifacts/browser/ and their paths are printed.
+ * A real browser (Chromium from the @sparticuz/chromium npm package, driven by
+ * playwright-core) on the ops pages, served over HTTP from an isolated
+ * database. Screenshots go to .artifacts/browser/ and their paths are printed.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SHOTS = path.resolve('.artifacts/browser');
 const STATES = Object.keys(paymentMachine.root.states);
 
@@ -44,21 +41,13 @@ async function open(url: string): Promise<Page> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium) or set CHROMIUM_PATH`);
-  }
   world = await fx.opsWorld();
   app = world.server({ chartPollMs: 500 });
   await app.listen({ port: 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   await mkdir(SHOTS, { recursive: true });
   userDataDir = await mkdtemp(path.join(tmpdir(), 'ops-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    args: ARGS,
-    headless: true,
-    viewport: { width: 1440, height: 900 },
-  });
+  context = await launchNpmChromium(userDataDir, { width: 1440, height: 900 });
 });
 
 afterAll(async () => {
