@@ -28,6 +28,8 @@ export interface ChaosDeployment {
 /** A job lock short enough that a frozen worker loses its jobs within a freeze. */
 export const LOCK_MS = 2000;
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Stripe's search lags writes by up to a minute normally: every chaos run has the simulator lag as much. */
+export const SEARCH_LAG_MS = 60_000;
 
 export async function startDeployment(iso: Isolated, o: { workers: number; seed: number }, log: (line: string) => void): Promise<ChaosDeployment> {
   const started: { simulator?: Proc; pool?: WorkerPool; client?: ChaosClient; knex?: Knex } = {};
@@ -38,7 +40,7 @@ export async function startDeployment(iso: Isolated, o: { workers: number; seed:
     await started.simulator?.stop('SIGKILL');
   };
   try {
-    const simulator = (started.simulator = startProcess('gateway', 'src/gateway/simulator/main.ts', { GATEWAY_PORT: '0', SIM_SEED: String(o.seed) }));
+    const simulator = (started.simulator = startProcess('gateway', 'src/gateway/simulator/main.ts', { GATEWAY_PORT: '0', SIM_SEED: String(o.seed), SIM_SEARCH_LAG_MS: String(SEARCH_LAG_MS) }));
     const gatewayUrl = String((JSON.parse(await simulator.waitForLine(/simulator listening/)) as { url: string }).url);
     const simulatorExit = watchSimulator(simulator, log);
     const pool = (started.pool = createWorkerPool(o.workers, workerEnv(iso, gatewayUrl)));
@@ -65,8 +67,10 @@ function workerEnv(iso: Isolated, gatewayUrl: string): Record<string, string> {
     ...iso.env,
     GATEWAY: 'stripe',
     GATEWAY_URL: gatewayUrl,
-    // A hung gateway call must end well within a fault window.
+    // A hung gateway call must end well within a fault window (and before a late charge lands).
     GATEWAY_TIMEOUT_MS: '1500',
+    // Payments whose every confirmation hangs give up after these, within the settle window.
+    JOB_ATTEMPTS: '4',
     HTTP_PORT: '0',
     WORKER_CONCURRENCY: '20',
     JOB_BACKOFF_MS: '100',

@@ -51,6 +51,7 @@ export function checkInvariants(o: Observed): InvariantResult[] {
     atMostOneCharge(o),
     everyOrderSettled(o),
     successIffCharged(o),
+    noChargedOrderAnsweredFailed(o),
     oneTerminalEvent(o),
     badMessagesDeadLettered(o),
     noWorkerExitedOnItsOwn(o),
@@ -106,6 +107,14 @@ function successIffCharged(o: Observed): InvariantResult {
 }
 
 /** A decline must fail with its code, an invalid request must fail unchanged; only an outage may fail a good card. */
+/** The money-truth invariant on its own: what the saga was told against what the gateway did. */
+function noChargedOrderAnsweredFailed(o: Observed): InvariantResult {
+  const charged = new Set(o.ledger.filter((c) => c.status === 'succeeded').map((c) => c.orderId ?? ''));
+  const failed = o.received.filter((e) => e.type === 'PaymentFailed' && charged.has(String(e.data?.orderId)));
+  const violations = failed.map((e) => `order ${String(e.data?.orderId)} was charged and answered PaymentFailed (${String(e.data?.code)})`);
+  return { name: 'no charged order answered PaymentFailed', checked: charged.size, violations };
+}
+
 function unexpectedOutcome(order: ExpectedOrder, row: PaymentRow): string | undefined {
   const failedAs = (codes: string[]) => row.status === 'Failed' && codes.includes(row.failure_code ?? '');
   const ok =

@@ -55,6 +55,11 @@ const METHODS: Array<{ weight: number; method: string; expect: Expectation; code
   { weight: 3, method: 'pm_card_chargeDeclinedInsufficientFunds', expect: 'declined', code: 'insufficient_funds' },
   { weight: 3, method: 'pm_card_chaos_coin_flip', expect: 'either' },
   { weight: 2, method: 'pm_card_visa', expect: 'invalid', code: 'invalid_request' },
+  // Every confirmation of these meets the same fault (the simulator's own tokens): with search
+  // lagging a minute, only the committed handle can tell whether they charged.
+  { weight: 1, method: 'pm_card_sim_lostResponse', expect: 'success' },
+  { weight: 1, method: 'pm_card_sim_timeout', expect: 'declined', code: 'gateway_unavailable' },
+  { weight: 1, method: 'pm_card_sim_lateCharge', expect: 'either' },
 ];
 
 const CURRENCIES: Array<{ currency: string; digits: number }> = [

@@ -27,8 +27,10 @@ const traversal = {
   events: eventsToTry,
   // Each transient failure makes a new context, so unbounded retries are an infinite graph.
   // Once the allowance is spent, GIVE_UP and the outcomes are what is left to explore.
+  // Each recorded handle counts up intentSeq likewise: one is enough to cover a route.
   filterEvents: (snapshot: PaymentSnapshot, event: PaymentEvent) =>
-    event.type !== 'CHARGE_FAILED_TRANSIENTLY' || snapshot.context.failures < snapshot.context.maxAttempts,
+    (event.type !== 'CHARGE_FAILED_TRANSIENTLY' || snapshot.context.failures < snapshot.context.maxAttempts) &&
+    (event.type !== 'ROUTE' || snapshot.context.intentSeq < 1),
 };
 
 type Path = StatePath<PaymentSnapshot, PaymentEvent>;

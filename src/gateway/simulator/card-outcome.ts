@@ -1,3 +1,4 @@
+import { STICKY_FAULT_TOKENS } from './sticky-faults.js';
 /**
  * Whether a confirmation charges or is declined: Stripe's named test tokens
  * (CONTRACT.md section 5) always do the same; any other token succeeds with
@@ -18,7 +19,7 @@ const DECLINING_METHODS: Record<string, Decline> = {
   },
 };
 
-const ALWAYS_SUCCEEDS = new Set(['pm_card_visa']);
+const ALWAYS_SUCCEEDS = new Set(['pm_card_visa', ...STICKY_FAULT_TOKENS]);
 
 /** The decline, or undefined when the charge succeeds. */
 export function decideCharge(paymentMethod: string, successRoll: number, successRate: number): Decline | undefined {

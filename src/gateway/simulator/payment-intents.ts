@@ -144,7 +144,9 @@ export function createPaymentIntentStore(now: () => number = Date.now) {
     };
   }
 
-  return { create, confirm, cancel, retrieve, search, ledger: (): LedgerEntry[] => ledger.map((entry) => ({ ...entry })) };
+  const paymentMethodOf = (id: string) => intents.get(id)?.payment_method;
+
+  return { create, confirm, cancel, retrieve, search, paymentMethodOf, ledger: (): LedgerEntry[] => ledger.map((entry) => ({ ...entry })) };
 }
 
 export type PaymentIntentStore = ReturnType<typeof createPaymentIntentStore>;

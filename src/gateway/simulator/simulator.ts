@@ -11,6 +11,7 @@ import { createControlRoutes } from './control-routes.js';
 import { applySettingsPatch, DEFAULT_SETTINGS, type SettingsPatch, type SimulatorSettings } from './simulator.settings.js';
 import { createSimClock } from './sim-clock.js';
 import { createStripeApi } from './stripe-api.js';
+import { LATE_CHARGE_MS, stickyFaultOf } from './sticky-faults.js';
 
 /**
  * The local payment-gateway simulator (CONTRACT.md section 5) as an
@@ -94,7 +95,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     if (roll.latencyMs > 0) await sleep(roll.latencyMs);
     if (arrivedIn !== generation) return;
     logger?.debug({ method: req.method, path: url.pathname, roll }, 'simulator request');
-    if (roll.beforeCharge === 'timeout') return; // held open, never answered, never charged
+    const sticky = stickyFaultOf(req.method ?? 'GET', url.pathname, body, intents.paymentMethodOf);
+    if (roll.beforeCharge === 'timeout' || sticky === 'timeout') return; // held open, never answered, never charged
     if (roll.beforeCharge === 'error') {
       return send(res, stripeError(500, { type: 'api_error', message: 'Simulated gateway error (SIM_ERROR_RATE)' }));
     }
@@ -104,9 +106,14 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     if (body === undefined) {
       return send(res, stripeError(400, { type: 'invalid_request_error', message: 'Request body too large' }));
     }
+    if (sticky === 'late-charge') {
+      // Runs (and charges, if the intent can still be confirmed) long after the caller gave up; nobody hears it.
+      await sleep(LATE_CHARGE_MS);
+      if (arrivedIn !== generation) return;
+    }
     const response = api.respond({ method: req.method ?? 'GET', url, headers: req.headers, body, successRoll: roll.successRoll });
     // A replay dropped again charges nothing: the key already holds its one result.
-    if (roll.loseResponse) return dropConnection(req);
+    if (roll.loseResponse || sticky === 'lose-response' || sticky === 'late-charge') return dropConnection(req);
     send(res, response);
   }
 

@@ -405,3 +405,42 @@ describe('gateway simulator: search lag and idempotency key lifetime on the simu
     expect(() => simulator.advanceClock(0)).toThrow(/advance must be a whole number of seconds/);
   });
 });
+
+describe('simulator-only tokens whose every confirmation meets the same fault', () => {
+  const idOf = (seen: Observed) => (seen as { body: { id: string } }).body.id;
+  const statusOf = async (url: string, id: string) => ((await retrieveIntent(url, id)) as { body: { status: string } }).body.status;
+
+  it('when pm_card_sim_lostResponse is confirmed, then it charges and every answer is dropped, replays included', async () => {
+    const simulator = await startSimulator();
+    const id = idOf(await createIntent(simulator.url, intent({ payment_method: 'pm_card_sim_lostResponse' }), { confirm: false }));
+
+    expect((await confirmIntent(simulator.url, id, {}, { idempotencyKey: 'k1' })).kind).toBe('dropped');
+    expect((await confirmIntent(simulator.url, id, {}, { idempotencyKey: 'k1' })).kind).toBe('dropped');
+    expect(await statusOf(simulator.url, id)).toBe('succeeded');
+    expect(simulator.ledger().map((c) => c.status)).toEqual(['succeeded']);
+  });
+
+  it('when pm_card_sim_timeout is confirmed, then it is never answered and never charged', async () => {
+    const simulator = await startSimulator();
+    const id = idOf(await createIntent(simulator.url, intent({ payment_method: 'pm_card_sim_timeout' }), { confirm: false }));
+
+    expect((await confirmIntent(simulator.url, id, {}, { timeoutMs: 300 })).kind).toBe('no_answer');
+    expect(await statusOf(simulator.url, id)).toBe('requires_confirmation');
+    expect(simulator.ledger()).toEqual([]);
+  });
+
+  it('when pm_card_sim_lateCharge is confirmed, then the caller hears nothing and the charge lands later, unless the intent is cancelled first', async () => {
+    const simulator = await startSimulator();
+    const late = idOf(await createIntent(simulator.url, intent({ payment_method: 'pm_card_sim_lateCharge' }), { confirm: false }));
+    const cancelled = idOf(await createIntent(simulator.url, intent({ payment_method: 'pm_card_sim_lateCharge' }), { confirm: false }));
+
+    expect((await confirmIntent(simulator.url, late, {}, { timeoutMs: 300 })).kind).toBe('no_answer');
+    expect((await confirmIntent(simulator.url, cancelled, {}, { timeoutMs: 300 })).kind).toBe('no_answer');
+    expect(await statusOf(simulator.url, late)).toBe('requires_confirmation');
+    expect(await cancelIntent(simulator.url, cancelled)).toMatchObject({ status: 200 });
+
+    await eventually(async () => (await statusOf(simulator.url, late)) === 'succeeded', 6000);
+    expect(await statusOf(simulator.url, cancelled)).toBe('canceled');
+    expect(simulator.ledger().map((c) => c.id)).toEqual([late]);
+  });
+});
