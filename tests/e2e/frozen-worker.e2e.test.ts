@@ -22,7 +22,7 @@ const VISA = { method: 'pm_card_visa', status: 'Success', event: 'PaymentComplet
 const DECLINED = { method: 'pm_card_chargeDeclined', status: 'Failed', event: 'PaymentFailed', charge: 'failed' } as const;
 
 /**
- * `in-flight`: A is frozen while its request waits in the simulator, which
+ * `in-flight`: A is frozen while its confirm waits in the simulator, which
  * charges meanwhile; A wakes with the answer in its socket.
  * `at-commit`: A is frozen as soon as Processing is committed, usually
  * before its request leaves; A wakes and sends it (the same key) late.
@@ -60,7 +60,9 @@ describe('a worker frozen past its job lock while a second worker settles the pa
     // Processing is committed just before the gateway call.
     await eventually('worker A to commit Processing', async () => ((await statusOf(orderId)) === 'Processing' ? true : undefined), 30_000, 5);
     if (c.freeze === 'in-flight') {
-      // Not a synchronisation: this places the freeze inside the call, whose answer takes LATENCY_MS.
+      // The charge's handle is committed (ROUTE) just before the confirm that can charge.
+      await eventually('worker A to commit the handle', async () => ((await handleCommitted(orderId)) ? true : undefined), 30_000, 5);
+      // Not a synchronisation: this places the freeze inside the confirm, whose answer takes LATENCY_MS.
       await new Promise((r) => setTimeout(r, LATENCY_MS / 3));
       frozen.child.kill('SIGSTOP');
       // The gateway answers A's request while A is frozen: the charge is made, the answer waits in A's socket.
@@ -94,6 +96,10 @@ describe('a worker frozen past its job lock while a second worker settles the pa
     expectAlive(frozen, other);
     await Promise.all([frozen.stop('SIGTERM'), other.stop('SIGTERM')]);
   }, 120_000);
+
+  async function handleCommitted(orderId: string): Promise<boolean> {
+    return Boolean(await knex('payment_transitions').where({ order_id: orderId, event: 'ROUTE' }).first('id'));
+  }
 
   async function statusOf(orderId: string): Promise<string | undefined> {
     const row = await knex('payments').where({ order_id: orderId }).first('status');
