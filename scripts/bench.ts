@@ -14,7 +14,7 @@ import { loadConfig } from '../src/config.js';
 import { runCli, UserFacingError } from '../src/cli.js';
 import { ensureServices } from '../src/preflight.js';
 import { servicesOf } from '../src/services.js';
-import type { Isolated } from '../tests/support/isolation.js';
+import type { Isolated } from './lib/isolation.js';
 import { startCollector } from './bench/collector.js';
 import { isolateBench } from './bench/isolation.js';
 import { liveChildren } from './bench/deployment.js';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import path from 'node:path';
-import type { Isolated } from '../../tests/support/isolation.js';
+import type { Isolated } from '../lib/isolation.js';
 import { startChild, type Child } from './child.js';
 
 /** What runs for one scenario: the simulator and the worker processes (or the naive peer). */

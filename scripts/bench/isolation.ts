@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDatabase, createVhost, dropRedisPrefix, type Isolated } from '../../tests/support/isolation.js';
+import { createDatabase, createVhost, dropRedisPrefix, type Isolated } from '../lib/isolation.js';
 
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

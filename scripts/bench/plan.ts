@@ -1,4 +1,4 @@
-import type { Isolated } from '../../tests/support/isolation.js';
+import type { Isolated } from '../lib/isolation.js';
 import { bullmqCeilings, postgresCeilings, rabbitCeilings, type Ceiling } from './ceilings.js';
 import { deploy, type BenchDeployment, type DeploySpec } from './deployment.js';
 import type { BenchOptions } from './options.js';

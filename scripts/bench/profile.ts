@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Isolated } from '../../tests/support/isolation.js';
+import type { Isolated } from '../lib/isolation.js';
 import { summarizeProfile } from './cpu-profile.js';
 import type { BenchOptions } from './options.js';
 import type { BenchContext, PhaseResult } from './phase.js';

@@ -1,4 +1,4 @@
-import type { Isolated } from '../../tests/support/isolation.js';
+import type { Isolated } from '../lib/isolation.js';
 import type { BenchOptions } from './options.js';
 import type { BenchContext } from './phase.js';
 import { withScenario } from './plan.js';

@@ -2,10 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { createKnex } from '../../src/persistence/db.js';
-import type { Isolated } from '../../tests/support/isolation.js';
+import type { Isolated } from '../lib/isolation.js';
 import { startProcess, type Proc } from '../lib/processes.js';
 import { connectChaosClient, type ChaosClient } from './chaos-client.js';
-import { waitForConsumers } from './traffic.js';
+import { waitForConsumers } from '../lib/input-queue.js';
 import { createWorkerPool, type WorkerPool } from './worker-pool.js';
 
 /**

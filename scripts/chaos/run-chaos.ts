@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { isolate } from '../../tests/support/isolation.js';
+import { isolate } from '../lib/isolation.js';
+import { sleep, until } from '../lib/poll.js';
 import { LOCK_MS, SHUTDOWN_TIMEOUT_MS, startDeployment, type ChaosDeployment } from './deployment.js';
 import { createFaultInjector, type FaultInjector, type InjectedFault } from './fault-injector.js';
 import { planFaults, type FaultKind, type PlannedFault } from './fault-plan.js';
@@ -7,7 +8,7 @@ import { collectFigures } from './figures.js';
 import { checkInvariants, type InvariantResult, type LedgerCharge, type Observed, type PaymentRow } from './invariants.js';
 import { buildOrderMix, type OrderMix } from './order-mix.js';
 import { countFaults, formatReport, type ChaosFigures, type FaultCount } from './report.js';
-import { isSettled, publishMix, settleState, sleep, until, type Progress } from './traffic.js';
+import { isSettled, publishMix, settleState, type Progress } from './traffic.js';
 
 export interface ChaosOptions {
   orders: number;

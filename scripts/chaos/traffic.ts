@@ -1,5 +1,6 @@
-import amqp from 'amqplib';
 import type { Knex } from 'knex';
+import { INPUT_QUEUE, queueDepths } from '../lib/input-queue.js';
+import { sleep, until } from '../lib/poll.js';
 import type { ChaosClient } from './chaos-client.js';
 import type { OrderMix } from './order-mix.js';
 
@@ -72,57 +73,3 @@ export async function settleState(knex: Knex, amqpUrl: string, client: ChaosClie
   const [inputReady, deadLettered] = await queueDepths(amqpUrl, [INPUT_QUEUE, 'payment-service.dead-letter']);
   return { unfinished, rows, outboxPending, ordersAnswered: answered.size, inputReady: inputReady!, deadLettered: deadLettered! };
 }
-
-async function queueDepths(amqpUrl: string, queues: string[]): Promise<number[]> {
-  return (await checkQueues(amqpUrl, queues)).map((q) => q.messageCount);
-}
-
-/**
- * Resolves once the input queue has `count` consumers: traffic starts when
- * the service consumes, not merely when its processes say they are ready.
- */
-export async function waitForConsumers(amqpUrl: string, count: number, timeoutMs = 60_000): Promise<void> {
-  const ok = await until(async () => (await inputConsumerCount(amqpUrl)) >= count, timeoutMs);
-  if (!ok) throw new Error(`${INPUT_QUEUE} did not get ${count} consumer(s) within ${timeoutMs} ms`);
-}
-
-/** Consumers on the input queue now; rejects while the queue is not declared. */
-export async function inputConsumerCount(amqpUrl: string): Promise<number> {
-  return (await checkQueues(amqpUrl, [INPUT_QUEUE]))[0]!.consumerCount;
-}
-
-async function checkQueues(amqpUrl: string, queues: string[]): Promise<Array<{ messageCount: number; consumerCount: number }>> {
-  const connection = await amqp.connect(amqpUrl, { noDelay: true });
-  connection.on('error', () => undefined);
-  try {
-    const found: Array<{ messageCount: number; consumerCount: number }> = [];
-    for (const queue of queues) {
-      // checkQueue on a missing queue closes the channel: one channel per look.
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      found.push(await channel.checkQueue(queue));
-      await channel.close();
-    }
-    return found;
-  } finally {
-    await connection.close().catch(() => undefined);
-  }
-}
-
-const INPUT_QUEUE = 'payment-service.inventory-reserved';
-
-/** Polls `probe` (errors count as "not yet": the run terminates sessions) until true or the deadline. */
-export async function until(probe: () => Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await probe()) return true;
-    } catch {
-      // A terminated session or a closed connection: ask again.
-    }
-    if (Date.now() > deadline) return false;
-    await sleep(everyMs);
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

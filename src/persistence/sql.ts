@@ -9,7 +9,7 @@ export type Query = <R>(name: string, text: string, values: unknown[]) => Promis
  * named prepared statements on raw `pg` connections borrowed from knex's own
  * pool, so DATABASE_POOL_MAX still bounds every connection the process opens.
  * Knex and Objection build everything else (ops pages, sweeper, migrations).
- * Measured by `npm run bench` and scripts/bench/experiments/db-path.ts: knex
+ * Measured by `npm run bench` and a one-off experiment on the database path: knex
  * building each statement and PostgreSQL planning it again on every call cost
  * about half of the database path's CPU.
  */

@@ -6,8 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paymentMachine } from '../../src/machines/payment.machine.js';
-import * as fx from '../integration/http/ops.fixtures.js';
-import { launchNpmChromium } from './npm-chromium.js';
+import * as fx from '../support/ops.fixtures.js';
+import { launchNpmChromium } from '../support/npm-chromium.js';
 
 /**
  * A real browser (Chromium from the @sparticuz/chromium npm package, driven by

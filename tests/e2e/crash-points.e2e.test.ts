@@ -4,7 +4,7 @@ import { inventoryReserved } from '../../scripts/lib/saga-client.js';
 import { createKnex } from '../../src/persistence/db.js';
 import type { CrashPointName } from '../../src/workers/crash-points.js';
 import { paymentMachine } from '../../src/machines/payment.machine.js';
-import { deploy, successfulChargesByOrder, type Deployment } from './harness.js';
+import { deploy, successfulChargesByOrder, type Deployment } from '../support/e2e-harness.js';
 
 /**
  * Kill the process (SIGKILL, no cleanup) at every named step between taking

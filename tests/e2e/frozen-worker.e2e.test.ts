@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitForConsumers } from '../../scripts/chaos/traffic.js';
+import { waitForConsumers } from '../../scripts/lib/input-queue.js';
 import { eventually, type Proc } from '../../scripts/lib/processes.js';
 import { inventoryReserved } from '../../scripts/lib/saga-client.js';
 import { createKnex } from '../../src/persistence/db.js';
-import { deploy, type Deployment } from './harness.js';
+import { deploy, type Deployment } from '../support/e2e-harness.js';
 
 /**
  * issue 4: "a worker frozen (SIGSTOP) past its lock lets a second worker run

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inventoryReserved, type InventoryReserved } from '../../scripts/lib/saga-client.js';
 import { parseAmount } from '../../src/money.js';
-import { deploy, successfulChargesByOrder, type Deployment } from './harness.js';
+import { deploy, successfulChargesByOrder, type Deployment } from '../support/e2e-harness.js';
 
 function ordersOf(n: number, declineEvery = 5): Array<Required<InventoryReserved>> {
   return Array.from({ length: n }, (_, i) => ({

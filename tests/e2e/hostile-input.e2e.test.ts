@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inventoryReserved } from '../../scripts/lib/saga-client.js';
 import { createKnex } from '../../src/persistence/db.js';
 import { containsCardNumber } from '../../src/queues/card-data.js';
-import { deploy, type Deployment } from './harness.js';
+import { deploy, type Deployment } from '../support/e2e-harness.js';
 
 /**
  * Card numbers written the ways that used to get past the detector, and

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inventoryReserved } from '../../scripts/lib/saga-client.js';
 import type { Proc } from '../../scripts/lib/processes.js';
 import { findCardNumbers } from '../../src/queues/card-data.js';
-import { deploy, type Deployment } from './harness.js';
+import { deploy, type Deployment } from '../support/e2e-harness.js';
 
 /**
  * A full run at LOG_LEVEL=debug with card numbers thrown at every field the

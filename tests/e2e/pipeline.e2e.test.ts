@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAmount } from '../../src/money.js';
 import { inventoryReserved, type InventoryReserved } from '../../scripts/lib/saga-client.js';
 import { createKnex } from '../../src/persistence/db.js';
-import { deploy, successfulChargesByOrder, type Deployment } from './harness.js';
+import { deploy, successfulChargesByOrder, type Deployment } from '../support/e2e-harness.js';
 
 const METHODS = ['pm_card_visa', 'pm_card_visa', 'pm_card_chargeDeclined', 'pm_card_visa', 'pm_card_chargeDeclinedInsufficientFunds'];
 const AMOUNTS: Array<[string, string]> = [['49.99', 'USD'], ['120.00', 'EUR'], ['5000', 'JPY'], ['1.250', 'BHD'], ['99999.99', 'USD']];

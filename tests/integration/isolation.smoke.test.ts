@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isolate } from '../support/isolation.js';
+import { isolate } from '../../scripts/lib/isolation.js';
 import { createKnex } from '../../src/persistence/db.js';
 
 describe('test isolation', () => {

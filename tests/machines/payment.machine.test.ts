@@ -14,7 +14,7 @@ import {
   sampleInput,
   step,
   toProcessing,
-} from './payment.samples.js';
+} from '../support/payment.samples.js';
 
 const { START, REJECT, CHARGE_SUCCEEDED, CHARGE_DECLINED, CHARGE_FAILED_TRANSIENTLY, GIVE_UP } = sampleEvents;
 const max = sampleInput.maxAttempts;

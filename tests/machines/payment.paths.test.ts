@@ -8,7 +8,7 @@ import {
   type StatePath,
 } from 'xstate/graph';
 import { paymentMachine, TERMINAL_STATUSES, type PaymentEvent } from '../../src/machines/payment.machine.js';
-import { sampleEvents, sampleInput, start, step, type PaymentSnapshot } from './payment.samples.js';
+import { sampleEvents, sampleInput, start, step, type PaymentSnapshot } from '../support/payment.samples.js';
 
 /**
  * Every path through the machine, generated from its definition rather than

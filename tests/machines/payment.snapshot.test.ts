@@ -10,7 +10,7 @@ import {
   SnapshotVersionError,
   type StoredSnapshot,
 } from '../../src/machines/payment.snapshot.js';
-import { sampleEvents, sampleInput, toProcessing } from './payment.samples.js';
+import { sampleEvents, sampleInput, toProcessing } from '../support/payment.samples.js';
 
 const { START, CHARGE_SUCCEEDED, CHARGE_DECLINED, CHARGE_FAILED_TRANSIENTLY, GIVE_UP, REJECT } = sampleEvents;
 

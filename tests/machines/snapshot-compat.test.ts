@@ -9,7 +9,7 @@ import {
   restorePayment,
   type StoredSnapshot,
 } from '../../src/machines/payment.snapshot.js';
-import { sampleEvents, sampleInput } from './payment.samples.js';
+import { sampleEvents, sampleInput } from '../support/payment.samples.js';
 
 /**
  * Snapshots written by released machine versions outlive the build that wrote

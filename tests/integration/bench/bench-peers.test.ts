@@ -10,7 +10,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { createPaymentsQueue, enqueueCharge, PAYMENTS_QUEUE } from '../../../src/queues/payments.queue.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
+import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
 
 describe('the benchmark\'s naive peer and its load tools', () => {
   let iso: Isolated;

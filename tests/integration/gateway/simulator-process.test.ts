@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createIntent, eventually, isAnswering, isRefused } from './sim-client.js';
+import { createIntent, eventually, isAnswering, isRefused } from '../../support/sim-client.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const children: ChildProcess[] = [];

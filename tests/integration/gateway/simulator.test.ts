@@ -11,7 +11,7 @@ import {
   retrieveIntent,
   searchByOrder,
   type Observed,
-} from './sim-client.js';
+} from '../../support/sim-client.js';
 
 const started: Simulator[] = [];
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHARGE_JOB } from '../../../src/queues/payments.queue.js';
-import { capturedLogger, opsWorld, type OpsWorld } from './ops.fixtures.js';
+import { capturedLogger, opsWorld, type OpsWorld } from '../../support/ops.fixtures.js';
 
 /**
  * What a page in an operator's browser can make the ops server do (issue §4):

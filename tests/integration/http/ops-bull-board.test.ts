@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHARGE_JOB } from '../../../src/queues/payments.queue.js';
-import { opsWorld, SECRET_METHOD, type OpsWorld } from './ops.fixtures.js';
+import { opsWorld, SECRET_METHOD, type OpsWorld } from '../../support/ops.fixtures.js';
 
 let world: OpsWorld;
 beforeAll(async () => {

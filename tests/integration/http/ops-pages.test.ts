@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
 import { machineGraph } from '../../../src/http/chart/machine.graph.js';
 import { paymentMachine } from '../../../src/machines/payment.machine.js';
-import { opsWorld, SECRET_METHOD, type OpsWorld } from './ops.fixtures.js';
+import { opsWorld, SECRET_METHOD, type OpsWorld } from '../../support/ops.fixtures.js';
 
 let world: OpsWorld;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../../src/observability/metrics.js';
-import { capturedLogger, opsWorld, type OpsWorld } from './ops.fixtures.js';
+import { capturedLogger, opsWorld, type OpsWorld } from '../../support/ops.fixtures.js';
 
 const TOKEN = 'ops-token-0123456789abcdef';
 const REMOTE = '203.0.113.7';

@@ -22,8 +22,8 @@ import { createPaymentsQueue, enqueueCharge, type ChargePaymentJob } from '../..
 import { INPUT_QUEUE, INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY, PAYMENT_EXCHANGE, declareTopology } from '../../../src/queues/topology.js';
 import { createPaymentProcessor } from '../../../src/workers/payment.processor.js';
 import { createPaymentWorker } from '../../../src/workers/payment.worker.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
-import { drainQueue, openTestChannel, publishConfirmed, waitFor } from '../queues/amqp-test-helpers.js';
+import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
+import { drainQueue, openTestChannel, publishConfirmed, waitFor } from '../../support/amqp-test-helpers.js';
 
 /**
  * The whole in-process path with real PostgreSQL, Redis and RabbitMQ: the

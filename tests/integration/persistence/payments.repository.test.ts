@@ -8,7 +8,7 @@ import { advance } from '../../../src/workers/payment-transitions.js';
 import { createKnex } from '../../../src/persistence/db.js';
 import { createPaymentsRepository, type NewPayment, type Payment, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
 import { createChargeEnqueuer, createPaymentsQueue, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
+import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
 
 function newPayment(over: Partial<NewPayment> = {}): NewPayment {
   const id = over.id ?? randomUUID();

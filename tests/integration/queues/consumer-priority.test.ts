@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAmqpConnection, type AmqpConnection } from '../../../src/queues/amqp-connection.js';
 import { startInventoryConsumer, type InventoryConsumer } from '../../../src/queues/inventory.consumer.js';
 import { INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY } from '../../../src/queues/topology.js';
-import { inputConsumerCount } from '../../../scripts/chaos/traffic.js';
-import { createVhost } from '../../support/isolation.js';
-import { openTestChannel, publishConfirmed, silentLogger, waitFor } from './amqp-test-helpers.js';
+import { inputConsumerCount } from '../../../scripts/lib/input-queue.js';
+import { createVhost } from '../../../scripts/lib/isolation.js';
+import { openTestChannel, publishConfirmed, silentLogger, waitFor } from '../../support/amqp-test-helpers.js';
 
 /**
  * Two processes' input consumers, as two runners on their own connections:

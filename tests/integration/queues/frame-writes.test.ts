@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coalesceFrameWrites, createAmqpConnection, type AmqpConnection } from '../../../src/queues/amqp-connection.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
-import { drainQueue, openTestChannel, silentLogger } from './amqp-test-helpers.js';
+import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
+import { drainQueue, openTestChannel, silentLogger } from '../../support/amqp-test-helpers.js';
 
 const QUEUE = 'frame-writes.test';
 

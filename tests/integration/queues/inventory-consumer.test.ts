@@ -15,8 +15,8 @@ import {
   type Settlement,
 } from '../../../src/queues/inventory.consumer.js';
 import { DEAD_LETTER_QUEUE, INPUT_QUEUE, INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY } from '../../../src/queues/topology.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
-import { drainQueue, openTestChannel, publishConfirmed, rabbitmqctl } from './amqp-test-helpers.js';
+import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
+import { drainQueue, openTestChannel, publishConfirmed, rabbitmqctl } from '../../support/amqp-test-helpers.js';
 
 let iso: Isolated;
 let knex: Knex;

@@ -12,8 +12,8 @@ import { createAmqpConnection, type AmqpConnection } from '../../../src/queues/a
 import { createOutboxRelay, type OutboxRelay } from '../../../src/queues/outbox.relay.js';
 import { paymentFailed } from '../../../src/queues/payment-events.js';
 import { PAYMENT_EXCHANGE } from '../../../src/queues/topology.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
-import { drainQueue, openTestChannel, rabbitmqctl, silentLogger, waitFor } from './amqp-test-helpers.js';
+import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
+import { drainQueue, openTestChannel, rabbitmqctl, silentLogger, waitFor } from '../../support/amqp-test-helpers.js';
 
 const EVENTS_QUEUE = 'test.payment-events';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';

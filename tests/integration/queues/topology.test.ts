@@ -11,8 +11,8 @@ import {
   PAYMENT_EXCHANGE,
   declareTopology,
 } from '../../../src/queues/topology.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
-import { drainQueue, openTestChannel, publishConfirmed, rabbitmqctl, waitFor } from './amqp-test-helpers.js';
+import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
+import { drainQueue, openTestChannel, publishConfirmed, rabbitmqctl, waitFor } from '../../support/amqp-test-helpers.js';
 
 let iso: Isolated;
 let test: Awaited<ReturnType<typeof openTestChannel>>;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SharedCircuitBreaker, type BreakerState } from '../../../src/resilience/shared-circuit-breaker.js';
-import { dropRedisPrefix } from '../../support/isolation.js';
+import { dropRedisPrefix } from '../../../scripts/lib/isolation.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 

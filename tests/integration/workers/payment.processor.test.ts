@@ -15,7 +15,7 @@ import type { ChargePaymentJob } from '../../../src/queues/payments.queue.js';
 import { createPaymentProcessor, RetryLaterError } from '../../../src/workers/payment.processor.js';
 import { RefusedTransitionError } from '../../../src/workers/payment-transitions.js';
 import type { RoutedGateway } from '../../../src/workers/gateway-router.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
+import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
 
 type Step = 'ok' | 'decline' | 'insufficient' | 'down' | 'lost' | 'timeout';
 

@@ -11,7 +11,7 @@ import { createPaymentsRepository, type PaymentsRepository } from '../../../src/
 import { advance } from '../../../src/workers/payment-transitions.js';
 import { createPaymentsQueue, enqueueCharge, PAYMENTS_QUEUE, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
 import { sweepUnfinished } from '../../../src/workers/recovery.sweeper.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
+import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
 
 describe('recovery sweeper (real PostgreSQL and Redis)', () => {
   let iso: Isolated;

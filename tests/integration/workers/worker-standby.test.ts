@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startWorkerStandby, type WorkerStandby } from '../../../src/workers/worker-standby.js';
-import { dropRedisPrefix } from '../../support/isolation.js';
+import { dropRedisPrefix } from '../../../scripts/lib/isolation.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const logger = pino({ level: 'silent' });

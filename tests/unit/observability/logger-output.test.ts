@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const CHILD = fileURLToPath(new URL('./log-writer.child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../../support/log-writer.child.ts', import.meta.url));
 
 function start(mode: string) {
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, mode], { stdio: ['pipe', 'pipe', 'inherit'] });

@@ -1,6 +1,6 @@
 // Run by logger-output.test.ts as a process of its own: logs with the service's
 // default destination (stdout), then exits the way argv[2] says.
-import { createLogger } from '../../../src/observability/logger.js';
+import { createLogger } from '../../src/observability/logger.js';
 
 const log = createLogger('info');
 const mode = process.argv[2];

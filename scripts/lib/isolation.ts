@@ -5,6 +5,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { migrate } from '../../src/persistence/db.js';
 
+/**
+ * A database, a vhost and a Redis prefix of one's own: each test file gets
+ * one, and so do `npm run bench` and `npm run chaos`, which is why this lives
+ * in scripts/lib (imported by both) rather than under tests/.
+ */
 const run = promisify(execFile);
 
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -1,6 +1,6 @@
 import { startProcess, type Proc } from '../../scripts/lib/processes.js';
 import { connectSagaClient, type SagaClient } from '../../scripts/lib/saga-client.js';
-import { isolate, type Isolated } from '../support/isolation.js';
+import { isolate, type Isolated } from '../../scripts/lib/isolation.js';
 
 export interface LedgerCharge {
   id: string;

@@ -1,17 +1,17 @@
-import { createOutboxRepository } from '../../../src/persistence/outbox.repository.js';
+import { createOutboxRepository } from '../../src/persistence/outbox.repository.js';
 import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import { createOpsServer, type OpsServerDeps } from '../../../src/http/ops.server.js';
-import type { PaymentEventSource } from '../../../src/http/payment.routes.js';
-import { createLogger, type Logger } from '../../../src/observability/logger.js';
-import { createMetrics } from '../../../src/observability/metrics.js';
-import { createKnex } from '../../../src/persistence/db.js';
-import { createPaymentsRepository, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
-import { createPaymentsQueue, enqueueCharge, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
-import { isolate, type Isolated } from '../../support/isolation.js';
+import { createOpsServer, type OpsServerDeps } from '../../src/http/ops.server.js';
+import type { PaymentEventSource } from '../../src/http/payment.routes.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { createKnex } from '../../src/persistence/db.js';
+import { createPaymentsRepository, type PaymentsRepository } from '../../src/persistence/payments.repository.js';
+import { createPaymentsQueue, enqueueCharge, type ChargePaymentJob } from '../../src/queues/payments.queue.js';
+import { isolate, type Isolated } from '../../scripts/lib/isolation.js';
 import {
   markPublished,
   seedDeclined,

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { PaymentEvent } from '../../../src/machines/payment.machine.js';
-import { applyPaymentEvent, createPaymentSnapshot } from '../../../src/machines/payment.snapshot.js';
-import { formatAmount } from '../../../src/money.js';
-import type { Payment, PaymentsRepository, TransitionWrite } from '../../../src/persistence/payments.repository.js';
+import type { PaymentEvent } from '../../src/machines/payment.machine.js';
+import { applyPaymentEvent, createPaymentSnapshot } from '../../src/machines/payment.snapshot.js';
+import { formatAmount } from '../../src/money.js';
+import type { Payment, PaymentsRepository, TransitionWrite } from '../../src/persistence/payments.repository.js';
 
 /**
  * Payments in every situation the ops pages explain, written through the
