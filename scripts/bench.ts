@@ -1,4 +1,4 @@
-// `npm run bench`: the benchmark of CONTRACT.md §7 and issue 6. In a fresh
+// `npm run bench`: the benchmark of CONTRACT.md §7. In a fresh
 // isolated setup (its own database, vhost and Redis prefix, removed at the
 // end, also on failure or Ctrl-C) it measures the parts' raw ceilings, the
 // naive peer, and the service at 1 and 2 workers with the gateway simulator

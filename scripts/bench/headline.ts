@@ -3,7 +3,7 @@ import { concurrencyBound, naiveAt, naiveFlat, paymentCeiling } from './report.j
 import { round } from './stats.js';
 
 /**
- * CONTRACT.md §7's last line, with "vs_naive" (issue 6). payments_per_s:
+ * CONTRACT.md §7's last line, with "vs_naive" (against the naive peer). payments_per_s:
  * flat out, gateway 0 ms, 2 workers; p95_ms: the same deployment at the
  * offered half rate (flat out, p95 only measures how long the backlog of N
  * orders takes to drain).

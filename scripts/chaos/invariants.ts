@@ -3,7 +3,7 @@ import type { DeadLetterCopy } from './chaos-client.js';
 import { CHAOS_ID_HEADER, type ExpectedOrder, type OrderMix } from './order-mix.js';
 import type { UnexpectedExit } from './worker-pool.js';
 
-/** issue 4's invariants, checked against what the stores, the gateway and the saga client saw. */
+/** The chaos run's invariants, checked against what the stores, the gateway and the saga client saw. */
 export interface PaymentRow {
   id: string;
   order_id: string;

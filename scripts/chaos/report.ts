@@ -2,7 +2,7 @@ import { FAULT_KINDS, type FaultKind } from './fault-plan.js';
 import type { InjectedFault } from './fault-injector.js';
 import type { InvariantResult } from './invariants.js';
 
-/** The figures issue 4 asks a chaos run for. */
+/** The figures a chaos run reports. */
 export interface ChaosFigures {
   orders: number;
   messagesPublished: number;

@@ -50,7 +50,7 @@ export interface ChaosReport {
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**
- * issue 4's chaos run: orders through several worker processes while
+ * The chaos run: orders through several worker processes while
  * processes, connections, Redis data and the gateway fail on a seeded
  * schedule; then the invariants, checked against PostgreSQL, the gateway's
  * ledger and what the saga's other side received.

@@ -41,8 +41,9 @@ export interface PaymentContext extends PaymentInput {
   failureReason: string | null;
   lastError: string | null;
   /**
-   * Since version 2. Gateways other than the primary are recorded here before
-   * the first charge is sent to them; a missing primary counts as maybe charged.
+   * Since version 2. A gateway is recorded `maybe_charged` with its handle
+   * (ROUTE), and `not_charged` once that handle is cancelled. A missing entry
+   * means nothing was ever confirmed there, except for `legacyCharge` payments.
    */
   gateways: Record<string, GatewayKnowledge>;
   /**

@@ -45,7 +45,7 @@ export class SnapshotVersionError extends Error {
  */
 const migrations: Record<number, (s: StoredSnapshot) => StoredSnapshot> = {
   // v2 added per-gateway knowledge for failover. A v1 payment only ever used the
-  // primary gateway, which an empty map already counts as maybe charged.
+  // primary gateway; v3's `legacyCharge` (below) is what marks it maybe charged.
   2: (v1) => ({ ...v1, version: 2, context: { ...v1.context, gateways: {} } }),
   // v3 records each charge's gateway handle before confirming it. A v2 payment still
   // Processing may have charged (create-and-confirm in one call) with no handle kept.

@@ -5,13 +5,13 @@ import type pg from 'pg';
 export type Query = <R>(name: string, text: string, values: unknown[]) => Promise<R[]>;
 
 /**
- * The per-payment statements (insert, load, transition, outbox claim) as
- * named prepared statements on raw `pg` connections borrowed from knex's own
- * pool, so DATABASE_POOL_MAX still bounds every connection the process opens.
- * Knex and Objection build everything else (ops pages, sweeper, migrations).
- * Measured by `npm run bench` and a one-off experiment on the database path: knex
- * building each statement and PostgreSQL planning it again on every call cost
- * about half of the database path's CPU.
+ * The per-payment statements on raw `pg` connections borrowed from knex's own
+ * pool, so DATABASE_POOL_MAX still bounds every connection the process opens:
+ * single-row ones as named prepared statements (parsed and planned once per
+ * connection), batch ones unnamed (see `planned`). Knex and Objection build
+ * everything else (ops pages, sweeper, migrations). Why: building each statement
+ * with knex and planning it again on every call was a large share of the database
+ * path's CPU (docs/performance.md).
  */
 export interface Sql {
   query: Query;

@@ -8,7 +8,7 @@ import { createKnex } from '../../src/persistence/db.js';
 import { deploy, type Deployment } from '../support/e2e-harness.js';
 
 /**
- * issue 4: "a worker frozen (SIGSTOP) past its lock lets a second worker run
+ * "A worker frozen (SIGSTOP) past its lock lets a second worker run
  * the same job to the end". Worker A is frozen while its gateway call is in
  * flight (the simulator answers after LATENCY_MS); its job lock (LOCK_MS)
  * expires, worker B takes the job and settles the payment; then A wakes up

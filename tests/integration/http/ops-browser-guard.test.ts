@@ -4,7 +4,7 @@ import { CHARGE_JOB } from '../../../src/queues/payments.queue.js';
 import { capturedLogger, opsWorld, type OpsWorld } from '../../support/ops.fixtures.js';
 
 /**
- * What a page in an operator's browser can make the ops server do (issue §4):
+ * What a page in an operator's browser can make the ops server do:
  * a DNS-rebinding page reaching 127.0.0.1 under its own name, and a page of
  * another site posting to an admin route with remembered credentials.
  */
