@@ -110,11 +110,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     telemetry: tracing.bullmq,
   });
   worker.on('error', (err) => logger.error({ err: err.message }, 'payment worker error'));
-  worker.on('completed', () => metrics.jobAttempts.inc({ result: 'completed' }));
+  worker.on('completed', (_job, result: { status?: string } | undefined) => {
+    metrics.jobAttempts.inc({ result: result?.status === 'Failed' ? 'settled_failed' : 'completed' });
+  });
   worker.on('failed', (job, err) => {
     if (!job) return;
     const spent = job.attemptsMade >= (job.opts.attempts ?? 1);
-    const result = err.name === 'UnrecoverableError' ? 'settled_failed' : spent ? 'exhausted' : 'retry';
+    const result = err.name === 'UnrecoverableError' ? 'broken' : spent ? 'exhausted' : 'retry';
     metrics.jobAttempts.inc({ result });
     if (result === 'exhausted') logger.error({ orderId: job.data.orderId, err: err.message }, 'job attempts exhausted; the sweeper will pick the payment up');
   });

@@ -57,7 +57,7 @@ export async function chargeViaGateways(gateways: RoutedGateway[], start: Paymen
   const result = (outcome: ChargeOutcome): RouteResult => ({ kind: 'outcome', outcome, cleared: [...cleared], payment });
 
   for (const { gateway, breaker } of gateways) {
-    const permit = breaker ? await breaker.acquire() : { allowed: true as const };
+    const permit = breaker ? await breaker.acquire() : { allowed: true as const, probe: false };
     if (!permit.allowed) {
       retryInMs = Math.min(retryInMs, permit.retryInMs);
       continue;
@@ -72,9 +72,11 @@ export async function chargeViaGateways(gateways: RoutedGateway[], start: Paymen
     }
     const outage = (await breaker?.recordFailure()) ?? false;
     if (outcome.kind === 'unsettled') return result(outcome);
-    if (outage) {
-      // This failure opened the breaker (or was a failed probe): it says the gateway is down,
-      // nothing about this payment, so it must not spend the payment's attempt.
+    if (outage && !permit.probe) {
+      // This failure opened the breaker: it says the gateway is down, nothing about this
+      // payment, so it must not spend the payment's attempt. A failed half-open probe does
+      // spend it: otherwise a payment whose every call fails, probing alone, would keep the
+      // breaker open and wait for an answer for ever.
       retryInMs = Math.min(retryInMs, breaker!.openMs);
       continue;
     }

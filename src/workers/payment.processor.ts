@@ -132,11 +132,12 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     return advance(payments, payment, { type: 'GIVE_UP', reason }, { jobId: job.id, gatewayCalls: calls });
   }
 
+  /**
+   * A settled payment ends its job as completed, whatever the outcome: a decline is the
+   * payment's answer, not a broken job, so BullMQ's failed list keeps only jobs that broke.
+   */
   function finish(payment: Payment, outcome: ChargeOutcome | undefined): PaymentJobResult {
-    if (payment.status === 'Failed') {
-      // The job fails (so Bull Board shows why) but is never retried: the payment is settled and its event written.
-      throw new UnrecoverableError(`payment failed: ${payment.failureCode}: ${payment.failureReason}`);
-    }
-    return { status: payment.status, transactionId: payment.transactionId, code: outcome?.kind === 'declined' ? outcome.code : null };
+    const code = payment.status === 'Failed' ? payment.failureCode : outcome?.kind === 'declined' ? outcome.code : null;
+    return { status: payment.status, transactionId: payment.transactionId, code };
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,12 +165,12 @@ describe('payment processor (real PostgreSQL)', () => {
   it.each([
     ['decline', 'card_declined'],
     ['insufficient', 'insufficient_funds'],
-  ] as const)('when the gateway answers %s, then the payment fails at once with %s and is never retried', async (step, code) => {
+  ] as const)('when the gateway answers %s, then the payment fails at once with %s, never retried, and its job completes (a decline is no broken job)', async (step, code) => {
     const orderId = await newPayment();
     const { gateway, calls } = scriptedGateway([step]);
     const { process } = processorWith(gateway);
 
-    await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(UnrecoverableError);
+    await expect(process(fakeJob(orderId, 0))).resolves.toMatchObject({ status: 'Failed' });
 
     const p = await payments.findByOrderId(orderId);
     expect(p).toMatchObject({ status: 'Failed', failureCode: code, transactionId: null });
@@ -229,7 +229,7 @@ describe('payment processor (real PostgreSQL)', () => {
 
     await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
     await expect(process(fakeJob(orderId, 1))).rejects.toBeInstanceOf(RetryLaterError);
-    await expect(process(fakeJob(orderId, 2))).rejects.toBeInstanceOf(UnrecoverableError);
+    await expect(process(fakeJob(orderId, 2))).resolves.toMatchObject({ status: 'Failed' });
 
     const p = await payments.findByOrderId(orderId);
     expect(p).toMatchObject({ status: 'Failed', failureCode: 'gateway_unavailable' });
@@ -302,8 +302,10 @@ describe('payment processor (real PostgreSQL)', () => {
 
   describe('failover and the circuit breaker', () => {
     const openBreaker = { acquire: async () => ({ allowed: false as const, retryInMs: 750 }), recordFailure: async () => true, recordSuccess: async () => {}, openMs: 750 };
-    /** Closed until a failure, which opens it (the threshold is reached, or this call was the half-open probe). */
-    const trippingBreaker = { acquire: async () => ({ allowed: true as const, probe: true }), recordFailure: async () => true, recordSuccess: async () => {}, openMs: 900 };
+    /** Closed until a failure, which opens it (the threshold is reached). */
+    const trippingBreaker = { acquire: async () => ({ allowed: true as const, probe: false }), recordFailure: async () => true, recordSuccess: async () => {}, openMs: 900 };
+    /** Half-open: this call is the one probe, and its failure opens the breaker again. */
+    const probingBreaker = { acquire: async () => ({ allowed: true as const, probe: true }), recordFailure: async () => true, recordSuccess: async () => {}, openMs: 900 };
 
     it('when the primary refuses the connection, then the secondary charges and the row records it', async () => {
       const orderId = await newPayment();
@@ -392,7 +394,7 @@ describe('payment processor (real PostgreSQL)', () => {
       expect((await payments.findByOrderId(orderId))?.snapshot.context.failures).toBe(0);
     });
 
-    it('when a failure opens the breaker (or a half-open probe fails), then the job waits and its attempt is not spent', async () => {
+    it('when a failure opens the breaker, then the job waits and its attempt is not spent', async () => {
       const orderId = await newPayment();
       const only = scriptedGateway(['down'], { name: 'primary' });
       const pauses: number[] = [];
@@ -403,6 +405,16 @@ describe('payment processor (real PostgreSQL)', () => {
       expect(only.calls.charge).toHaveLength(1);
       expect(pauses).toEqual([900]);
       expect((await payments.findByOrderId(orderId))?.snapshot.context.failures).toBe(0);
+    });
+
+    it('when a payment whose every call fails is the half-open probe, then each failed probe spends one of its attempts, so it gets an answer', async () => {
+      const orderId = await newPayment('USD', '49.99', 4999n, 2);
+      const only = scriptedGateway(['down', 'down'], { name: 'primary' });
+      const { process } = processorWith([{ gateway: only.gateway, breaker: probingBreaker }]);
+
+      await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
+      expect((await payments.findByOrderId(orderId))?.snapshot.context.failures).toBe(1);
+      await expect(process(fakeJob(orderId, 1))).resolves.toMatchObject({ status: 'Failed', code: 'gateway_unavailable' });
     });
 
     it('when the primary breaker is open, then the secondary takes the payment without waiting', async () => {
@@ -436,7 +448,7 @@ describe('payment processor (real PostgreSQL)', () => {
       expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Processing' });
 
       // Re-driven later (the sweeper): the second failure spends the machine's attempts, and it gives up cleanly.
-      await expect(process(fakeJob(orderId, 0, 2))).rejects.toBeInstanceOf(UnrecoverableError);
+      await expect(process(fakeJob(orderId, 0, 2))).resolves.toMatchObject({ status: 'Failed' });
       expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Failed', failureCode: 'gateway_unavailable' });
     });
 
@@ -444,7 +456,7 @@ describe('payment processor (real PostgreSQL)', () => {
       const orderId = await newPayment('USD', '49.99', 4999n, 1);
       const { gateway, calls } = scriptedGateway(['timeout']);
       const { process } = processorWith(gateway);
-      await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(UnrecoverableError);
+      await expect(process(fakeJob(orderId, 0))).resolves.toMatchObject({ status: 'Failed' });
 
       expect(calls.charge).toHaveLength(1);
       expect(calls.void).toBe(1);
@@ -505,7 +517,7 @@ describe('payment processor (real PostgreSQL)', () => {
       const stalled: PaymentGateway = { ...gateway, charge: async () => {
         throw new TransientGatewayError('gateway_timeout', 'no answer in time', 'unknown');
       } };
-      await expect(processorWith(stalled).process(fakeJob(orderId, 0, 1))).rejects.toBeInstanceOf(UnrecoverableError);
+      await expect(processorWith(stalled).process(fakeJob(orderId, 0, 1))).resolves.toMatchObject({ status: 'Failed' });
 
       const p = await payments.findByOrderId(orderId);
       expect(p).toMatchObject({ status: 'Failed', failureCode: 'gateway_unavailable' });
