@@ -35,9 +35,22 @@ export function collectFigures(i: FigureInputs): ChaosFigures {
     succeeded: rows.filter((r) => r.status === 'Success').length,
     failed: rows.filter((r) => r.status === 'Failed').length,
     failedAsGatewayUnavailable: rows.filter((r) => r.failure_code === 'gateway_unavailable').length,
+    everyConfirmFaulted: everyConfirmFaulted(i.observed),
     workerProcesses: i.incarnations.length,
     clientReconnects: i.clientReconnects,
   };
+}
+
+/** `pm_card_sim_timeout:Failed=3` and so on: how the orders whose every confirmation faulted ended. */
+function everyConfirmFaulted(o: Observed): Record<string, number> {
+  const status = new Map(o.rows.map((r) => [r.order_id, r.status]));
+  const counts: Record<string, number> = {};
+  for (const order of o.mix.orders) {
+    if (!order.paymentMethod.startsWith('pm_card_sim_')) continue;
+    const key = `${order.paymentMethod.slice('pm_card_sim_'.length)}:${status.get(order.orderId) ?? 'none'}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /**

@@ -25,6 +25,8 @@ export interface ChaosFigures {
   succeeded: number;
   failed: number;
   failedAsGatewayUnavailable: number;
+  /** Orders whose every confirmation met one fault (the simulator's own tokens): how each ended. */
+  everyConfirmFaulted: Record<string, number>;
   workerProcesses: number;
   clientReconnects: number;
 }
@@ -67,6 +69,7 @@ export function formatReport(r: { seed: number; faults: FaultCount[]; injected: 
     ['orders/s overall (first publish to settled)', f.ordersPerSecondOverall.toFixed(1)],
     ['succeeded / failed', `${f.succeeded} / ${f.failed}`],
     ['failed as gateway_unavailable (never charged)', String(f.failedAsGatewayUnavailable)],
+    ['every confirmation lost / hung / late: ended', describe(f.everyConfirmFaulted)],
     ['rescues by the sweeper (log lines)', String(f.sweeperRescues)],
     ['  of which the payment had settled meanwhile', String(f.sweeperRescuesAfterSettled)],
     ['rescues by reason (metrics, last scrape)', describe(f.sweeperRescuesByReason)],
