@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { createGateways } from './gateway/index.js';
 import { SharedCircuitBreaker } from './resilience/shared-circuit-breaker.js';
+import { reportBreakerState } from './resilience/breaker-metrics.js';
 import { createOpsServer } from './http/ops.server.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -62,6 +63,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     telemetry: tracing.bullmq,
   };
   const queue = createPaymentsQueue(queueOpts);
+  const onBreakerChange = reportBreakerState({ metrics, logger });
   const gateways = createGateways(config).map((gateway) => ({
     gateway,
     breaker: new SharedCircuitBreaker(
@@ -69,10 +71,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       gateway.name,
       config.QUEUE_PREFIX,
       { failureThreshold: config.BREAKER_FAILURES, failureRatio: config.BREAKER_FAILURE_PERCENT / 100, windowMs: config.BREAKER_WINDOW_MS, openMs: config.BREAKER_OPEN_MS, probeTimeoutMs: config.GATEWAY_TIMEOUT_MS + 1000 },
-      (state, name) => {
-        metrics.breakerState.set({ gateway: name }, state === 'open' ? 2 : state === 'half_open' ? 1 : 0);
-        logger[state === 'open' ? 'warn' : 'info']({ gateway: name, breaker: state }, `gateway ${name} circuit ${state}`);
-      },
+      onBreakerChange,
     ),
   }));
 
