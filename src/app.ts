@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { createGateways } from './gateway/index.js';
 import { SharedCircuitBreaker } from './resilience/shared-circuit-breaker.js';
+import { reportBreakerState } from './resilience/breaker-metrics.js';
 import { createOpsServer } from './http/ops.server.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -21,6 +22,9 @@ import { createDependencyChecks } from './health.js';
 import { createPaymentProcessor } from './workers/payment.processor.js';
 import { createPaymentWorker } from './workers/payment.worker.js';
 import { startWorkerStandby } from './workers/worker-standby.js';
+import { countInFlight } from './workers/in-flight.js';
+import { stampInput } from './workers/input-stamp.js';
+import { recordJobAttempts } from './workers/job-metrics.js';
 import { startRecoverySweeper } from './workers/recovery.sweeper.js';
 
 export interface App {
@@ -59,6 +63,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     telemetry: tracing.bullmq,
   };
   const queue = createPaymentsQueue(queueOpts);
+  const onBreakerChange = reportBreakerState({ metrics, logger });
   const gateways = createGateways(config).map((gateway) => ({
     gateway,
     breaker: new SharedCircuitBreaker(
@@ -66,10 +71,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       gateway.name,
       config.QUEUE_PREFIX,
       { failureThreshold: config.BREAKER_FAILURES, failureRatio: config.BREAKER_FAILURE_PERCENT / 100, windowMs: config.BREAKER_WINDOW_MS, openMs: config.BREAKER_OPEN_MS, probeTimeoutMs: config.GATEWAY_TIMEOUT_MS + 1000 },
-      (state, name) => {
-        metrics.breakerState.set({ gateway: name }, state === 'open' ? 2 : state === 'half_open' ? 1 : 0);
-        logger[state === 'open' ? 'warn' : 'info']({ gateway: name, breaker: state }, `gateway ${name} circuit ${state}`);
-      },
+      onBreakerChange,
     ),
   }));
 
@@ -93,33 +95,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     metrics,
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
   });
-  let inFlight = 0;
+  const jobs = countInFlight(processor);
   const worker = createPaymentWorker({
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
     lockDurationMs: config.JOB_LOCK_MS,
-    processor: async (job) => {
-      inFlight++;
-      try {
-        return await processor(job);
-      } finally {
-        inFlight--;
-      }
-    },
+    processor: jobs.run,
     telemetry: tracing.bullmq,
   });
   worker.on('error', (err) => logger.error({ err: err.message }, 'payment worker error'));
-  worker.on('completed', (_job, result: { status?: string } | undefined) => {
-    metrics.jobAttempts.inc({ result: result?.status === 'Failed' ? 'settled_failed' : 'completed' });
-  });
-  worker.on('failed', (job, err) => {
-    if (!job) return;
-    const spent = job.attemptsMade >= (job.opts.attempts ?? 1);
-    const result = err.name === 'UnrecoverableError' ? 'broken' : spent ? 'exhausted' : 'retry';
-    metrics.jobAttempts.inc({ result });
-    if (result === 'exhausted') logger.error({ orderId: job.data.orderId, err: err.message }, 'job attempts exhausted; the sweeper will pick the payment up');
-  });
+  recordJobAttempts({ worker, metrics, logger });
 
   const handler = createInventoryConsumer({
     payments,
@@ -165,15 +151,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   await topology.close();
   relay.start();
   void worker.run();
-  let lastInputAt = 0;
+  // Taking input is what makes this process the input holder for the worker standby below.
+  const input = stampInput(handler);
   const consumer = startInventoryConsumer({
     connection: amqp,
     prefetch: config.AMQP_PREFETCH,
-    handler: (message) => {
-      // What makes this process the input holder for the worker standby below.
-      lastInputAt = Date.now();
-      return handler(message);
-    },
+    handler: input.handler,
     logger,
     onPriority: (priority) => metrics.consumerPriority.set(priority),
   });
@@ -183,8 +166,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         redis,
         id: `${hostname()}:${process.pid}:${randomUUID()}`,
         concurrency: config.WORKER_CONCURRENCY,
-        lastInputAt: () => lastInputAt,
-        inFlight: () => inFlight,
+        lastInputAt: input.lastInputAt,
+        inFlight: jobs.inFlight,
         logger,
         onChange: (standingBy) => metrics.workerStandingBy.set(standingBy ? 1 : 0),
       })
