@@ -15,7 +15,7 @@ import { registerPaymentRoutes, type PaymentEventSource } from './payment.routes
 export interface OpsServerDeps {
   logger: Logger;
   metrics: Metrics;
-  payments: Pick<PaymentsRepository, 'findByOrderId' | 'history' | 'countByStatus' | 'transitionCountsSince'>;
+  payments: Pick<PaymentsRepository, 'findWithHistory' | 'countByStatus' | 'transitionCountsSince'>;
   /** The order's outbox events, shown on its timeline as published (or waiting). Optional. */
   outbox?: PaymentEventSource;
   /** The BullMQ payments queue: shown in Bull Board, its job counts exported as gauges. */

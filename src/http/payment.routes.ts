@@ -1,13 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { PaymentEventRecord } from '../persistence/outbox.repository.js';
 import type { PaymentsRepository } from '../persistence/payments.repository.js';
 import { BULL_BOARD_PATH } from './bull-board.routes.js';
 import { paymentPath } from './chart/chart.stats.js';
 import type { DrawnMachine } from './machine.routes.js';
 import { paymentNotFoundPage, paymentPage } from './pages/payment.page.js';
-import { paymentView, type PaymentEventRecord } from './payment.view.js';
+import { paymentView } from './payment.view.js';
 
 export interface PaymentRouteDeps {
-  payments: Pick<PaymentsRepository, 'findByOrderId' | 'history'>;
+  payments: Pick<PaymentsRepository, 'findWithHistory'>;
   /** The order's outbox rows, for "event published" on its timeline; optional so the pages work without it. */
   outbox?: PaymentEventSource;
   drawn: DrawnMachine;
@@ -53,12 +54,11 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRouteDe
     if (!UUID.test(orderId)) {
       return refuse(400, 'invalid_order_id', `"${orderId.slice(0, 80)}" is not an order id: order ids are UUIDs`);
     }
-    const [payment, history, events] = await Promise.all([
-      deps.payments.findByOrderId(orderId),
-      deps.payments.history(orderId),
+    const [found, events] = await Promise.all([
+      deps.payments.findWithHistory(orderId),
       deps.outbox ? deps.outbox.eventsOf(orderId) : Promise.resolve([]),
     ]);
-    if (!payment) {
+    if (!found) {
       return refuse(
         404,
         'payment_not_found',
@@ -66,6 +66,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRouteDe
           '(invalid, a conflict or card data): look in the payment-service.dead-letter queue',
       );
     }
+    const { payment, history } = found;
     const view = paymentView(payment, history, events);
     if (!html) return view;
     const path = paymentPath(deps.drawn.chart, history);

@@ -1,3 +1,4 @@
+import type { PaymentEventRecord } from '../persistence/outbox.repository.js';
 import type { Payment, Transition } from '../persistence/payments.repository.js';
 import { formatAmount } from '../money.js';
 import { redactForDisplay } from './display.redact.js';
@@ -32,16 +33,6 @@ export interface PaymentView {
   history: HistoryView[];
   /** The events this payment published (or has waiting in the outbox), when the outbox is wired in. */
   events: EventView[];
-}
-
-/** An outbox row as the ops server reads it. */
-export interface PaymentEventRecord {
-  id: string;
-  type: string;
-  routingKey: string;
-  createdAt: Date;
-  publishedAt: Date | null;
-  publishAttempts: number;
 }
 
 export interface EventView {

@@ -1,8 +1,11 @@
 import { Model } from 'objection';
 
 /**
- * Objection models stay inside src/persistence: repositories return plain
- * objects, so nothing outside this folder depends on the ORM.
+ * Objection models serve the read side (a payment with its history, the
+ * sweeper's candidates); the hot-path statements are SQL in
+ * payments.repository.ts (see sql.ts for why). Models stay inside
+ * src/persistence: repositories return plain objects, so nothing outside this
+ * folder depends on the ORM.
  */
 export class PaymentModel extends Model {
   static override tableName = 'payments';
@@ -27,6 +30,18 @@ export class PaymentModel extends Model {
   updated_at!: Date;
   completed_at!: Date | null;
   failed_at!: Date | null;
+  /** Its history, when read with `withGraphFetched('transitions')`. */
+  transitions?: PaymentTransitionModel[];
+
+  static override get relationMappings() {
+    return {
+      transitions: {
+        relation: Model.HasManyRelation,
+        modelClass: PaymentTransitionModel,
+        join: { from: 'payments.id', to: 'payment_transitions.payment_id' },
+      },
+    };
+  }
 }
 
 export class PaymentTransitionModel extends Model {
@@ -39,18 +54,4 @@ export class PaymentTransitionModel extends Model {
   event!: string;
   detail!: Record<string, unknown> | null;
   created_at!: Date;
-}
-
-export class OutboxModel extends Model {
-  static override tableName = 'outbox';
-  id!: string;
-  payment_id!: string;
-  order_id!: string;
-  type!: string;
-  routing_key!: string;
-  payload!: Record<string, unknown>;
-  headers!: Record<string, string> | null;
-  publish_attempts!: number;
-  created_at!: Date;
-  published_at!: Date | null;
 }

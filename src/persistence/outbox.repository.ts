@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import { crashPoint } from '../workers/crash-points.js';
 import { createSql } from './sql.js';
 
 export interface PendingEvent {
@@ -10,6 +9,16 @@ export interface PendingEvent {
   payload: Record<string, unknown>;
   headers: Record<string, string> | null;
   createdAt: Date;
+}
+
+/** An order's outbox row as the payment page shows it: what was written, and whether it went out. */
+export interface PaymentEventRecord {
+  id: string;
+  type: string;
+  routingKey: string;
+  createdAt: Date;
+  publishedAt: Date | null;
+  publishAttempts: number;
 }
 
 interface OutboxRow {
@@ -28,7 +37,8 @@ const claim = (limit: number, minAgeMs: number) => `SELECT id, order_id, type, r
   WHERE published_at IS NULL${minAgeMs > 0 ? ` AND created_at < now() - interval '${Math.trunc(minAgeMs)} milliseconds'` : ''}
   ORDER BY publish_attempts, created_at LIMIT ${Math.trunc(limit)} FOR UPDATE SKIP LOCKED`;
 
-const MARK_PUBLISHED = 'UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL';
+/** Marks the events in `ids` (a uuid[] parameter or literal) published; one already marked stays as it was. */
+const markPublished = (ids: string) => `UPDATE outbox SET published_at = now() WHERE id = ANY(${ids}) AND published_at IS NULL`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A uuid[] literal of ids read from the uuid column (checked again: they go into the statement's text). */
@@ -69,9 +79,8 @@ export function createOutboxRepository(knex: Knex) {
         const confirmed = await publish(events);
         const published = new Set(confirmed);
         const failed = events.map((e) => e.id).filter((id) => !published.has(id));
-        if (confirmed.length) crashPoint('relay:before-mark-published');
         const marks = [
-          confirmed.length ? `UPDATE outbox SET published_at = now() WHERE id = ANY(${uuidArray(confirmed)})` : '',
+          confirmed.length ? markPublished(uuidArray(confirmed)) : '',
           failed.length ? `UPDATE outbox SET publish_attempts = publish_attempts + 1 WHERE id = ANY(${uuidArray(failed)})` : '',
         ].filter(Boolean);
         await script([...marks, 'COMMIT'].join('; '));
@@ -81,11 +90,11 @@ export function createOutboxRepository(knex: Knex) {
 
     /** Marks events published outside a claim (published right after their commit); already marked ones stay as they are. */
     async markPublished(ids: string[]): Promise<void> {
-      await sql.planned(MARK_PUBLISHED, [ids]);
+      await sql.planned(markPublished('$1::uuid[]'), [ids]);
     },
 
     /** The events written for one order, published or not (the payment page's timeline). */
-    async eventsOf(orderId: string) {
+    async eventsOf(orderId: string): Promise<PaymentEventRecord[]> {
       const rows = (await knex('outbox')
         .select('id', 'type', 'routing_key', 'created_at', 'published_at', 'publish_attempts')
         .where({ order_id: orderId })

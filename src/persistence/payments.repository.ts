@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { PaymentStatus } from '../machines/payment.machine.js';
 import type { StoredSnapshot } from '../machines/payment.snapshot.js';
 import type { Model } from 'objection';
-import { PaymentModel, PaymentTransitionModel } from './models.js';
+import { PaymentModel, type PaymentTransitionModel } from './models.js';
 import { groupCommitLoader } from './group-commit.js';
 import { createSql } from './sql.js';
 
@@ -101,6 +101,17 @@ function toPayment(row: PaymentRow): Payment {
     updatedAt: row.updated_at,
     completedAt: row.completed_at,
     failedAt: row.failed_at,
+  };
+}
+
+function toTransition(r: PaymentTransitionModel): Transition {
+  return {
+    id: String(r.id),
+    fromStatus: r.from_status as PaymentStatus | null,
+    toStatus: r.to_status as PaymentStatus,
+    event: r.event,
+    detail: r.detail,
+    createdAt: r.created_at,
   };
 }
 
@@ -253,7 +264,6 @@ export type PaymentsRepository = ReturnType<typeof createPaymentsRepository>;
 
 export function createPaymentsRepository(knex: Knex) {
   const Payments = PaymentModel.bindKnex(knex);
-  const Transitions = PaymentTransitionModel.bindKnex(knex);
   const sql = createSql(knex);
   /**
    * Jobs that start in the same tick (BullMQ hands several slots their next
@@ -390,6 +400,15 @@ export function createPaymentsRepository(knex: Knex) {
   const batchable = (w: TransitionWrite) =>
     w.transactionId !== undefined && w.gateway !== undefined && w.failureCode !== undefined && w.failureReason !== undefined;
 
+  /** A payment with its history, oldest first (the payment page): read through the models' relation, never batched. */
+  const findWithHistory = async (orderId: string): Promise<{ payment: Payment; history: Transition[] } | undefined> => {
+    const row = await Payments.query()
+      .findOne({ order_id: orderId })
+      .withGraphFetched('transitions')
+      .modifyGraph('transitions', (q) => q.orderBy('id'));
+    return row ? { payment: toPayment(row), history: (row.transitions ?? []).map(toTransition) } : undefined;
+  };
+
   return {
     /**
      * Inserts the payment unless its order already has one (the unique
@@ -442,16 +461,11 @@ export function createPaymentsRepository(knex: Knex) {
       await sql.query('payments.note', NOTE, [payment.id, payment.orderId, payment.status, event, json(detail)]);
     },
 
+    findWithHistory,
+
+    /** An order's history, oldest first (empty when it has no payment). */
     async history(orderId: string): Promise<Transition[]> {
-      const rows = await Transitions.query().where({ order_id: orderId }).orderBy('id');
-      return rows.map((r) => ({
-        id: String(r.id),
-        fromStatus: r.from_status as PaymentStatus | null,
-        toStatus: r.to_status as PaymentStatus,
-        event: r.event,
-        detail: r.detail,
-        createdAt: r.created_at,
-      }));
+      return (await findWithHistory(orderId))?.history ?? [];
     },
 
     /** Unfinished payments not touched for `olderThanMs`: the sweeper's candidates. */

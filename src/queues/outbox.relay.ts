@@ -127,6 +127,8 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
         async (events) => {
           const ids = await publishBatch(publisher, events, deps, log);
           crashPoint('relay:after-publish');
+          // claimBatch marks what this returns right after it returns: dying here is dying before the mark.
+          if (ids.length) crashPoint('relay:before-mark-published');
           pending = events.length - ids.length;
           return ids;
         },

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
  * Imports go one way: tests -> scripts/lib -> src. src is the product and
  * knows neither the commands nor the tests; the commands (scripts/) never
  * reach into tests/; scripts/lib, the module both share, reaches into no
- * command; and a test-only helper lives in tests/support, not beside one test.
+ * command; src/persistence imports none of the layers above it (workers,
+ * queues, http); and a test-only helper lives in tests/support, not beside one test.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const AREAS = ['src', 'scripts', 'tests'];
@@ -24,6 +25,11 @@ const RULES: Rule[] = [
   { from: 'src/', to: 'tests/', why: 'the product must not depend on test code' },
   { from: 'scripts/', to: 'tests/', why: 'move what both use to scripts/lib' },
   { from: 'scripts/lib/', to: 'scripts/', why: 'scripts/lib is shared by commands and tests, so it imports no command' },
+  ...['src/workers/', 'src/queues/', 'src/http/'].map((to) => ({
+    from: 'src/persistence/',
+    to,
+    why: 'persistence is the layer the others build on: take what it needs as a parameter, or move it to a module both import',
+  })),
 ];
 
 /** Repo-relative paths of every .ts file under src/, scripts/ and tests/. */
@@ -61,6 +67,8 @@ export function strayHelpers(files: string[]): string[] {
   return files.filter((f) => f.startsWith('tests/') && !f.endsWith('.test.ts') && !f.startsWith('tests/support/'));
 }
 
+const PERSISTENCE = RULES.find((r) => r.from === 'src/persistence/')!.why;
+
 describe('one-way imports', () => {
   it('catches each kind of wrong-way import, whatever its form', () => {
     const found = violations({
@@ -70,12 +78,17 @@ describe('one-way imports', () => {
       'scripts/lib/d.ts': "const m = await import('../chaos/traffic.js');",
       'scripts/lib/e.ts': "import { f } from './processes.js'; import { m } from '../../src/money.js';",
       'tests/e2e/f.test.ts': "import { g } from '../../scripts/lib/processes.js'; import { h } from '../../scripts/chaos/run-chaos.js';",
+      'src/persistence/g.ts': "import { crashPoint } from '../workers/crash-points.js'; import type { View } from '../http/payment.view.js';",
+      'src/persistence/migrations/h.ts': "import { q } from '../../queues/payment-events.js'; import { m } from '../../money.js'; import { s } from '../sql.js';",
     });
     expect(found).toEqual([
       'src/a.ts -> scripts/lib/saga-client.ts: the product must not depend on a user command',
       'src/b.ts -> tests/support/isolation.ts: the product must not depend on test code',
       'scripts/bench/c.ts -> tests/support/isolation.ts: move what both use to scripts/lib',
       'scripts/lib/d.ts -> scripts/chaos/traffic.ts: scripts/lib is shared by commands and tests, so it imports no command',
+      `src/persistence/g.ts -> src/workers/crash-points.ts: ${PERSISTENCE}`,
+      `src/persistence/g.ts -> src/http/payment.view.ts: ${PERSISTENCE}`,
+      `src/persistence/migrations/h.ts -> src/queues/payment-events.ts: ${PERSISTENCE}`,
     ]);
   });
 

@@ -161,6 +161,24 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
     expect(await payments.history(created[5]!.orderId)).toHaveLength(2);
   });
 
+  it('when the payment page reads an order, then it gets the payment as the hot path loads it, with only its own history, oldest first', async () => {
+    const [mine, other] = await Promise.all([newPayment(), newPayment()].map(async (p) => (await payments.insert(p)).payment));
+    const { payment: started } = await advance(payments, mine!, { type: 'START' }, { jobId: 'job-1' });
+    await payments.note(started, 'GATEWAY_LOOKUP', { found: false });
+    await advance(payments, other!, { type: 'START' });
+
+    const found = await payments.findWithHistory(mine!.orderId.toUpperCase());
+    expect(found?.payment).toEqual(await payments.findByOrderId(mine!.orderId));
+    expect(found?.history.map((h) => [h.fromStatus, h.toStatus, h.event, h.detail])).toEqual([
+      [null, 'Initiated', 'CREATED', { sourceEventId: expect.any(String), batch: 'test' }],
+      ['Initiated', 'Processing', 'START', expect.objectContaining({ jobId: 'job-1' })],
+      ['Processing', 'Processing', 'GATEWAY_LOOKUP', { found: false }],
+    ]);
+    expect(found?.history).toEqual(await payments.history(mine!.orderId));
+    expect(await payments.findWithHistory(randomUUID())).toBeUndefined();
+    expect(await payments.history(randomUUID())).toEqual([]);
+  });
+
   it('when payments settle in the same tick, then one statement writes each terminal state with its event, and a lost race writes neither', async () => {
     const created = await Promise.all(Array.from({ length: 5 }, () => newPayment()).map(async (p) => (await payments.insert(p)).payment));
     const started = await Promise.all(created.map(async (p) => (await advance(payments, p, { type: 'START' })).payment));
