@@ -3,10 +3,14 @@ import { assign, setup } from 'xstate';
 /**
  * One payment's life: Initiated → Processing → Success | Failed.
  *
- * Pure: no I/O here. Entry actions only *name* the effects the worker must run
- * (`chargeGateway`, `emitPaymentCompleted`, `emitPaymentFailed`); the worker
- * runs them and sends the outcome back as an event. So the persisted snapshot
- * never holds a half-run promise, and every transition is testable alone.
+ * Pure: no I/O here. The machine tells the worker what to do and the worker
+ * sends the outcome back as an event: the `chargeOwed` tag on Processing says a
+ * charge is owed (the worker charges while it is there and attempts are left,
+ * on this attempt or on a re-drive, so it is state, not a one-off action), and
+ * the terminal states' entry actions name the event to publish
+ * (`emitPaymentCompleted`, `emitPaymentFailed`), which the worker writes to the
+ * outbox with the state. So the persisted snapshot never holds a half-run
+ * promise, and every transition is testable alone.
  *
  * Bump PAYMENT_MACHINE_VERSION whenever states or context change shape, and add
  * a step to `payment.snapshot.ts` that migrates the previous version.
@@ -89,7 +93,6 @@ export const paymentMachine = setup({
   },
   actions: {
     // Named effects: the worker executes these; the machine only announces them.
-    chargeGateway: () => {},
     emitPaymentCompleted: () => {},
     emitPaymentFailed: () => {},
     countAttempt: assign({
@@ -162,7 +165,9 @@ export const paymentMachine = setup({
       },
     },
     Processing: {
-      entry: ['countAttempt', 'chargeGateway'],
+      // A charge is owed while here (the tag): the worker charges a payment in this state until attempts are spent.
+      tags: ['chargeOwed'],
+      entry: ['countAttempt'],
       on: {
         CHARGE_SUCCEEDED: { guard: 'hasTransactionId', target: 'Success', actions: 'recordSuccess' },
         CHARGE_DECLINED: { target: 'Failed', actions: 'recordFailure' },

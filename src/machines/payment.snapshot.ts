@@ -19,8 +19,8 @@ export interface StoredSnapshot {
 }
 
 /** A named effect the worker must run after persisting the new snapshot. */
-export type PaymentEffect = 'chargeGateway' | 'emitPaymentCompleted' | 'emitPaymentFailed';
-const EFFECTS = new Set<string>(['chargeGateway', 'emitPaymentCompleted', 'emitPaymentFailed']);
+export type PaymentEffect = 'emitPaymentCompleted' | 'emitPaymentFailed';
+const EFFECTS = new Set<string>(['emitPaymentCompleted', 'emitPaymentFailed']);
 
 export interface Step {
   snapshot: StoredSnapshot;
@@ -141,6 +141,12 @@ export function applyPaymentEvent(stored: StoredSnapshot, event: PaymentEvent): 
 /** The machine's own notion of attempts: true once enough transient failures allow giving up. */
 export function attemptsExhausted(stored: StoredSnapshot): boolean {
   return restorePayment(stored).can({ type: 'GIVE_UP', reason: '' });
+}
+
+/** Whether the worker must (still) charge: the state owes a charge and attempts are left. */
+export function chargeOwed(stored: StoredSnapshot): boolean {
+  const state = restorePayment(stored);
+  return state.hasTag('chargeOwed') && !state.can({ type: 'GIVE_UP', reason: '' });
 }
 
 export function isTerminal(stored: StoredSnapshot): boolean {

@@ -6,7 +6,7 @@ import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/pa
 import type { ChargePaymentJob } from '../queues/payments.queue.js';
 import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
 import { chargeViaGateways, settleBeforeGivingUp, type RoutedGateway } from './gateway-router.js';
-import { attemptsExhausted } from '../machines/payment.snapshot.js';
+import { attemptsExhausted, chargeOwed } from '../machines/payment.snapshot.js';
 import { advance, type Advanced } from './payment-transitions.js';
 import { crashPoint } from './crash-points.js';
 
@@ -66,7 +66,7 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     const calls: GatewayCall[] = [];
     let outcome: ChargeOutcome | undefined;
     let cleared: string[] = [];
-    if (!attemptsExhausted(payment.snapshot)) { //                               4. prepare, commit the handle, confirm
+    if (chargeOwed(payment.snapshot)) { //                                      4. prepare, commit the handle, confirm
       const routed = await chargeViaGateways(gateways, payment, calls, route);
       crashPoint('worker:after-gateway-call');
       payment = routed.payment;

