@@ -67,8 +67,12 @@ export interface PaymentContext extends PaymentInput {
 }
 
 export type PaymentEvent =
-  /** The worker picked the payment up: it will call the gateway. */
-  | { type: 'START' }
+  /**
+   * The worker picked the payment up: a charge is owed from now on. It usually
+   * carries the handle of the charge prepared at `gateway` (recorded as ROUTE does),
+   * so the first handle costs no commit of its own.
+   */
+  | { type: 'START'; gateway?: string; intentId?: string; cleared?: string[] }
   /** The payment data is invalid (amount, currency, method): fail without charging. */
   | { type: 'REJECT'; code: 'invalid_request'; reason: string }
   | { type: 'CHARGE_SUCCEEDED'; transactionId: string; gateway: string }
@@ -80,6 +84,13 @@ export type PaymentEvent =
   | { type: 'ROUTE'; gateway: string; intentId: string; cleared?: string[] }
   /** Attempts are spent and a last look-up found no charge. */
   | { type: 'GIVE_UP'; reason: string };
+
+/** What an event says about gateways: those now certainly not charged, and a handle just prepared. */
+function routeOf(event: PaymentEvent): { cleared: string[]; handle?: { gateway: string; intentId: string } } | undefined {
+  if (event.type !== 'ROUTE' && event.type !== 'START' && event.type !== 'CHARGE_FAILED_TRANSIENTLY') return undefined;
+  const handle = event.type !== 'CHARGE_FAILED_TRANSIENTLY' && event.gateway && event.intentId ? { gateway: event.gateway, intentId: event.intentId } : undefined;
+  return { cleared: event.cleared ?? [], ...(handle ? { handle } : {}) };
+}
 
 export type PaymentStatus = 'Initiated' | 'Processing' | 'Success' | 'Failed';
 export const PAYMENT_STATUSES: readonly PaymentStatus[] = ['Initiated', 'Processing', 'Success', 'Failed'];
@@ -100,21 +111,23 @@ export const paymentMachine = setup({
     }),
     recordRoute: assign({
       gateways: ({ context, event }) => {
-        if (event.type !== 'ROUTE' && event.type !== 'CHARGE_FAILED_TRANSIENTLY') return context.gateways;
+        const route = routeOf(event);
+        if (!route) return context.gateways;
         const next = { ...context.gateways };
-        for (const g of event.cleared ?? []) next[g] = 'not_charged';
-        if (event.type === 'ROUTE') next[event.gateway] = 'maybe_charged';
+        for (const g of route.cleared) next[g] = 'not_charged';
+        if (route.handle) next[route.handle.gateway] = 'maybe_charged';
         return next;
       },
       // A cleared gateway's handle is dropped: it cannot charge (cancelled or never confirmed), the next route there prepares anew.
       intents: ({ context, event }) => {
-        if (event.type !== 'ROUTE' && event.type !== 'CHARGE_FAILED_TRANSIENTLY') return context.intents;
+        const route = routeOf(event);
+        if (!route) return context.intents;
         const next = { ...context.intents };
-        for (const g of event.cleared ?? []) delete next[g];
-        if (event.type === 'ROUTE') next[event.gateway] = event.intentId;
+        for (const g of route.cleared) delete next[g];
+        if (route.handle) next[route.handle.gateway] = route.handle.intentId;
         return next;
       },
-      intentSeq: ({ context, event }) => context.intentSeq + (event.type === 'ROUTE' ? 1 : 0),
+      intentSeq: ({ context, event }) => context.intentSeq + (routeOf(event)?.handle ? 1 : 0),
     }),
     recordTransientError: assign({
       failures: ({ context }) => context.failures + 1,
@@ -159,8 +172,10 @@ export const paymentMachine = setup({
   }),
   states: {
     Initiated: {
+      // Accepted and waiting for its first charge: owed as much as in Processing.
+      tags: ['chargeOwed'],
       on: {
-        START: { target: 'Processing' },
+        START: { target: 'Processing', actions: 'recordRoute' },
         REJECT: { target: 'Failed', actions: 'recordFailure' },
       },
     },

@@ -41,8 +41,16 @@ export class RetryLaterError extends Error {
  */
 export function createPaymentProcessor(deps: PaymentProcessorDeps) {
   const { payments, gateways, metrics } = deps;
-  const route = async (p: Payment, gateway: string, intentId: string, cleared: string[]) =>
-    (await advance(payments, p, { type: 'ROUTE', gateway, intentId, cleared })).payment;
+  /**
+   * Commits a prepared charge's handle before it is confirmed. For a new payment that is
+   * the START commit itself (Processing and the first handle in one write); afterwards a ROUTE.
+   */
+  const route = (jobId: string | undefined) => async (p: Payment, gateway: string, intentId: string, cleared: string[]) => {
+    if (p.status !== 'Initiated') return (await advance(payments, p, { type: 'ROUTE', gateway, intentId, cleared })).payment;
+    const started = (await advance(payments, p, { type: 'START', gateway, intentId, cleared }, { jobId })).payment;
+    crashPoint('worker:after-processing-commit');
+    return started;
+  };
 
   return async function chargePayment(job: Job<ChargePaymentJob>): Promise<PaymentJobResult> {
     const { orderId } = job.data;
@@ -58,16 +66,11 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
       return { status: payment.status, transactionId: payment.transactionId, code: payment.failureCode, alreadyDone: true };
     }
 
-    if (payment.status === 'Initiated') { //                                     3. commit Processing BEFORE the side effect
-      payment = (await advance(payments, payment, { type: 'START' }, { jobId: job.id })).payment;
-      crashPoint('worker:after-processing-commit');
-    }
-
     const calls: GatewayCall[] = [];
     let outcome: ChargeOutcome | undefined;
     let cleared: string[] = [];
-    if (chargeOwed(payment.snapshot)) { //                                      4. prepare, commit the handle, confirm
-      const routed = await chargeViaGateways(gateways, payment, calls, route);
+    if (chargeOwed(payment.snapshot)) { //                                      3. prepare; commit Processing and the handle; confirm
+      const routed = await chargeViaGateways(gateways, payment, calls, route(job.id));
       crashPoint('worker:after-gateway-call');
       payment = routed.payment;
       if (routed.kind === 'all_open') {
@@ -83,9 +86,9 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
       metrics.gatewayCall.observe({ gateway: c.gateway, operation: c.operation, outcome: c.outcome }, c.durationMs / 1000);
     }
 
-    const { payment: settled, outbox } = await settle(payment, outcome, cleared, calls, job, log); //  5. commit the outcome (+ its event)
+    const { payment: settled, outbox } = await settle(payment, outcome, cleared, calls, job, log); //  4. commit the outcome (+ its event)
     crashPoint('worker:after-terminal-commit');
-    if (outbox) deps.onOutboxWritten?.(orderId, outbox); //                      6. publish the event now (the relay is the safety net)
+    if (outbox) deps.onOutboxWritten?.(orderId, outbox); //                      5. publish the event now (the relay is the safety net)
     if (settled.status === 'Success' || settled.status === 'Failed') {
       metrics.paymentsTerminal.inc({ status: settled.status, code: settled.failureCode ?? '' });
       metrics.paymentEndToEnd.observe({ status: settled.status }, (Date.now() - settled.createdAt.getTime()) / 1000);
@@ -97,6 +100,8 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
   /** Commits what the attempt established; `undefined`: the machine's attempts were already spent, only giving up is left. */
   async function settle(payment: Payment, outcome: ChargeOutcome | undefined, cleared: string[], calls: GatewayCall[], job: Job, log: Logger): Promise<Advanced> {
     const detail = { jobId: job.id, gatewayCalls: calls };
+    // Nothing could be prepared (or it was refused outright): Processing is committed first, as the outcome needs it.
+    if (outcome && payment.status === 'Initiated') payment = (await advance(payments, payment, { type: 'START' }, { jobId: job.id })).payment;
     switch (outcome?.kind) {
       case 'succeeded':
         return advance(payments, payment, { type: 'CHARGE_SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway }, detail, outcome.response);

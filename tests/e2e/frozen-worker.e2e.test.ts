@@ -60,7 +60,7 @@ describe('a worker frozen past its job lock while a second worker settles the pa
     // Processing is committed just before the gateway call.
     await eventually('worker A to commit Processing', async () => ((await statusOf(orderId)) === 'Processing' ? true : undefined), 30_000, 5);
     if (c.freeze === 'in-flight') {
-      // The charge's handle is committed (ROUTE) just before the confirm that can charge.
+      // The charge's handle is committed (with Processing) just before the confirm that can charge.
       await eventually('worker A to commit the handle', async () => ((await handleCommitted(orderId)) ? true : undefined), 30_000, 5);
       // Not a synchronisation: this places the freeze inside the confirm, whose answer takes LATENCY_MS.
       await new Promise((r) => setTimeout(r, LATENCY_MS / 3));
@@ -98,7 +98,8 @@ describe('a worker frozen past its job lock while a second worker settles the pa
   }, 120_000);
 
   async function handleCommitted(orderId: string): Promise<boolean> {
-    return Boolean(await knex('payment_transitions').where({ order_id: orderId, event: 'ROUTE' }).first('id'));
+    const row = await knex('payments').where({ order_id: orderId }).first('snapshot');
+    return Object.keys(row?.snapshot?.context?.intents ?? {}).length > 0;
   }
 
   async function statusOf(orderId: string): Promise<string | undefined> {

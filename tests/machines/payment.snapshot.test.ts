@@ -121,7 +121,7 @@ describe('stored payment snapshots', () => {
 
 describe('what the machine asks of the worker', () => {
   it.each<[string, PaymentEvent[], boolean]>([
-    ['a new payment (Initiated)', [], false],
+    ['a new payment (Initiated)', [], true],
     ['a payment in Processing with attempts left', toProcessing(1), true],
     ['a payment in Processing whose attempts are spent', toProcessing(sampleInput.maxAttempts), false],
     ['a completed payment', [...toProcessing(), sampleEvents.CHARGE_SUCCEEDED], false],

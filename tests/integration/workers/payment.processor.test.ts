@@ -157,8 +157,8 @@ describe('payment processor (real PostgreSQL)', () => {
     expect(events).toHaveLength(1);
     expect(events[0].type).toBe('PaymentCompleted');
     expect(events[0].payload.data).toMatchObject({ orderId, amount: '49.99', currency: 'USD', transactionId: p?.transactionId });
-    // The handle is committed (ROUTE) before the confirm that can move money.
-    expect((await payments.history(orderId)).map((h) => h.event)).toEqual(['CREATED', 'START', 'ROUTE', 'CHARGE_SUCCEEDED']);
+    // Processing and the handle are committed together (START) before the confirm that can move money.
+    expect((await payments.history(orderId)).map((h) => h.event)).toEqual(['CREATED', 'START', 'CHARGE_SUCCEEDED']);
     expect(kicks()).toBe(1);
   });
 
@@ -320,7 +320,7 @@ describe('payment processor (real PostgreSQL)', () => {
       expect(primary.charged.size + secondary.charged.size).toBe(1);
       const events = (await payments.history(orderId)).map((h) => h.event);
       // The primary's handle is cancelled, and the secondary's committed, before the secondary is asked to charge.
-      expect(events).toEqual(['CREATED', 'START', 'ROUTE', 'ROUTE', 'CHARGE_SUCCEEDED']);
+      expect(events).toEqual(['CREATED', 'START', 'ROUTE', 'CHARGE_SUCCEEDED']);
       expect(primary.canceled.size).toBe(1);
       expect(p?.snapshot.context.intents).toEqual({ secondary: p?.transactionId });
     });
