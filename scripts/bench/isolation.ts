@@ -1,19 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { createDatabase, createVhost, dropRedisPrefix, type Isolated } from '../lib/isolation.js';
+import { createDatabase, createVhost, dropDatabase, dropRedisPrefix, type Isolated } from '../lib/isolation.js';
 
-const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function dropDatabase(name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
 
 /** A shared PostgreSQL may be out of connections for a moment ("too many clients"): try again for a while. */
 async function withRetries(fn: () => Promise<void>, tries = 20): Promise<void> {

@@ -34,21 +34,23 @@ function newTag(): string {
   return `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
 
+export async function dropDatabase(name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_ADMIN });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
 export async function createDatabase(tag: string, { migrated = true } = {}): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `pay_${tag}`;
   const url = PG_ADMIN.replace(/\/[^/]*$/, `/${name}`);
   if (migrated) await migrate(url);
   return {
     url,
-    async drop() {
-      const client = new pg.Client({ connectionString: PG_ADMIN });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
+    drop: () => dropDatabase(name),
   };
 }
 
