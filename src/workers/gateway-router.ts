@@ -1,7 +1,7 @@
 import type { PaymentGateway } from '../gateway/gateway.port.js';
 import type { Payment } from '../persistence/payments.repository.js';
 import type { SharedCircuitBreaker } from '../resilience/shared-circuit-breaker.js';
-import { confirmCharge, ensureHandle, voidCharge, type ChargeOutcome, type GatewayCall, type PersistRoute } from './charge-outcome.js';
+import { confirmCharge, ensureHandle, handleOf, lookUp, voidCharge, type ChargeOutcome, type GatewayCall, type PersistRoute } from './charge-outcome.js';
 
 /** A gateway in failover order, with the breaker shared by every worker process. */
 export interface RoutedGateway {
@@ -64,6 +64,11 @@ export async function chargeViaGateways(gateways: RoutedGateway[], start: Paymen
     }
     const elsewhere = await settleOthers(gateways, gateway.name, payment, calls, cleared);
     if (elsewhere) return result(elsewhere);
+    if (!handleOf(payment, gateway.name) && mayHoldCharge(payment, gateways[0]!.gateway.name)(gateway.name)) {
+      // Charged here before handles were recorded (legacyCharge): only search can tell, and a miss proves nothing.
+      const found = await lookUp(gateway, payment, calls);
+      return result(found.kind === 'succeeded' || found.kind === 'declined' || found.kind === 'unsettled' ? found : { kind: 'unsettled', code: 'legacy_charge', reason: 'a legacy charge could not be found', gateway: gateway.name });
+    }
     const prepared = await ensureHandle(gateway, payment, calls, persistRoute, [...cleared]);
     const outcome = 'outcome' in prepared ? prepared.outcome : await confirmCharge(gateway, (payment = prepared.payment), calls);
     if (outcome.kind === 'succeeded' || outcome.kind === 'declined') {

@@ -6,7 +6,7 @@ import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/pa
 import type { ChargePaymentJob } from '../queues/payments.queue.js';
 import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
 import { chargeViaGateways, settleBeforeGivingUp, type RoutedGateway } from './gateway-router.js';
-import { attemptsExhausted, chargeOwed } from '../machines/payment.snapshot.js';
+import { attemptsExhausted, chargeOwed, migrateSnapshot } from '../machines/payment.snapshot.js';
 import { advance, type Advanced } from './payment-transitions.js';
 import { crashPoint } from './crash-points.js';
 
@@ -56,8 +56,10 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     const { orderId } = job.data;
     let log = deps.logger.child({ orderId, jobId: job.id, attempt: job.attemptsMade + 1 });
 
-    let payment = await payments.findByOrderId(orderId); //                     1. load the record
-    if (!payment) throw new UnrecoverableError(`no payment row for order ${orderId}: the consumer writes it before enqueueing; check the database`);
+    const found = await payments.findByOrderId(orderId); //                     1. load the record
+    if (!found) throw new UnrecoverableError(`no payment row for order ${orderId}: the consumer writes it before enqueueing; check the database`);
+    // Read at the current machine version: an older row's context lacks what the charge path reads (handles, legacyCharge).
+    let payment: Payment = { ...found, snapshot: migrateSnapshot(found.snapshot) };
     log = log.child({ paymentId: payment.id });
     annotateActiveSpan({ [ATTR.orderId]: orderId, [ATTR.paymentId]: payment.id }); // the job's span (bullmq-otel), when tracing
 

@@ -24,7 +24,7 @@ type Step = 'ok' | 'decline' | 'insufficient' | 'down' | 'lost' | 'timeout';
  * prepared by key and what it charged by handle, as Stripe does; search (for
  * legacy payments) finds nothing, as Stripe's lagging search may.
  */
-function scriptedGateway(steps: Step[], opts: { lookupFails?: boolean; delayMs?: number; name?: string } = {}) {
+function scriptedGateway(steps: Step[], opts: { lookupFails?: boolean; delayMs?: number; name?: string; searchFinds?: ChargeLookup } = {}) {
   const prepared = new Map<string, string>();
   const charged = new Map<string, ChargeSucceeded>();
   const canceled = new Set<string>();
@@ -70,7 +70,7 @@ function scriptedGateway(steps: Step[], opts: { lookupFails?: boolean; delayMs?:
     async lookup(req): Promise<ChargeLookup> {
       calls.lookup++;
       if (opts.lookupFails) throw new TransientGatewayError('gateway_unavailable', 'lookup refused', 'not_sent');
-      return req.intentId ? stateOf(req.intentId) : { status: 'not_found' };
+      return req.intentId ? stateOf(req.intentId) : (opts.searchFinds ?? { status: 'not_found' });
     },
     async void(handle): Promise<ChargeLookup> {
       calls.void++;
@@ -461,6 +461,38 @@ describe('payment processor (real PostgreSQL)', () => {
       expect(calls.charge).toHaveLength(1);
       expect(calls.void).toBe(1);
       expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Failed', failureCode: 'gateway_unavailable' });
+    });
+  });
+
+  describe('payments from machine version 2, charged before handles were recorded', () => {
+    /** A v2 payment left Processing: its one create-and-confirm call may have charged, and no handle was kept. */
+    async function legacyProcessing() {
+      const orderId = await newPayment();
+      const p = (await payments.findByOrderId(orderId))!;
+      const { intents: _i, intentSeq: _s, legacyCharge: _l, ...context } = p.snapshot.context;
+      const v2 = { version: 2, value: 'Processing', context: { ...context, attempts: 1 } };
+      await knex('payments').where({ order_id: orderId }).update({ status: 'Processing', snapshot: v2 });
+      return orderId;
+    }
+
+    it('when search finds nothing (it lags writes), then the payment stays Processing: nothing is prepared or charged again', async () => {
+      const orderId = await legacyProcessing();
+      const { gateway, calls } = scriptedGateway(['ok']);
+
+      await expect(processorWith(gateway).process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
+
+      expect(calls.prepare).toHaveLength(0);
+      expect(calls.charge).toHaveLength(0);
+      expect(await payments.findByOrderId(orderId)).toMatchObject({ status: 'Processing' });
+    });
+
+    it('when search finds the old charge, then the payment completes with it', async () => {
+      const orderId = await legacyProcessing();
+      const found = { status: 'succeeded' as const, transactionId: 'pi_legacy', response: { id: 'pi_legacy' } };
+      const { gateway, calls } = scriptedGateway([], { searchFinds: found });
+
+      await expect(processorWith(gateway).process(fakeJob(orderId, 0))).resolves.toMatchObject({ status: 'Success', transactionId: 'pi_legacy' });
+      expect(calls.prepare).toHaveLength(0);
     });
   });
 
