@@ -19,8 +19,8 @@ export default defineConfig({
       // alone reach (rounded down; the whole suite only adds to them): a change that
       // leaves the saga's core less tested fails `npm run coverage`.
       thresholds: {
-        'src/machines/**': { statements: 95, branches: 83, functions: 75, lines: 98 },
-        'src/workers/**': { statements: 86, branches: 83, functions: 79, lines: 89 },
+        'src/machines/**': { statements: 94, branches: 85, functions: 80, lines: 98 },
+        'src/workers/**': { statements: 87, branches: 82, functions: 84, lines: 90 },
       },
     },
   },

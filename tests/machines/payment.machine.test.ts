@@ -31,6 +31,14 @@ interface Row {
 /** Every accepted transition: what the state, context and named effects become. */
 const accepted: Row[] = [
   {
+    name: 'when a new payment is started with the handle of a charge prepared at a gateway, then Processing records that handle in the same step',
+    before: [],
+    event: { type: 'START', gateway: 'stripe', intentId: 'pi_first' },
+    value: 'Processing',
+    context: { attempts: 1, failures: 0, gateways: { stripe: 'maybe_charged' }, intents: { stripe: 'pi_first' }, intentSeq: 1 },
+    effects: [],
+  },
+  {
     name: 'when a new payment is started, then it is Processing, counts attempt 1 and asks for a charge',
     before: [],
     event: START,
