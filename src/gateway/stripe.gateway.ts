@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { classifyGatewayError, declineCodeOf } from './error-classification.js';
 import { PermanentGatewayError, TransientGatewayError } from './gateway.errors.js';
-import type { ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from './gateway.port.js';
+import type { ChargeHandle, ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from './gateway.port.js';
 
 /**
  * The PaymentGateway on the official `stripe` package, for Stripe itself or
@@ -41,18 +41,7 @@ export function createStripeGateway({ apiKey, url, timeoutMs, name = 'stripe' }:
       return { orderId: request.orderId, paymentId: request.paymentId, intentId: intent.id };
     },
     async charge(handle, signal) {
-      try {
-        const intent = await bounded(
-          () => stripe.paymentIntents.confirm(handle.intentId, {}, { idempotencyKey: `${handle.paymentId}-confirm-${handle.intentId}` }),
-          timeoutMs,
-          signal,
-        );
-        return settleCharge(intent);
-      } catch (error) {
-        // Already confirmed (a repeat after the idempotency key was pruned, 24 h on Stripe): the record decides.
-        if (!isUnexpectedState(error)) throw error;
-        return settleCharge(await bounded(() => stripe.paymentIntents.retrieve(handle.intentId), timeoutMs, signal));
-      }
+      return settleCharge(await act('confirm', handle, signal));
     },
     async lookup(request, signal) {
       try {
@@ -64,19 +53,28 @@ export function createStripeGateway({ apiKey, url, timeoutMs, name = 'stripe' }:
     },
     async void(handle, signal) {
       try {
-        const intent = await bounded(
-          () => stripe.paymentIntents.cancel(handle.intentId, {}, { idempotencyKey: `${handle.paymentId}-cancel-${handle.intentId}` }),
-          timeoutMs,
-          signal,
-        );
-        return intentOutcome(intent);
+        return intentOutcome(await act('cancel', handle, signal));
       } catch (error) {
-        // Succeeded (or cancelled) before our cancel: the record says which.
-        if (isUnexpectedState(error)) return retrieve(handle.intentId, signal).catch((e: unknown) => Promise.reject(cannotTell(e)));
         throw cannotTell(error);
       }
     },
   };
+
+  /**
+   * Confirms or cancels the intent with a key derived from it. When Stripe
+   * answers that the intent's status no longer allows that (confirmed or
+   * cancelled already, perhaps by a repeat after the key was pruned), the
+   * intent itself says what happened.
+   */
+  async function act(verb: 'confirm' | 'cancel', handle: ChargeHandle, signal?: AbortSignal): Promise<Stripe.PaymentIntent> {
+    try {
+      const idempotencyKey = `${handle.paymentId}-${verb}-${handle.intentId}`;
+      return await bounded(() => stripe.paymentIntents[verb](handle.intentId, {}, { idempotencyKey }), timeoutMs, signal);
+    } catch (error) {
+      if (!isUnexpectedState(error)) throw error;
+      return bounded(() => stripe.paymentIntents.retrieve(handle.intentId), timeoutMs, signal);
+    }
+  }
 
   /**
    * Only for payments started before handles were recorded. Stripe's search
