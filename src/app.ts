@@ -26,6 +26,7 @@ import { countInFlight } from './workers/in-flight.js';
 import { stampInput } from './workers/input-stamp.js';
 import { recordJobAttempts } from './workers/job-metrics.js';
 import { startRecoverySweeper } from './workers/recovery.sweeper.js';
+import { shutDownInOrder, withinMs } from './shutdown.js';
 
 export interface App {
   /** The ops server's address, once listening. */
@@ -176,48 +177,33 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   return {
     httpUrl,
-    async shutdown(timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
-      const left = () => Math.max(0, deadline - Date.now());
-      const step = async (name: string, fn: () => Promise<unknown>) => {
-        try {
-          // Bounded: a close that never resolves (BullMQ waiting on a reconnecting Redis client) must not hold the exit.
-          await withTimeout(fn(), left(), async () => logger.warn(`shutdown: ${name} did not finish in time; going on`));
-        } catch (err) {
-          // Every step runs even when one fails: a half-closed process must not hang.
-          logger.warn({ err: (err as Error).message }, `shutdown: ${name} failed`);
-        }
-      };
-      await step('stop consuming', () => consumer.stop());
-      await step('stop the worker standby', async () => standby?.stop());
-      // A second worker.close(true) returns the first close's pending promise (BullMQ 6.7), so it cannot force
-      // anything: keep a reserve for the outbox flush instead; unfinished jobs go back when their locks expire.
-      await step('finish in-flight jobs', () =>
-        withTimeout(worker.close(), Math.max(0, left() - Math.min(3000, timeoutMs / 3)), async () => {
-          logger.warn('in-flight jobs did not finish in time: their locks expire and another worker takes them');
-        }),
-      );
-      await step('stop the sweeper', () => sweeper.close());
-      await step('flush the outbox', () => withTimeout(relay.flush(), left(), async () => {}));
-      await step('stop the relay', () => relay.stop());
-      await step('close the ops server', () => http.close());
-      await step('close the queue', () => queue.close());
-      await step('close dead-letter publisher', () => deadLetters.close());
-      await step('close RabbitMQ', () => amqp.close());
-      await step('close Redis', () => redis.quit());
-      await step('close PostgreSQL', () => knex.destroy());
-      await step('export the last traces', () => withTimeout(tracing.shutdown(), left(), async () => {}));
-    },
+    shutdown: (timeoutMs) =>
+      shutDownInOrder(
+        [
+          { name: 'stop consuming', run: () => consumer.stop() },
+          { name: 'stop the worker standby', run: async () => standby?.stop() },
+          {
+            // A second worker.close(true) returns the first close's pending promise (BullMQ 6.7), so it cannot force
+            // anything: keep a reserve for the outbox flush instead; unfinished jobs go back when their locks expire.
+            name: 'finish in-flight jobs',
+            run: async (left) => {
+              const finished = await withinMs(worker.close(), Math.max(0, left() - Math.min(3000, timeoutMs / 3)));
+              if (!finished) logger.warn('in-flight jobs did not finish in time: their locks expire and another worker takes them');
+            },
+          },
+          { name: 'stop the sweeper', run: () => sweeper.close() },
+          { name: 'flush the outbox', run: () => relay.flush() },
+          { name: 'stop the relay', run: () => relay.stop() },
+          { name: 'close the ops server', run: () => http.close() },
+          { name: 'close the queue', run: () => queue.close() },
+          { name: 'close dead-letter publisher', run: () => deadLetters.close() },
+          { name: 'close RabbitMQ', run: () => amqp.close() },
+          { name: 'close Redis', run: () => redis.quit() },
+          { name: 'close PostgreSQL', run: () => knex.destroy() },
+          { name: 'export the last traces', run: () => tracing.shutdown() },
+        ],
+        timeoutMs,
+        logger,
+      ),
   };
-}
-
-/** Waits for `work` until the deadline; then runs `onTimeout` (e.g. a forced close that hands jobs back). */
-async function withTimeout(work: Promise<unknown>, ms: number, onTimeout: () => Promise<unknown>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms);
-  });
-  const result = await Promise.race([work.then(() => 'done' as const), timedOut]);
-  clearTimeout(timer);
-  if (result === 'timeout') await onTimeout();
 }

@@ -54,8 +54,14 @@ const schema = z.object({
   GATEWAY_TIMEOUT_MS: int(1, 600_000).default(10_000),
   HTTP_PORT: int(0, 65_535).default(3000),
   WORKER_CONCURRENCY: int(1, 1000).default(50),
-  /** Pull no jobs while another process takes the input and has free slots (src/workers/worker-standby.ts). */
-  WORKER_STANDBY: bool.default(true),
+  /**
+   * Pull no jobs while another process takes the input and has free slots
+   * (src/workers/worker-standby.ts). Off by default: on N hosts every process
+   * should pull jobs, and a standing-by process also pauses its stalled-job
+   * checker. On for several processes sharing one host's cores, where one
+   * process doing the work shares its round trips (docs/performance.md).
+   */
+  WORKER_STANDBY: bool.default(false),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   ADMIN_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   /** Lets ADMIN_TOKEN be the compose file's published default: for a laptop only. */

@@ -79,6 +79,8 @@ export async function deploy(iso: Isolated, spec: DeploySpec): Promise<BenchDepl
       HTTP_PORT: '0',
       MIGRATE_ON_START: 'false',
       WORKER_CONCURRENCY: String(spec.concurrency),
+      // The benchmark's workers share one host's cores: the deployment worker standby is for (README).
+      WORKER_STANDBY: 'true',
       LOG_LEVEL: spec.logLevel,
       ...(spec.kind === 'naive' && spec.gateway ? { NAIVE_GATEWAY_URL: gatewayUrl! } : {}),
       ...spec.env,

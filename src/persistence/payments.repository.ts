@@ -3,7 +3,7 @@ import type { PaymentStatus } from '../machines/payment.machine.js';
 import type { StoredSnapshot } from '../machines/payment.snapshot.js';
 import type { Model } from 'objection';
 import { PaymentModel, type PaymentTransitionModel } from './models.js';
-import { groupCommitLoader } from './group-commit.js';
+import { batcher, groupCommit } from '../batching.js';
 import { createSql } from './sql.js';
 
 /** A payment as the rest of the program sees it: plain data, money as bigint. */
@@ -64,15 +64,17 @@ export interface NewPayment {
   failure?: { code: string; reason: string; outbox: OutboxEvent };
 }
 
+/** A transition's write: the row's columns as the machine's context has them after the step. */
 export interface TransitionWrite {
   snapshot: StoredSnapshot;
   event: string;
   detail?: Record<string, unknown>;
-  transactionId?: string | null;
-  gateway?: string | null;
-  gatewayResponse?: Record<string, unknown> | null;
-  failureCode?: string | null;
-  failureReason?: string | null;
+  transactionId: string | null;
+  gateway: string | null;
+  failureCode: string | null;
+  failureReason: string | null;
+  /** Stored only when given: the gateway's answer that settled this step. */
+  gatewayResponse?: Record<string, unknown>;
   outbox?: OutboxEvent;
 }
 
@@ -125,9 +127,9 @@ const LOAD = 'SELECT * FROM payments WHERE order_id = $1';
 /** Many payments by order id in one statement: one prepared statement for any batch size. */
 const LOAD_MANY = 'SELECT * FROM payments WHERE order_id = ANY($1::uuid[])';
 
-/** The terminal event, inserted only if the payment row in `source` was written; its values start at `$first` (see outboxValues). */
-const outboxCte = (source: 'ins' | 'upd', first: number) => `, ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
-    SELECT $${first}, id, order_id, $${first + 1}, $${first + 2}, $${first + 3}::jsonb, $${first + 4}::jsonb FROM ${source})`;
+/** The born-failed payment's event, inserted only if the payment row was; its values start at `$first` (see outboxValues). */
+const outboxCte = (first: number) => `, ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+    SELECT $${first}, id, order_id, $${first + 1}, $${first + 2}, $${first + 3}::jsonb, $${first + 4}::jsonb FROM ins)`;
 const outboxValues = (o: OutboxEvent) => [o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers)];
 
 /** failure_reason holds 500 characters. */
@@ -135,7 +137,7 @@ const fitReason = (reason: string | null | undefined) => reason?.slice(0, 500) ?
 
 /** $1-$14 the payment, $15-$16 its first history row; with `outbox`, $17-$21 the born-failed payment's event. */
 function insertStatement(outbox: boolean): { name: string; text: string } {
-  const ob = outbox ? outboxCte('ins', 17) : '';
+  const ob = outbox ? outboxCte(17) : '';
   return {
     name: outbox ? 'payments.insert+outbox' : 'payments.insert',
     text: `WITH ins AS (
@@ -171,81 +173,54 @@ const INSERT_MANY = `WITH input AS (
 /** Most payments one multi-row insert carries. */
 const INSERT_BATCH_MAX = 100;
 
-/** Columns a transition may set besides state and snapshot; an `undefined` field leaves its column as it is. */
-const OPTIONAL = [
-  ['transactionId', 'transaction_id', ''],
-  ['gateway', 'gateway', ''],
-  ['gatewayResponse', 'gateway_response', '::jsonb'],
-  ['failureCode', 'failure_code', ''],
-  ['failureReason', 'failure_reason', ''],
+/** A commit's inputs, in parameter order: the row, its history, then (by shape) the gateway's answer and the event. */
+const COMMIT_COLUMNS = [
+  ['id', 'uuid'], ['version', 'int'], ['status', 'varchar'], ['snapshot', 'jsonb'], ['machine_version', 'int'],
+  ['from_status', 'varchar'], ['event', 'varchar'], ['detail', 'jsonb'],
+  ['transaction_id', 'text'], ['gateway', 'text'], ['failure_code', 'text'], ['failure_reason', 'text'],
 ] as const;
-
-const commitStatements = new Map<string, string>();
-
-/**
- * The version-checked update, its history row and (with an outbox event) the
- * event: one statement per combination of columns set, prepared once each.
- * $1 id, $2 expected version, $3 status, $4 snapshot, $5 machine version,
- * $6-$8 history (from, event, detail), then the optional columns, then the event.
- */
-function commitStatement(w: TransitionWrite): { name: string; text: string; optional: unknown[] } {
-  const set: string[] = [];
-  const optional: unknown[] = [];
-  let key = '';
-  for (const [field, column, cast] of OPTIONAL) {
-    const value = w[field];
-    key += value === undefined ? '0' : '1';
-    if (value === undefined) continue;
-    optional.push(field === 'gatewayResponse' ? json(value) : field === 'failureReason' ? fitReason(value as string | null) : value);
-    set.push(`${column} = $${8 + optional.length}${cast}`);
-  }
-  key += w.outbox ? '1' : '0';
-  const name = `payments.commit.${key}`;
-  let text = commitStatements.get(key);
-  if (!text) {
-    const n = 8 + optional.length;
-    const ob = w.outbox ? outboxCte('upd', n + 1) : '';
-    text = `WITH upd AS (
-        UPDATE payments SET status = $3::varchar, snapshot = $4::jsonb, machine_version = $5, version = version + 1, updated_at = now(),
-          completed_at = CASE WHEN $3::varchar = 'Success' THEN now() ELSE completed_at END,
-          failed_at = CASE WHEN $3::varchar = 'Failed' THEN now() ELSE failed_at END${set.map((s) => `,\n          ${s}`).join('')}
-        WHERE id = $1 AND version = $2 RETURNING id, order_id, status, version, updated_at, completed_at, failed_at),
-      hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
-        SELECT id, order_id, $6::varchar, status, $7::varchar, $8::jsonb FROM upd)${ob}
-      SELECT version, updated_at, completed_at, failed_at FROM upd`;
-    commitStatements.set(key, text);
-  }
-  return { name, text, optional };
-}
+const RESPONSE_COLUMNS = [['gateway_response', 'jsonb']] as const;
+const OUTBOX_COLUMNS = [['ob_id', 'uuid'], ['ob_type', 'text'], ['ob_key', 'text'], ['ob_payload', 'jsonb'], ['ob_headers', 'jsonb']] as const;
 
 /**
- * Many version-checked commits of one shape in one statement, each with its
- * history row and, for a terminal state, its outbox event: the same writes as
- * commitStatement's, row for row. A row whose version moved on is simply not
- * updated (and gets no history row and no event): its caller lost the race.
- * $1-$12 always; with `response`, the gateway responses; with `outbox`, the events.
+ * The version-checked commit: the payment row, its history row and, for a
+ * terminal state, its outbox event, in one statement. A row whose version
+ * moved on is not updated and gets no history row and no event: its caller
+ * lost the race. One text per shape ([gateway answer given][event written])
+ * for one payment (`many: false`: scalar parameters, the row found by $1 and
+ * $2, sent as a named prepared statement) or for many (the same columns as
+ * arrays, planned per call: see sql.ts).
  */
-function commitManyStatement(response: boolean, outbox: boolean): string {
-  const extra: string[] = [];
-  if (response) extra.push('gateway_response jsonb');
-  if (outbox) extra.push('ob_id uuid', 'ob_type text', 'ob_key text', 'ob_payload jsonb', 'ob_headers jsonb');
-  const params = extra.map((col, i) => `$${13 + i}::${col.split(' ')[1]}[]`);
-  return `WITH input AS (
-    SELECT * FROM unnest($1::uuid[], $2::int[], $3::varchar[], $4::jsonb[], $5::int[], $6::varchar[], $7::varchar[], $8::jsonb[],
-                         $9::text[], $10::text[], $11::text[], $12::text[]${params.map((p) => `, ${p}`).join('')})
-      AS t(id, version, status, snapshot, machine_version, from_status, event, detail, transaction_id, gateway, failure_code, failure_reason${extra.map((c) => `, ${c.split(' ')[0]}`).join('')})),
+function commitStatement(o: { many: boolean; response: boolean; outbox: boolean }): string {
+  const columns = [...COMMIT_COLUMNS, ...(o.response ? RESPONSE_COLUMNS : []), ...(o.outbox ? OUTBOX_COLUMNS : [])];
+  const input = o.many
+    ? `SELECT * FROM unnest(${columns.map(([, type], k) => `$${k + 1}::${type}[]`).join(', ')}) AS t(${columns.map(([name]) => name).join(', ')})`
+    : `SELECT ${columns.map(([name, type], k) => `$${k + 1}::${type} AS ${name}`).join(', ')}`;
+  const match = o.many ? 'p.id = i.id AND p.version = i.version' : 'p.id = $1::uuid AND p.version = $2::int';
+  return `WITH input AS (${input}),
   upd AS (
     UPDATE payments p SET status = i.status, snapshot = i.snapshot, machine_version = i.machine_version, version = p.version + 1, updated_at = now(),
       completed_at = CASE WHEN i.status = 'Success' THEN now() ELSE p.completed_at END,
       failed_at = CASE WHEN i.status = 'Failed' THEN now() ELSE p.failed_at END,
-      transaction_id = i.transaction_id, gateway = i.gateway, failure_code = i.failure_code, failure_reason = i.failure_reason${response ? ', gateway_response = i.gateway_response' : ''}
-    FROM input i WHERE p.id = i.id AND p.version = i.version
+      transaction_id = i.transaction_id, gateway = i.gateway, failure_code = i.failure_code, failure_reason = i.failure_reason${o.response ? ', gateway_response = i.gateway_response' : ''}
+    FROM input i WHERE ${match}
     RETURNING p.id, p.order_id, p.status, p.version, p.updated_at, p.completed_at, p.failed_at),
   hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
-    SELECT u.id, u.order_id, i.from_status, u.status, i.event, i.detail FROM upd u JOIN input i ON i.id = u.id)${outbox ? `,
+    SELECT u.id, u.order_id, i.from_status, u.status, i.event, i.detail FROM upd u JOIN input i ON i.id = u.id)${o.outbox ? `,
   ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
     SELECT i.ob_id, u.id, u.order_id, i.ob_type, i.ob_key, i.ob_payload, i.ob_headers FROM upd u JOIN input i ON i.id = u.id)` : ''}
-  SELECT id, version, updated_at, completed_at, failed_at FROM upd`;
+  SELECT u.id, u.version, u.updated_at, u.completed_at, u.failed_at FROM upd u`;
+}
+
+/** A commit's parameter values for one payment, in COMMIT_COLUMNS order (then the answer and the event, by shape). */
+function commitValues(payment: Payment, w: TransitionWrite): unknown[] {
+  const values: unknown[] = [
+    payment.id, payment.version, w.snapshot.value, JSON.stringify(w.snapshot), w.snapshot.version,
+    payment.status, w.event, json(w.detail), w.transactionId, w.gateway, w.failureCode, fitReason(w.failureReason),
+  ];
+  if (w.gatewayResponse !== undefined) values.push(json(w.gatewayResponse));
+  if (w.outbox) values.push(...outboxValues(w.outbox));
+  return values;
 }
 
 type CommitResult = Pick<PaymentRow, 'version' | 'updated_at' | 'completed_at' | 'failed_at'>;
@@ -270,7 +245,7 @@ export function createPaymentsRepository(knex: Knex) {
    * job in one socket read) load their payments in one statement. Nothing is
    * cached: every load reads the row as it is now.
    */
-  const loads = groupCommitLoader<string, PaymentRow | undefined>(
+  const loads = batcher<string, PaymentRow | undefined>(
     async (orderIds) => {
       const loadOne = async (orderId: string) => (await sql.query<PaymentRow>('payments.load', LOAD, [orderId]))[0];
       if (orderIds.length === 1) return [await loadOne(orderIds[0]!)];
@@ -284,7 +259,7 @@ export function createPaymentsRepository(knex: Knex) {
       const byOrder = new Map(rows.map((r) => [r.order_id.toLowerCase(), r]));
       return orderIds.map((id) => byOrder.get(id.toLowerCase()));
     },
-    { maxBatchSize: INSERT_BATCH_MAX },
+    { maxBatchSize: INSERT_BATCH_MAX, gather: groupCommit() },
   );
   const findByOrderId = async (orderId: string): Promise<Payment | undefined> => {
     const row = await loads.load(orderId);
@@ -307,12 +282,12 @@ export function createPaymentsRepository(knex: Knex) {
 
   /**
    * The consumer inserts every delivery of a socket read in the same tick:
-   * those share one statement (DataLoader collects them). Rows go in order_id
+   * those share one statement (a batcher collects them). Rows go in order_id
    * order, so two batches holding the same orders cannot deadlock. When a
    * batch fails, each row is tried alone, so one bad row fails only its own
    * delivery.
    */
-  const batched = groupCommitLoader<NewPayment, PaymentRow | undefined>(
+  const batched = batcher<NewPayment, PaymentRow | undefined>(
     async (batch) => {
       if (batch.length === 1) return [await insertOne(batch[0]!)];
       const rows = sortedBy(batch, (p) => p.orderId);
@@ -331,74 +306,59 @@ export function createPaymentsRepository(knex: Knex) {
       const byId = new Map(inserted.map((r) => [r.id, r]));
       return batch.map((p) => byId.get(p.id));
     },
-    { maxBatchSize: INSERT_BATCH_MAX },
+    { maxBatchSize: INSERT_BATCH_MAX, gather: groupCommit() },
   );
 
+  /** By shape ([gateway answer given][event written]): the one-payment statement's name and text, and the many-payment text. */
+  const shapes = [false, true].map((response) =>
+    [false, true].map((outbox) => ({
+      name: `payments.commit.${response ? 'r' : '-'}${outbox ? 'o' : '-'}`,
+      one: commitStatement({ many: false, response, outbox }),
+      many: commitStatement({ many: true, response, outbox }),
+    })),
+  );
+  const shapeOf = (w: TransitionWrite) => shapes[w.gatewayResponse === undefined ? 0 : 1]![w.outbox ? 1 : 0]!;
+
   /** One commit in its own statement: the database's answer, or undefined when the version had moved on. */
-  const commitOne = async (payment: Payment, w: TransitionWrite): Promise<CommitResult | undefined> => {
-    const { name, text, optional } = commitStatement(w);
-    const values: unknown[] = [
-      payment.id, payment.version, w.snapshot.value, JSON.stringify(w.snapshot), w.snapshot.version,
-      payment.status, w.event, json(w.detail), ...optional,
-    ];
-    const o = w.outbox;
-    if (o) values.push(...outboxValues(o));
-    return (await sql.query<CommitResult>(name, text, values))[0];
+  const commitOne = async ({ payment, w }: Commit): Promise<CommitResult | undefined> => {
+    const shape = shapeOf(w);
+    return (await sql.query<CommitResult>(shape.name, shape.one, commitValues(payment, w)))[0];
   };
 
   /**
    * Commits of the same shape share one statement when they meet in a batch
-   * (see groupCommitLoader): jobs that loaded together start together, and
+   * (see groupCommit in batching.ts): jobs that loaded together start together, and
    * gateway answers read in one poll settle together. Rows go in id order,
    * as the inserts do. A batch that names a payment twice, or fails
    * (a deadlock included), is committed one by one, so each caller still
    * gets exactly its own answer.
    */
   type Commit = { payment: Payment; w: TransitionWrite };
-  const commitLoader = (response: boolean, outbox: boolean) => {
-    const statement = commitManyStatement(response, outbox);
-    return groupCommitLoader<Commit, CommitResult | undefined>(
+  const commitLoader = (text: string) =>
+    batcher<Commit, CommitResult | undefined>(
       async (batch) => {
-        const one = ({ payment, w }: Commit) => commitOne(payment, w).catch(asError);
-        if (batch.length === 1) return [await commitOne(batch[0]!.payment, batch[0]!.w)];
+        const one = (c: Commit) => commitOne(c).catch(asError);
+        if (batch.length === 1) return [await commitOne(batch[0]!)];
         if (new Set(batch.map((c) => c.payment.id)).size < batch.length) {
           const results = [];
           for (const c of batch) results.push(await one(c));
           return results;
         }
-        const rows = sortedBy(batch, (c) => c.payment.id);
-        const column = <T>(f: (c: Commit) => T) => rows.map(f);
-        const values: unknown[][] = [
-          column((c) => c.payment.id), column((c) => c.payment.version), column((c) => c.w.snapshot.value),
-          column((c) => JSON.stringify(c.w.snapshot)), column((c) => c.w.snapshot.version), column((c) => c.payment.status),
-          column((c) => c.w.event), column((c) => json(c.w.detail)), column((c) => c.w.transactionId), column((c) => c.w.gateway),
-          column((c) => c.w.failureCode), column((c) => fitReason(c.w.failureReason)),
-        ];
-        if (response) values.push(column((c) => json(c.w.gatewayResponse)));
-        if (outbox) {
-          const events = rows.map((c) => outboxValues(c.w.outbox!));
-          for (let k = 0; k < 5; k++) values.push(events.map((e) => e[k]));
-        }
+        // Column k of the statement is the k-th value of every row's commitValues.
+        const rows = sortedBy(batch, (c) => c.payment.id).map((c) => commitValues(c.payment, c.w));
+        const columns = rows[0]!.map((_, k) => rows.map((row) => row[k]));
         let updated: Array<CommitResult & { id: string }>;
         try {
-          updated = await sql.planned<CommitResult & { id: string }>(statement, values);
+          updated = await sql.planned<CommitResult & { id: string }>(text, columns);
         } catch {
           return Promise.all(batch.map(one));
         }
         const byId = new Map(updated.map((r) => [r.id, r]));
         return batch.map((c) => byId.get(c.payment.id));
       },
-      { maxBatchSize: INSERT_BATCH_MAX },
+      { maxBatchSize: INSERT_BATCH_MAX, gather: groupCommit() },
     );
-  };
-  /** By shape: [gateway response given][event written]. */
-  const commitLoaders = [
-    [commitLoader(false, false), commitLoader(false, true)],
-    [commitLoader(true, false), commitLoader(true, true)],
-  ] as const;
-  /** The four columns every batched commit sets must be given (advance always gives them); otherwise the commit goes alone. */
-  const batchable = (w: TransitionWrite) =>
-    w.transactionId !== undefined && w.gateway !== undefined && w.failureCode !== undefined && w.failureReason !== undefined;
+  const commitLoaders = new Map(shapes.flat().map((shape) => [shape, commitLoader(shape.many)]));
 
   /** A payment with its history, oldest first (the payment page): read through the models' relation, never batched. */
   const findWithHistory = async (orderId: string): Promise<{ payment: Payment; history: Transition[] } | undefined> => {
@@ -434,22 +394,18 @@ export function createPaymentsRepository(knex: Knex) {
      */
     async commitTransition(payment: Payment, w: TransitionWrite): Promise<Payment | null> {
       // Only what the database decided comes back; the rest is what was just written (no large JSON read back).
-      const row = batchable(w)
-        ? await commitLoaders[w.gatewayResponse === undefined ? 0 : 1][w.outbox ? 1 : 0].load({ payment, w })
-        : await commitOne(payment, w);
+      const row = await commitLoaders.get(shapeOf(w))!.load({ payment, w });
       if (!row) return null;
-      const changed = <K extends keyof TransitionWrite>(k: K, before: NonNullable<TransitionWrite[K]> | null) =>
-        w[k] === undefined ? before : (w[k] as NonNullable<TransitionWrite[K]> | null);
       return {
         ...payment,
         status: w.snapshot.value,
         snapshot: w.snapshot,
         version: row.version,
-        transactionId: changed('transactionId', payment.transactionId),
-        gateway: changed('gateway', payment.gateway),
-        gatewayResponse: changed('gatewayResponse', payment.gatewayResponse),
-        failureCode: changed('failureCode', payment.failureCode),
-        failureReason: w.failureReason === undefined ? payment.failureReason : fitReason(w.failureReason),
+        transactionId: w.transactionId,
+        gateway: w.gateway,
+        gatewayResponse: w.gatewayResponse ?? payment.gatewayResponse,
+        failureCode: w.failureCode,
+        failureReason: fitReason(w.failureReason),
         updatedAt: row.updated_at,
         completedAt: row.completed_at,
         failedAt: row.failed_at,

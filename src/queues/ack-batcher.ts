@@ -1,4 +1,5 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { batcher, type Batcher } from '../batching.js';
 
 /**
  * Acks one channel's deliveries in runs. `basic.ack` with `multiple` settles
@@ -22,11 +23,11 @@ export class AckBatcher {
   private readonly outstanding: ConsumeMessage[] = [];
   /** Tags the handler has acked that are not yet sent. */
   private readonly ready = new Set<number>();
-  private flushScheduled = false;
   private holdTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  private readonly flushMs: number;
+  /** Gathers acks for `flushMs`, then sends the run at the head. */
+  private readonly gathered: Batcher<number, void>;
   private readonly holdMs: number;
 
   /**
@@ -38,7 +39,13 @@ export class AckBatcher {
     private readonly channel: Pick<Channel, 'ack' | 'nack'>,
     o: { flushMs?: number; holdMs?: number } = {},
   ) {
-    this.flushMs = o.flushMs ?? 20;
+    this.gathered = batcher<number, void>(
+      async (tags) => {
+        this.flush();
+        return tags.map(() => undefined);
+      },
+      { maxBatchSize: Number.POSITIVE_INFINITY, gather: { ms: o.flushMs ?? 20 } },
+    );
     this.holdMs = o.holdMs ?? 100;
   }
 
@@ -50,13 +57,7 @@ export class AckBatcher {
   ack(message: ConsumeMessage): void {
     if (this.closed) return;
     this.ready.add(message.fields.deliveryTag);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setTimeout(() => {
-        this.flushScheduled = false;
-        this.flush();
-      }, this.flushMs).unref();
-    }
+    void this.gathered.load(message.fields.deliveryTag);
   }
 
   /** Sent at once, on its own: a nack with `multiple` would put back the deliveries still being handled. */

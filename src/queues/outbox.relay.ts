@@ -3,12 +3,12 @@ import type { Logger } from '../observability/logger.js';
 import { ATTR, contextFromHeaders, inSpan, traceHeaders } from '../observability/tracing.js';
 import type { Metrics } from '../observability/metrics.js';
 import { crashPoint } from '../workers/crash-points.js';
-import DataLoader from 'dataloader';
 import type { OutboxRepository, PendingEvent } from '../persistence/outbox.repository.js';
 import type { OutboxEvent } from '../persistence/payments.repository.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { createConfirmedPublisher, type ConfirmedPublisher, type PublishOutcome } from './confirmed-publisher.js';
 import { CLOUDEVENTS_CONTENT_TYPE, PAYMENT_EXCHANGE, declarePaymentExchange } from './topology.js';
+import { batcher } from '../batching.js';
 
 export interface OutboxRelay {
   /** Starts polling every `pollMs`. */
@@ -77,34 +77,20 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   // for them, and until the grace period ends no pass would take the event
   // anyway, so at a few hundred events a second this is one UPDATE per tens of
   // events instead of one each. stop() and flush() send them at once.
-  const markBatches: Array<() => void> = [];
-  let markTimer: NodeJS.Timeout | undefined;
-  const sendMarks = () => {
-    clearTimeout(markTimer);
-    markTimer = undefined;
-    for (const dispatch of markBatches.splice(0)) dispatch();
-  };
-  const marks = new DataLoader<string, void>(
+  const marks = batcher<string, void>(
     async (ids) => {
       await deps.outbox.markPublished([...ids]);
       return ids.map(() => undefined);
     },
-    {
-      cache: false,
-      maxBatchSize: 500,
-      batchScheduleFn: (dispatch) => {
-        markBatches.push(dispatch);
-        markTimer ??= setTimeout(sendMarks, Math.min(MARK_DELAY_MS, deps.graceMs ?? 0));
-      },
-    },
+    { maxBatchSize: 500, gather: { ms: Math.min(MARK_DELAY_MS, deps.graceMs ?? 0) } },
   );
   /** Until every publish in flight has its mark sent and answered. */
   async function settlePublishing(): Promise<void> {
     while (publishing.size > 0) {
-      sendMarks();
+      marks.flush();
       await Promise.race([...publishing]);
     }
-    sendMarks();
+    marks.flush();
   }
 
   /** Passes until a batch comes back short; a kick during the run asks for one more. */

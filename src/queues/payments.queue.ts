@@ -1,5 +1,5 @@
-import DataLoader from 'dataloader';
 import { Queue, type ConnectionOptions, type JobsOptions, type Telemetry } from 'bullmq';
+import { batcher } from '../batching.js';
 
 /** The BullMQ queue of payments to charge. Job id = order id: a second `add` is a no-op while the job is kept. */
 export const PAYMENTS_QUEUE = 'payments';
@@ -57,12 +57,12 @@ const ENQUEUE_BATCH_MAX = 100;
  */
 export function createChargeEnqueuer(queue: Queue<ChargePaymentJob>, tracing: boolean): (orderId: string) => Promise<void> {
   if (tracing) return (orderId) => enqueueCharge(queue, orderId);
-  const loader = new DataLoader<string, void>(
+  const loader = batcher<string, void>(
     async (orderIds) => {
       await queue.addBulk(orderIds.map((orderId) => ({ name: CHARGE_JOB, data: { orderId }, opts: { jobId: orderId } })));
       return orderIds.map(() => undefined);
     },
-    { cache: false, maxBatchSize: ENQUEUE_BATCH_MAX },
+    { maxBatchSize: ENQUEUE_BATCH_MAX, gather: 'tick' },
   );
   return (orderId) => loader.load(orderId);
 }

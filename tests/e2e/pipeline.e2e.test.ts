@@ -23,7 +23,8 @@ describe('the pipeline end to end, with two worker processes and the gateway sim
   });
 
   beforeAll(async () => {
-    d = await deploy({ workers: 2 });
+    // Two processes on one host: the deployment worker standby is for (it is off by default).
+    d = await deploy({ workers: 2, workerEnv: { WORKER_STANDBY: 'true' } });
   }, 120_000);
   afterAll(async () => {
     await d?.teardown();

@@ -38,10 +38,24 @@ async function create(payments: PaymentsRepository, amountMinor: bigint, currenc
 }
 
 /** Moves a seeded payment through the machine as the worker would, one committed transition per event. */
-async function step(payments: PaymentsRepository, p: SeededPayment, event: PaymentEvent, extra: Omit<TransitionWrite, 'snapshot' | 'event'> = {}) {
+async function step(
+  payments: PaymentsRepository,
+  p: SeededPayment,
+  event: PaymentEvent,
+  extra: Partial<Omit<TransitionWrite, 'snapshot' | 'event'>> = {},
+) {
   const next = applyPaymentEvent(p.payment.snapshot, event);
   if (!next.changed) throw new Error(`fixture bug: ${event.type} not accepted in ${p.payment.status}`);
-  const updated = await payments.commitTransition(p.payment, { snapshot: next.snapshot, event: event.type, ...extra });
+  const { transactionId, gateway, failureCode, failureReason } = next.snapshot.context;
+  const updated = await payments.commitTransition(p.payment, {
+    snapshot: next.snapshot,
+    event: event.type,
+    transactionId,
+    gateway,
+    failureCode,
+    failureReason,
+    ...extra,
+  });
   if (!updated) throw new Error('fixture bug: lost a race nobody runs');
   p.payment = updated;
 }

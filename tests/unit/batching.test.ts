@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { groupCommitLoader } from '../../../src/persistence/group-commit.js';
+import { batcher, groupCommit, type Batcher } from '../../src/batching.js';
 
 /** A batch function whose batches the test answers by hand: it sees what was sent, and when. */
 function heldDatabase() {
@@ -18,7 +18,7 @@ function heldDatabase() {
 describe('group-commit batching', () => {
   it('when one request comes alone, then it goes out at once, alone', async () => {
     const db = heldDatabase();
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, isBusy: () => false });
+    const loader = batcher(db.batch, { maxBatchSize: 100, gather: groupCommit({ isBusy: () => false }) });
     const one = loader.load(1);
     await db.sent(1);
     expect(db.batches.map((b) => b.keys)).toEqual([[1]]);
@@ -28,7 +28,7 @@ describe('group-commit batching', () => {
 
   it('when requests arrive while a batch is at the database, then they gather and go out together as soon as it answers', async () => {
     const db = heldDatabase();
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, isBusy: () => false });
+    const loader = batcher(db.batch, { maxBatchSize: 100, gather: groupCommit({ isBusy: () => false }) });
     const first = loader.load(1);
     await db.sent(1);
     const later = [2, 3, 4].map((k) => loader.load(k));
@@ -44,7 +44,7 @@ describe('group-commit batching', () => {
 
   it('when the batch at the database fails, then its callers get the error and the next batch still goes out', async () => {
     const db = heldDatabase();
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, isBusy: () => false });
+    const loader = batcher(db.batch, { maxBatchSize: 100, gather: groupCommit({ isBusy: () => false }) });
     const first = loader.load(1);
     await db.sent(1);
     const second = loader.load(2);
@@ -57,7 +57,7 @@ describe('group-commit batching', () => {
 
   it('when more requests gather than a batch holds, then they go out in batches of at most that size, one after another', async () => {
     const db = heldDatabase();
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 2, isBusy: () => false });
+    const loader = batcher(db.batch, { maxBatchSize: 2, gather: groupCommit({ isBusy: () => false }) });
     const first = loader.load(0);
     await db.sent(1);
     const rest = [1, 2, 3, 4, 5].map((k) => loader.load(k));
@@ -75,7 +75,7 @@ describe('group-commit batching on a busy process', () => {
   afterEach(() => vi.useRealTimers());
 
   /** Sends two requests every 3 ms for `ms`, each pair answered as soon as it goes out: about 0.7 requests per ms. */
-  async function trickle(db: ReturnType<typeof heldDatabase>, loader: ReturnType<typeof groupCommitLoader<number, number>>, ms: number) {
+  async function trickle(db: ReturnType<typeof heldDatabase>, loader: Batcher<number, number>, ms: number) {
     for (let t = 0; t < ms; t += 3) {
       const answered = Promise.all([loader.load(1000 + t), loader.load(2000 + t)]);
       await vi.advanceTimersByTimeAsync(3);
@@ -87,7 +87,7 @@ describe('group-commit batching on a busy process', () => {
   it('when the process is busy and requests come faster than one per linger, then a batch lingers so requests a little apart share its statement', async () => {
     vi.useFakeTimers();
     const db = heldDatabase();
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, lingerMs: 3, isBusy: () => true, now: () => Date.now() });
+    const loader = batcher(db.batch, { maxBatchSize: 100, gather: groupCommit({ lingerMs: 3, isBusy: () => true, now: () => Date.now() }) });
     await trickle(db, loader, 210); // over more than one 100 ms window
 
     const first = loader.load(1);
@@ -104,7 +104,7 @@ describe('group-commit batching on a busy process', () => {
     vi.useFakeTimers();
     const db = heldDatabase();
     let busy = true;
-    const loader = groupCommitLoader(db.batch, { maxBatchSize: 100, lingerMs: 3, isBusy: () => busy, now: () => Date.now() });
+    const loader = batcher(db.batch, { maxBatchSize: 100, gather: groupCommit({ lingerMs: 3, isBusy: () => busy, now: () => Date.now() }) });
     // Busy, but requests of this kind come one per 20 ms (as when a slow gateway is what keeps the process busy).
     for (let i = 0; i < 8; i++) {
       const answered = loader.load(i);
@@ -122,5 +122,41 @@ describe('group-commit batching on a busy process', () => {
     expect(db.batches.map((b) => b.keys)).toEqual([[3]]);
     db.batches[0]!.answer();
     expect(await quiet).toBe(30);
+  });
+});
+
+describe('batching by tick and by window', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('when requests are made in the same tick, then they go out as one batch and each caller gets its own answer', async () => {
+    const db = heldDatabase();
+    const loader = batcher(db.batch, { maxBatchSize: 100, gather: 'tick' });
+    const answers = Promise.all([1, 2, 3].map((k) => loader.load(k)));
+    await db.sent(1);
+    db.batches[0]!.answer();
+    expect(await answers).toEqual([10, 20, 30]);
+    expect(db.batches.map((b) => b.keys)).toEqual([[1, 2, 3]]);
+  });
+
+  it('when requests come within a window, then they wait for it and go out together; flush sends them at once', async () => {
+    vi.useFakeTimers();
+    const db = heldDatabase();
+    const loader = batcher(db.batch, { maxBatchSize: 100, gather: { ms: 100 } });
+    const first = loader.load(1);
+    await vi.advanceTimersByTimeAsync(60);
+    const second = loader.load(2);
+    await vi.advanceTimersByTimeAsync(30);
+    expect(db.batches).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(db.batches.map((b) => b.keys)).toEqual([[1, 2]]);
+    db.batches[0]!.answer();
+    expect(await Promise.all([first, second])).toEqual([10, 20]);
+
+    const third = loader.load(3);
+    loader.flush();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(db.batches.map((b) => b.keys)).toEqual([[1, 2], [3]]);
+    db.batches[1]!.answer();
+    expect(await third).toBe(30);
   });
 });
