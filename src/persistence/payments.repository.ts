@@ -127,48 +127,76 @@ const LOAD = 'SELECT * FROM payments WHERE order_id = $1';
 /** Many payments by order id in one statement: one prepared statement for any batch size. */
 const LOAD_MANY = 'SELECT * FROM payments WHERE order_id = ANY($1::uuid[])';
 
-/** The born-failed payment's event, inserted only if the payment row was; its values start at `$first` (see outboxValues). */
-const outboxCte = (first: number) => `, ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
-    SELECT $${first}, id, order_id, $${first + 1}, $${first + 2}, $${first + 3}::jsonb, $${first + 4}::jsonb FROM ins)`;
 const outboxValues = (o: OutboxEvent) => [o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers)];
 
 /** failure_reason holds 500 characters. */
 const fitReason = (reason: string | null | undefined) => reason?.slice(0, 500) ?? null;
 
-/** $1-$14 the payment, $15-$16 its first history row; with `outbox`, $17-$21 the born-failed payment's event. */
-function insertStatement(outbox: boolean): { name: string; text: string } {
-  const ob = outbox ? outboxCte(17) : '';
-  return {
-    name: outbox ? 'payments.insert+outbox' : 'payments.insert',
-    text: `WITH ins AS (
-        INSERT INTO payments (id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot,
-                              machine_version, source_event_id, failure_code, failure_reason, failed_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, CASE WHEN $14::boolean THEN now() END)
-        ON CONFLICT (order_id) DO NOTHING RETURNING *),
-      hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
-        SELECT id, order_id, NULL, status, $15, $16::jsonb FROM ins)${ob}
-      SELECT * FROM ins`,
-  };
-}
-const INSERT = insertStatement(false);
-const INSERT_WITH_OUTBOX = insertStatement(true);
+/** A statement's inputs as (name, type), in parameter order. */
+type Columns = ReadonlyArray<readonly [string, string]>;
 
 /**
- * Many new payments in one statement: the rows come as arrays, so one
- * prepared statement serves any batch size. Rows whose order already has a
- * payment are skipped, as in the single insert.
+ * The `input` CTE every write starts from: one row of scalar parameters
+ * ($1, $2, …), or (`many`) the same columns as arrays, one row per element,
+ * so one prepared statement serves any batch size.
  */
-const INSERT_MANY = `WITH input AS (
-    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::bigint[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::jsonb[], $10::int[], $11::text[], $12::jsonb[])
-      AS t(id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot, machine_version, source_event_id, detail)),
+function inputRows(columns: Columns, many: boolean): string {
+  return many
+    ? `SELECT * FROM unnest(${columns.map(([, type], k) => `$${k + 1}::${type}[]`).join(', ')}) AS t(${columns.map(([name]) => name).join(', ')})`
+    : `SELECT ${columns.map(([name, type], k) => `$${k + 1}::${type} AS ${name}`).join(', ')}`;
+}
+
+/** An event written with its payment's row: its columns, and the CTE that writes it only for the rows `source` wrote. */
+const OUTBOX_COLUMNS = [['ob_id', 'uuid'], ['ob_type', 'text'], ['ob_key', 'text'], ['ob_payload', 'jsonb'], ['ob_headers', 'jsonb']] as const;
+const outboxCte = (source: 'ins' | 'upd') => `,
+  ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+    SELECT i.ob_id, w.id, w.order_id, i.ob_type, i.ob_key, i.ob_payload, i.ob_headers FROM ${source} w JOIN input i ON i.id = w.id)`;
+
+/** A new payment's inputs: the row, then its first history row. */
+const INSERT_COLUMNS = [
+  ['id', 'uuid'], ['order_id', 'uuid'], ['amount', 'numeric'], ['amount_minor', 'bigint'], ['currency', 'text'],
+  ['customer_id', 'text'], ['payment_method', 'text'], ['status', 'text'], ['snapshot', 'jsonb'], ['machine_version', 'int'],
+  ['source_event_id', 'text'], ['failure_code', 'text'], ['failure_reason', 'text'], ['failed', 'boolean'],
+  ['event', 'text'], ['detail', 'jsonb'],
+] as const;
+
+/**
+ * New payments with their first history row and (`outbox`: a payment born
+ * failed) its event, in one statement. A row whose order already has a
+ * payment is skipped (the unique order_id decides) and gets no history row
+ * and no event. For one payment, or (`many`) for a batch.
+ */
+function insertStatement(o: { many: boolean; outbox: boolean }): string {
+  const columns = [...INSERT_COLUMNS, ...(o.outbox ? OUTBOX_COLUMNS : [])];
+  return `WITH input AS (${inputRows(columns, o.many)}),
   ins AS (
-    INSERT INTO payments (id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot, machine_version, source_event_id)
-    SELECT id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot, machine_version, source_event_id FROM input
+    INSERT INTO payments (id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot,
+                          machine_version, source_event_id, failure_code, failure_reason, failed_at)
+    SELECT id, order_id, amount, amount_minor, currency, customer_id, payment_method, status, snapshot,
+           machine_version, source_event_id, failure_code, failure_reason, CASE WHEN failed THEN now() END FROM input
     ON CONFLICT (order_id) DO NOTHING RETURNING *),
   hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
-    SELECT ins.id, ins.order_id, NULL, ins.status, 'CREATED', input.detail FROM ins JOIN input ON input.id = ins.id)
+    SELECT w.id, w.order_id, NULL, w.status, i.event, i.detail FROM ins w JOIN input i ON i.id = w.id)${o.outbox ? outboxCte('ins') : ''}
   SELECT * FROM ins`;
+}
+const INSERT = { name: 'payments.insert', text: insertStatement({ many: false, outbox: false }) };
+const INSERT_WITH_OUTBOX = { name: 'payments.insert+outbox', text: insertStatement({ many: false, outbox: true }) };
+const INSERT_MANY = { name: 'payments.insert-many', text: insertStatement({ many: true, outbox: false }) };
+
+/** A new payment's parameter values, in INSERT_COLUMNS order (then its event, when born failed). */
+function insertValues(p: NewPayment): unknown[] {
+  const values: unknown[] = [
+    p.id, p.orderId, p.amount, p.amountMinor.toString(), p.currency, p.customerId, p.paymentMethod,
+    p.snapshot.value, JSON.stringify(p.snapshot), p.snapshot.version, p.sourceEventId,
+    p.failure?.code ?? null, fitReason(p.failure?.reason), p.failure !== undefined,
+    p.failure ? 'REJECT' : 'CREATED', historyDetail(p),
+  ];
+  if (p.failure) values.push(...outboxValues(p.failure.outbox));
+  return values;
+}
+
+/** Rows of values as the columns of a `many` statement: column k holds every row's k-th value. */
+const asColumns = (rows: unknown[][]): unknown[][] => rows[0]!.map((_, k) => rows.map((row) => row[k]));
 
 /** Most payments one multi-row insert carries. */
 const INSERT_BATCH_MAX = 100;
@@ -180,7 +208,6 @@ const COMMIT_COLUMNS = [
   ['transaction_id', 'text'], ['gateway', 'text'], ['failure_code', 'text'], ['failure_reason', 'text'],
 ] as const;
 const RESPONSE_COLUMNS = [['gateway_response', 'jsonb']] as const;
-const OUTBOX_COLUMNS = [['ob_id', 'uuid'], ['ob_type', 'text'], ['ob_key', 'text'], ['ob_payload', 'jsonb'], ['ob_headers', 'jsonb']] as const;
 
 /**
  * The version-checked commit: the payment row, its history row and, for a
@@ -193,11 +220,8 @@ const OUTBOX_COLUMNS = [['ob_id', 'uuid'], ['ob_type', 'text'], ['ob_key', 'text
  */
 function commitStatement(o: { many: boolean; response: boolean; outbox: boolean }): string {
   const columns = [...COMMIT_COLUMNS, ...(o.response ? RESPONSE_COLUMNS : []), ...(o.outbox ? OUTBOX_COLUMNS : [])];
-  const input = o.many
-    ? `SELECT * FROM unnest(${columns.map(([, type], k) => `$${k + 1}::${type}[]`).join(', ')}) AS t(${columns.map(([name]) => name).join(', ')})`
-    : `SELECT ${columns.map(([name, type], k) => `$${k + 1}::${type} AS ${name}`).join(', ')}`;
   const match = o.many ? 'p.id = i.id AND p.version = i.version' : 'p.id = $1::uuid AND p.version = $2::int';
-  return `WITH input AS (${input}),
+  return `WITH input AS (${inputRows(columns, o.many)}),
   upd AS (
     UPDATE payments p SET status = i.status, snapshot = i.snapshot, machine_version = i.machine_version, version = p.version + 1, updated_at = now(),
       completed_at = CASE WHEN i.status = 'Success' THEN now() ELSE p.completed_at END,
@@ -206,9 +230,7 @@ function commitStatement(o: { many: boolean; response: boolean; outbox: boolean 
     FROM input i WHERE ${match}
     RETURNING p.id, p.order_id, p.status, p.version, p.updated_at, p.completed_at, p.failed_at),
   hist AS (INSERT INTO payment_transitions (payment_id, order_id, from_status, to_status, event, detail)
-    SELECT u.id, u.order_id, i.from_status, u.status, i.event, i.detail FROM upd u JOIN input i ON i.id = u.id)${o.outbox ? `,
-  ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
-    SELECT i.ob_id, u.id, u.order_id, i.ob_type, i.ob_key, i.ob_payload, i.ob_headers FROM upd u JOIN input i ON i.id = u.id)` : ''}
+    SELECT u.id, u.order_id, i.from_status, u.status, i.event, i.detail FROM upd u JOIN input i ON i.id = u.id)${o.outbox ? outboxCte('upd') : ''}
   SELECT u.id, u.version, u.updated_at, u.completed_at, u.failed_at FROM upd u`;
 }
 
@@ -268,16 +290,8 @@ export function createPaymentsRepository(knex: Knex) {
 
   /** One payment (and, when born failed, its event): the inserted row, or undefined when the order already had one. */
   const insertOne = async (p: NewPayment): Promise<PaymentRow | undefined> => {
-    const values: unknown[] = [
-      p.id, p.orderId, p.amount, p.amountMinor.toString(), p.currency, p.customerId, p.paymentMethod,
-      p.snapshot.value, JSON.stringify(p.snapshot), p.snapshot.version, p.sourceEventId,
-      p.failure?.code ?? null, fitReason(p.failure?.reason), p.failure !== undefined,
-      p.failure ? 'REJECT' : 'CREATED', historyDetail(p),
-    ];
-    const o = p.failure?.outbox;
-    if (o) values.push(...outboxValues(o));
-    const statement = o ? INSERT_WITH_OUTBOX : INSERT;
-    return (await sql.query<PaymentRow>(statement.name, statement.text, values))[0];
+    const statement = p.failure ? INSERT_WITH_OUTBOX : INSERT;
+    return (await sql.query<PaymentRow>(statement.name, statement.text, insertValues(p)))[0];
   };
 
   /**
@@ -290,16 +304,10 @@ export function createPaymentsRepository(knex: Knex) {
   const batched = batcher<NewPayment, PaymentRow | undefined>(
     async (batch) => {
       if (batch.length === 1) return [await insertOne(batch[0]!)];
-      const rows = sortedBy(batch, (p) => p.orderId);
-      const column = <T>(f: (p: NewPayment) => T) => rows.map(f);
+      const rows = sortedBy(batch, (p) => p.orderId).map(insertValues);
       let inserted: PaymentRow[];
       try {
-        inserted = await sql.query<PaymentRow>('payments.insert-many', INSERT_MANY, [
-          column((p) => p.id), column((p) => p.orderId), column((p) => p.amount), column((p) => p.amountMinor.toString()),
-          column((p) => p.currency), column((p) => p.customerId), column((p) => p.paymentMethod), column((p) => p.snapshot.value),
-          column((p) => JSON.stringify(p.snapshot)), column((p) => p.snapshot.version), column((p) => p.sourceEventId),
-          column(historyDetail),
-        ]);
+        inserted = await sql.query<PaymentRow>(INSERT_MANY.name, INSERT_MANY.text, asColumns(rows));
       } catch {
         return Promise.all(batch.map((p) => insertOne(p).catch(asError)));
       }
@@ -344,12 +352,10 @@ export function createPaymentsRepository(knex: Knex) {
           for (const c of batch) results.push(await one(c));
           return results;
         }
-        // Column k of the statement is the k-th value of every row's commitValues.
         const rows = sortedBy(batch, (c) => c.payment.id).map((c) => commitValues(c.payment, c.w));
-        const columns = rows[0]!.map((_, k) => rows.map((row) => row[k]));
         let updated: Array<CommitResult & { id: string }>;
         try {
-          updated = await sql.planned<CommitResult & { id: string }>(text, columns);
+          updated = await sql.planned<CommitResult & { id: string }>(text, asColumns(rows));
         } catch {
           return Promise.all(batch.map(one));
         }
