@@ -2,6 +2,7 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import * as paymentsMigration from './migrations/20261126000001_payments.js';
 import * as dropUnusedIndexes from './migrations/20261126000002_drop_unused_payment_indexes.js';
+import * as compensationsMigration from './migrations/20261206000001_compensations.js';
 
 // int8 (bigint) stays a string from pg; the repositories turn it into a BigInt,
 // never a Number, so no amount passes through a binary float.
@@ -10,6 +11,7 @@ import * as dropUnusedIndexes from './migrations/20261126000002_drop_unused_paym
 const migrations: Record<string, Knex.Migration> = {
   '20261126000001_payments': paymentsMigration,
   '20261126000002_drop_unused_payment_indexes': dropUnusedIndexes,
+  '20261206000001_compensations': compensationsMigration,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -3,19 +3,22 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
 import { AckBatcher } from './ack-batcher.js';
 import type { AmqpConnection } from './amqp-connection.js';
-import type { InventoryHandler, Settlement } from './inventory.consumer.js';
+import type { MessageHandler, Settlement } from './consumer-outcomes.js';
 import { INPUT_QUEUE, declareTopology } from './topology.js';
 
-export interface InventoryConsumer {
+/** A running consumer of one input queue. */
+export interface InputConsumer {
   /** Stops taking deliveries, waits for those in flight to be acked or nacked, closes the channel. */
   stop(): Promise<void>;
 }
 
-export interface InventoryConsumerOptions {
+export type InventoryConsumer = InputConsumer;
+
+export interface InputConsumerOptions {
   connection: AmqpConnection;
   /** Deliveries in flight at once on this process (the channel's prefetch). */
   prefetch: number;
-  handler: InventoryHandler;
+  handler: MessageHandler;
   logger: Logger;
   /** How long to hold a failed delivery before nacking it, by its earlier deliveries. */
   retryDelayMs?: (deliveryCount: number) => number;
@@ -25,6 +28,13 @@ export interface InventoryConsumerOptions {
   demoteMs?: number;
   /** Told the priority each time this process starts consuming (-1: demoted). */
   onPriority?: (priority: number) => void;
+}
+
+/** Any input queue of CONTRACT.md §3, consumed the same way. */
+export interface QueueConsumerOptions extends InputConsumerOptions {
+  queue: string;
+  /** Names the channel and the log lines: "inventory" gives "inventory-consumer". */
+  name: string;
 }
 
 /** Default consumer priorities are drawn from [0, this): two processes tie once in a thousand (then: round-robin). */
@@ -64,10 +74,15 @@ export function defaultRetryDelayMs(deliveryCount: number): number {
  * all demoted alike, and deliveries go round-robin as without priorities.
  * Nothing is lost either way: this only chooses who is handed a delivery.
  */
-export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryConsumer {
+export function startInventoryConsumer(o: InputConsumerOptions): InventoryConsumer {
+  return startQueueConsumer({ ...o, queue: INPUT_QUEUE, name: 'inventory' });
+}
+
+/** startInventoryConsumer's consumer, for any input queue declared by declareTopology. */
+export function startQueueConsumer(o: QueueConsumerOptions): InputConsumer {
   const ownPriority = o.priority ?? randomInt(PRIORITY_RANGE);
   const demoteMs = o.demoteMs ?? DEFAULT_DEMOTE_MS;
-  const log = o.logger.child({ component: 'inventory-consumer' });
+  const log = o.logger.child({ component: `${o.name}-consumer` });
   const retryDelayMs = o.retryDelayMs ?? defaultRetryDelayMs;
   const inFlight = new Set<Promise<void>>();
   const stopped = new AbortController();
@@ -81,7 +96,7 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
     try {
       decision = await o.handler(message);
     } catch (err) {
-      log.error({ err: { message: (err as Error)?.message } }, 'inventory handler threw: the message will be delivered again');
+      log.error({ err: { message: (err as Error)?.message } }, `${o.name} handler threw: the message will be delivered again`);
       decision = 'nack';
     }
     if (decision === 'nack') {
@@ -110,7 +125,7 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
   async function consumeOn(channel: Channel): Promise<void> {
     const acks = acksOn(channel);
     const priority = priorityNow();
-    const { consumerTag } = await channel.consume(INPUT_QUEUE, (message) => {
+    const { consumerTag } = await channel.consume(o.queue, (message) => {
       if (message === null) return resubscribe(channel);
       acks.delivered(message);
       const work = settle(acks, message).finally(() => inFlight.delete(work));
@@ -118,7 +133,7 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
     }, { priority });
     current = { channel, consumerTag, acks, priority };
     o.onPriority?.(priority);
-    log.info({ queue: INPUT_QUEUE, prefetch: o.prefetch, consumerPriority: priority }, 'consuming the input queue');
+    log.info({ queue: o.queue, prefetch: o.prefetch, consumerPriority: priority }, 'consuming the input queue');
   }
 
   /** Demoted until `demoteMs` after the last failure. */
@@ -162,7 +177,7 @@ export function startInventoryConsumer(o: InventoryConsumerOptions): InventoryCo
   }
 
   const wrapper = o.connection.createChannel({
-    name: 'inventory-consumer',
+    name: `${o.name}-consumer`,
     confirm: false,
     setup: async (channel) => {
       if (stopped.signal.aborted) return;

@@ -74,7 +74,7 @@ export function isCustomerId(value: unknown): value is string {
  * goes into the payment's history and its PaymentFailed, where nothing the
  * sender wrote is repeated: the quoted value (whole, or as money.ts cut it) is taken out.
  */
-function withoutGivenValue(message: string, given: unknown): string {
+export function withoutGivenValue(message: string, given: unknown): string {
   if (typeof given !== 'string') return message;
   let out = message;
   for (const quoted of [given, given.slice(0, 40)]) out = out.split(` "${quoted}" `).join(' ');

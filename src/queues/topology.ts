@@ -8,6 +8,15 @@ export const PAYMENT_EXCHANGE = 'payment.events';
 export const DEAD_LETTER_QUEUE = 'payment-service.dead-letter';
 export const PAYMENT_COMPLETED_KEY = 'payment.completed';
 export const PAYMENT_FAILED_KEY = 'payment.failed';
+/** The compensation input and answers (CONTRACT.md §8). */
+export const ORDER_EXCHANGE = 'order.events';
+export const ORDER_CANCELLED_KEY = 'order.cancelled';
+export const REFUND_REQUESTED_KEY = 'order.refund_requested';
+export const ORDER_EVENTS_QUEUE = 'payment-service.order-events';
+export const PAYMENT_REFUNDED_KEY = 'payment.refunded';
+export const REFUND_FAILED_KEY = 'payment.refund_failed';
+export const PAYMENT_CANCELLED_KEY = 'payment.cancelled';
+export const PAYMENT_DISPUTED_KEY = 'payment.disputed';
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json';
 export const SERVICE_SOURCE = 'payment-service';
 
@@ -21,8 +30,9 @@ export const SERVICE_SOURCE = 'payment-service';
 export const INPUT_DELIVERY_LIMIT = 20;
 
 /**
- * The input queue is a quorum queue: replicated, and it counts deliveries, so
- * a poison message cannot loop forever. Its dead-lettering is at-least-once
+ * Both input queues (InventoryReserved, and order events) are quorum queues:
+ * replicated, and they count deliveries, so a poison message cannot loop
+ * forever. Their dead-lettering is at-least-once
  * (needs `reject-publish` overflow), so a message given up on is never lost
  * on the way to the dead-letter queue.
  * Queue arguments cannot change once the queue exists: changing any of these
@@ -39,13 +49,18 @@ export const INPUT_QUEUE_ARGUMENTS = Object.freeze({
 
 type TopologyChannel = Pick<Channel, 'assertExchange' | 'assertQueue' | 'bindQueue'>;
 
-/** Declares CONTRACT.md §3's exchanges, queues and binding. Idempotent: run on every (re)connect. */
+/** Declares CONTRACT.md §3's exchanges, queues and bindings. Idempotent: run on every (re)connect. */
 export async function declareTopology(channel: TopologyChannel): Promise<void> {
   await channel.assertExchange(INVENTORY_EXCHANGE, 'topic', { durable: true });
   await declarePaymentExchange(channel);
   await declareDeadLetterQueue(channel);
   await channel.assertQueue(INPUT_QUEUE, { durable: true, arguments: { ...INPUT_QUEUE_ARGUMENTS } });
   await channel.bindQueue(INPUT_QUEUE, INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY);
+  await channel.assertExchange(ORDER_EXCHANGE, 'topic', { durable: true });
+  // The same delivery limit and dead-lettering: a compensation must not loop, nor be lost on the way to the dead letters.
+  await channel.assertQueue(ORDER_EVENTS_QUEUE, { durable: true, arguments: { ...INPUT_QUEUE_ARGUMENTS } });
+  await channel.bindQueue(ORDER_EVENTS_QUEUE, ORDER_EXCHANGE, ORDER_CANCELLED_KEY);
+  await channel.bindQueue(ORDER_EVENTS_QUEUE, ORDER_EXCHANGE, REFUND_REQUESTED_KEY);
 }
 
 /** What the outbox relay needs: publishing to a missing exchange would close its channel. */

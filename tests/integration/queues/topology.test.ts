@@ -8,7 +8,15 @@ import {
   INPUT_QUEUE,
   INVENTORY_EXCHANGE,
   INVENTORY_RESERVED_KEY,
+  ORDER_CANCELLED_KEY,
+  ORDER_EVENTS_QUEUE,
+  ORDER_EXCHANGE,
+  PAYMENT_CANCELLED_KEY,
+  PAYMENT_DISPUTED_KEY,
   PAYMENT_EXCHANGE,
+  PAYMENT_REFUNDED_KEY,
+  REFUND_FAILED_KEY,
+  REFUND_REQUESTED_KEY,
   declareTopology,
 } from '../../../src/queues/topology.js';
 import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
@@ -47,11 +55,12 @@ describe('RabbitMQ topology', () => {
     await declareTopology(test.channel);
     await test.channel.checkExchange(INVENTORY_EXCHANGE);
     await test.channel.checkExchange(PAYMENT_EXCHANGE);
-    expect([...(await listQueues()).keys()].sort()).toEqual([DEAD_LETTER_QUEUE, INPUT_QUEUE].sort());
+    await test.channel.checkExchange(ORDER_EXCHANGE);
+    expect([...(await listQueues()).keys()].sort()).toEqual([DEAD_LETTER_QUEUE, INPUT_QUEUE, ORDER_EVENTS_QUEUE].sort());
   });
 
-  it('then the input is a durable quorum queue with a delivery limit and at-least-once dead-lettering', async () => {
-    const input = (await listQueues()).get(INPUT_QUEUE)!;
+  it.each([INPUT_QUEUE, ORDER_EVENTS_QUEUE])('then the input %s is a durable quorum queue with a delivery limit and at-least-once dead-lettering', async (queue) => {
+    const input = (await listQueues()).get(queue)!;
     expect(input.type).toBe('quorum');
     expect(input.durable).toBe(true);
     const args = Object.fromEntries(input.arguments.map(([name, , value]) => [name, value]));
@@ -63,6 +72,36 @@ describe('RabbitMQ topology', () => {
       'x-dead-letter-strategy': 'at-least-once',
       'x-overflow': 'reject-publish',
     });
+  });
+
+  it('then order.events is a durable topic exchange bound to the compensation input by its two routing keys only', async () => {
+    const exchanges = JSON.parse(await rabbitmqctl('list_exchanges', '-p', iso.vhost, 'name', 'type', 'durable', '--formatter', 'json')) as Array<{ name: string; type: string; durable: boolean }>;
+    expect(exchanges.find((e) => e.name === ORDER_EXCHANGE)).toEqual({ name: ORDER_EXCHANGE, type: 'topic', durable: true });
+    const bindings = JSON.parse(
+      await rabbitmqctl('list_bindings', '-p', iso.vhost, 'source_name', 'destination_name', 'routing_key', '--formatter', 'json'),
+    ) as Array<{ source_name: string; destination_name: string; routing_key: string }>;
+    const fromOrders = bindings.filter((b) => b.source_name === ORDER_EXCHANGE);
+    expect(fromOrders.map((b) => [b.destination_name, b.routing_key]).sort()).toEqual([
+      [ORDER_EVENTS_QUEUE, ORDER_CANCELLED_KEY],
+      [ORDER_EVENTS_QUEUE, REFUND_REQUESTED_KEY],
+    ]);
+  });
+
+  it('when order events are published, then cancellations and refund requests reach the compensation input, and nothing else does', async () => {
+    for (const [key, id] of [[ORDER_CANCELLED_KEY, 'c-1'], [REFUND_REQUESTED_KEY, 'r-1'], ['order.shipped', 's-1']] as const) {
+      await publishConfirmed(test.channel, ORDER_EXCHANGE, key, '{}', { messageId: id });
+    }
+    const got = await drainQueue(test.channel, ORDER_EVENTS_QUEUE);
+    expect(got.map((m) => m.properties.messageId).sort()).toEqual(['c-1', 'r-1']);
+  });
+
+  it('then the payment.events routing keys are the contract\'s', () => {
+    expect([PAYMENT_REFUNDED_KEY, REFUND_FAILED_KEY, PAYMENT_CANCELLED_KEY, PAYMENT_DISPUTED_KEY]).toEqual([
+      'payment.refunded',
+      'payment.refund_failed',
+      'payment.cancelled',
+      'payment.disputed',
+    ]);
   });
 
   it('then the dead-letter queue is durable', async () => {

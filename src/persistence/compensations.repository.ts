@@ -1,0 +1,212 @@
+import type { Knex } from 'knex';
+
+/**
+ * The compensation input's durable record (CONTRACT.md §8): order
+ * cancellations and refund requests. Inserts never overwrite: the first
+ * record stands and a repeated one hands it back, so the caller can tell a
+ * duplicate (absorbed) from a conflict. Plain objects out, money as bigint.
+ */
+
+export type RefundStatus = 'requested' | 'pending' | 'succeeded' | 'failed';
+
+export interface OrderCancellation {
+  orderId: string;
+  sourceEventId: string;
+  reason: string | null;
+  receivedAt: Date;
+  /** When its PaymentCancelled or PaymentRefunded was written; null while it still has to be answered. */
+  answeredAt: Date | null;
+}
+
+export interface NewCancellation {
+  orderId: string;
+  sourceEventId: string;
+  reason: string | null;
+}
+
+export interface Refund {
+  /** The caller's refundId, or the service's own for a cancellation. */
+  id: string;
+  orderId: string;
+  paymentId: string | null;
+  /** Null while the payment's currency is unknown, or when the amount is valid in none (then `failureCode` says why). */
+  amountMinor: bigint | null;
+  /** As the caller wrote it. */
+  amount: string | null;
+  currency: string | null;
+  reason: string | null;
+  status: RefundStatus;
+  failureCode: string | null;
+  failureReason: string | null;
+  gatewayRefundId: string | null;
+  idempotencyKey: string | null;
+  sourceEventId: string | null;
+  /** Made by a cancellation (everything not yet refunded goes back), not asked for by a RefundRequested. */
+  cancel: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewRefund {
+  id: string;
+  orderId: string;
+  paymentId: string | null;
+  amountMinor: bigint | null;
+  amount: string | null;
+  currency: string | null;
+  reason: string | null;
+  sourceEventId: string | null;
+  cancel?: boolean;
+  /** A request refused before any gateway call (`invalid_request`): still `requested` until its RefundFailed is written. */
+  failureCode?: string | null;
+  failureReason?: string | null;
+  idempotencyKey?: string | null;
+}
+
+interface CancellationRow {
+  order_id: string;
+  source_event_id: string;
+  reason: string | null;
+  received_at: Date;
+  answered_at: Date | null;
+}
+
+interface RefundRow {
+  id: string;
+  order_id: string;
+  payment_id: string | null;
+  amount_minor: string | null;
+  amount: string | null;
+  currency: string | null;
+  reason: string | null;
+  status: RefundStatus;
+  failure_code: string | null;
+  failure_reason: string | null;
+  gateway_refund_id: string | null;
+  idempotency_key: string | null;
+  source_event_id: string | null;
+  cancel: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toCancellation = (r: CancellationRow): OrderCancellation => ({
+  orderId: r.order_id,
+  sourceEventId: r.source_event_id,
+  reason: r.reason,
+  receivedAt: r.received_at,
+  answeredAt: r.answered_at,
+});
+
+const toRefund = (r: RefundRow): Refund => ({
+  id: r.id,
+  orderId: r.order_id,
+  paymentId: r.payment_id,
+  // int8 comes from pg as a string: straight to BigInt, never through a Number.
+  amountMinor: r.amount_minor === null ? null : BigInt(r.amount_minor),
+  amount: r.amount,
+  currency: r.currency,
+  reason: r.reason,
+  status: r.status,
+  failureCode: r.failure_code,
+  failureReason: r.failure_reason,
+  gatewayRefundId: r.gateway_refund_id,
+  idempotencyKey: r.idempotency_key,
+  sourceEventId: r.source_event_id,
+  cancel: r.cancel,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/** Columns hold 255 (reasons) and 500 (failure reasons) characters. */
+const fit = (text: string | null | undefined, max: number) => text?.slice(0, max) ?? null;
+
+export type CompensationsRepository = ReturnType<typeof createCompensationsRepository>;
+
+export function createCompensationsRepository(knex: Knex) {
+  /**
+   * `ON CONFLICT DO NOTHING` decides races; the row that was there first is
+   * read back. Both run outside a transaction, so a row inserted concurrently
+   * is visible to the read once the insert has waited for it.
+   */
+  async function insertOnce<Row>(table: string, key: string, row: Record<string, unknown>): Promise<{ created: boolean; row: Row }> {
+    const [inserted] = (await knex(table).insert(row).onConflict(key).ignore().returning('*')) as Row[];
+    if (inserted) return { created: true, row: inserted };
+    const existing = (await knex(table).where(key, row[key] as string).first()) as Row | undefined;
+    if (!existing) throw new Error(`${table} ${String(row[key])} conflicted on insert but cannot be read back; retry`);
+    return { created: false, row: existing };
+  }
+
+  return {
+    /** Records the order's cancellation unless it has one; `created` false: the first one, handed back. */
+    async recordCancellation(c: NewCancellation): Promise<{ created: boolean; cancellation: OrderCancellation }> {
+      const { created, row } = await insertOnce<CancellationRow>('order_cancellations', 'order_id', {
+        order_id: c.orderId,
+        source_event_id: fit(c.sourceEventId, 255),
+        reason: fit(c.reason, 255),
+      });
+      return { created, cancellation: toCancellation(row) };
+    },
+
+    async findCancellation(orderId: string): Promise<OrderCancellation | undefined> {
+      const row = (await knex('order_cancellations').where({ order_id: orderId }).first()) as CancellationRow | undefined;
+      return row ? toCancellation(row) : undefined;
+    },
+
+    /** Records the refund unless its id has one; `created` false: the first one, handed back (compare it: a duplicate or a conflict). */
+    async insertRefund(r: NewRefund): Promise<{ created: boolean; refund: Refund }> {
+      const { created, row } = await insertOnce<RefundRow>('refunds', 'id', {
+        id: r.id,
+        order_id: r.orderId,
+        payment_id: r.paymentId,
+        amount_minor: r.amountMinor === null ? null : r.amountMinor.toString(),
+        amount: r.amount,
+        currency: r.currency,
+        reason: fit(r.reason, 255),
+        status: 'requested',
+        failure_code: r.failureCode ?? null,
+        failure_reason: fit(r.failureReason, 500),
+        idempotency_key: r.idempotencyKey ?? null,
+        source_event_id: fit(r.sourceEventId, 255),
+        cancel: r.cancel ?? false,
+      });
+      return { created, refund: toRefund(row) };
+    },
+
+    async findRefund(id: string): Promise<Refund | undefined> {
+      const row = (await knex('refunds').where({ id }).first()) as RefundRow | undefined;
+      return row ? toRefund(row) : undefined;
+    },
+
+    /** An order's refunds, oldest first (ops pages, reconciliation). */
+    async refundsOf(orderId: string): Promise<Refund[]> {
+      const rows = (await knex('refunds').where({ order_id: orderId }).orderBy([{ column: 'created_at' }, { column: 'id' }])) as RefundRow[];
+      return rows.map(toRefund);
+    },
+
+    /** Cancellations still unanswered `olderThanMs` after they arrived, oldest first: a sweeper's candidates (their job may be lost). */
+    async unansweredCancellations(olderThanMs: number, limit: number): Promise<OrderCancellation[]> {
+      const rows = (await knex('order_cancellations')
+        .whereNull('answered_at')
+        .where('received_at', '<', new Date(Date.now() - olderThanMs))
+        .orderBy('received_at')
+        .limit(limit)) as CancellationRow[];
+      return rows.map(toCancellation);
+    },
+
+    /** Refunds still requested or pending, untouched for `olderThanMs`, oldest first: a sweeper's candidates. */
+    async openRefunds(olderThanMs: number, limit: number): Promise<Refund[]> {
+      const rows = (await knex('refunds')
+        .whereIn('status', ['requested', 'pending'])
+        .where('updated_at', '<', new Date(Date.now() - olderThanMs))
+        .orderBy('updated_at')
+        .limit(limit)) as RefundRow[];
+      return rows.map(toRefund);
+    },
+
+    /** The order's payment, if it has one yet: a refund is in its currency. */
+    async paymentOf(orderId: string): Promise<{ id: string; currency: string } | undefined> {
+      return (await knex('payments').select('id', 'currency').where({ order_id: orderId }).first()) as { id: string; currency: string } | undefined;
+    },
+  };
+}

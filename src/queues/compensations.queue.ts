@@ -1,0 +1,59 @@
+import { Queue } from 'bullmq';
+import { chargeJobOptions, type PaymentsQueueOptions } from './payments.queue.js';
+
+/**
+ * The BullMQ queue of compensations to carry out (CONTRACT.md §8), one job per
+ * cancellation or refund request. The record in PostgreSQL comes first
+ * (compensations.repository.ts); the job data is just the ids, so the job
+ * reads what to do from the record, as a charge job reads its payment row.
+ */
+export const COMPENSATIONS_QUEUE = 'compensations';
+export const CANCEL_ORDER_JOB = 'CancelOrder';
+export const REFUND_PAYMENT_JOB = 'RefundPayment';
+
+export interface CancelOrderJob {
+  orderId: string;
+}
+
+export interface RefundPaymentJob {
+  refundId: string;
+  orderId: string;
+}
+
+export type CompensationJob = CancelOrderJob | RefundPaymentJob;
+export type CompensationJobName = typeof CANCEL_ORDER_JOB | typeof REFUND_PAYMENT_JOB;
+export type CompensationsQueue = Queue<CompensationJob, unknown, CompensationJobName>;
+
+// Job ids are derived from the durable ids, so a second `add` is a no-op while
+// the job is kept. BullMQ refuses ids holding ':' (it builds Redis keys with
+// it) and ids that parse as integers: a prefix and '-' avoid both.
+export const cancelJobId = (orderId: string) => `cancel-${orderId}`;
+export const refundJobId = (refundId: string) => `refund-${refundId}`;
+
+/** The payments queue's options (prefix, attempts, backoff, retention), for the compensations queue. */
+export function createCompensationsQueue(o: PaymentsQueueOptions): CompensationsQueue {
+  return new Queue<CompensationJob, unknown, CompensationJobName>(COMPENSATIONS_QUEUE, {
+    connection: o.connection,
+    prefix: o.prefix,
+    // The same retries and retention as a charge: kept long enough that a redelivered request is absorbed by the job id.
+    defaultJobOptions: chargeJobOptions(o),
+    ...(o.telemetry ? { telemetry: o.telemetry } : {}),
+  });
+}
+
+/** What the order-events consumer enqueues with; each is idempotent by its job id. */
+export interface CompensationEnqueuer {
+  cancellation(orderId: string): Promise<void>;
+  refund(job: RefundPaymentJob): Promise<void>;
+}
+
+export function createCompensationEnqueuer(queue: CompensationsQueue): CompensationEnqueuer {
+  return {
+    async cancellation(orderId) {
+      await queue.add(CANCEL_ORDER_JOB, { orderId }, { jobId: cancelJobId(orderId) });
+    },
+    async refund({ refundId, orderId }) {
+      await queue.add(REFUND_PAYMENT_JOB, { refundId, orderId }, { jobId: refundJobId(refundId) });
+    },
+  };
+}
