@@ -4,6 +4,7 @@ import { PermanentGatewayError, TransientGatewayError } from '../../../src/gatew
 import type { ChargeHandle, PaymentGateway, RefundOutcome, RefundRequest } from '../../../src/gateway/gateway.port.js';
 import { createSimulator, type Simulator } from '../../../src/gateway/simulator/simulator.js';
 import { createStripeGateway } from '../../../src/gateway/stripe.gateway.js';
+import { bodyOf, getJson } from '../../support/sim-refund-client.js';
 
 /**
  * The Stripe adapter's refunds against the simulator, which answers as
@@ -91,6 +92,11 @@ describe('stripe adapter refunds against the simulator', () => {
       response: { id: idOf(outcome), status: 'succeeded', amount: '4999', currency: 'usd', payment_intent: handle.intentId, created: expect.any(Number) },
     });
     expect(await refundLedger()).toMatchObject([{ id: idOf(outcome), paymentIntent: handle.intentId, amount: '4999', status: 'succeeded' }]);
+    // Stripe refuses a free-text reason: it travels in metadata, and Stripe's own reason stays unset.
+    expect(bodyOf(await getJson(simulator.url, `/v1/refunds/${idOf(outcome)}`))).toMatchObject({
+      reason: null,
+      metadata: { orderId: handle.orderId, paymentId: handle.paymentId, refundId: request.refundId, reason: 'the parcel never arrived' },
+    });
   });
 
   it('when a charge is refunded in parts, then each part is its own refund and together they reach the charge', async () => {
