@@ -200,13 +200,14 @@ describe('stripe adapter refunds against the simulator', () => {
 
   it('when a refund is pending, then look-up reports it pending until the gateway settles it, then succeeded', async () => {
     const handle = await charged();
-    simulator.setFaults({ refundPendingRate: 1, refundSettleMs: 1000 });
+    // Long enough that the first look-up, right after, still finds it pending on a busy machine.
+    simulator.setFaults({ refundPendingRate: 1, refundSettleMs: 2000 });
     const request = refundOf(handle, { amountMinor: 4999n });
     const pending = await gateway.refund(request);
 
     expect(pending).toMatchObject({ status: 'pending', amountMinor: 4999n });
     expect(await gateway.lookupRefund({ ...request, gatewayRefundId: idOf(pending) })).toMatchObject({ status: 'pending' });
-    await expect.poll(() => gateway.lookupRefund({ ...request, gatewayRefundId: idOf(pending) }), { timeout: 5000, interval: 100 }).toMatchObject({
+    await expect.poll(() => gateway.lookupRefund({ ...request, gatewayRefundId: idOf(pending) }), { timeout: 10_000, interval: 100 }).toMatchObject({
       status: 'succeeded',
       amountMinor: 4999n,
     });
