@@ -128,14 +128,54 @@ export const CLASSIFICATION: readonly ClassificationRow[] = [
   },
 ];
 
-export function classificationRowFor(error: unknown): ClassificationRow {
-  // The last row matches everything, so there is always a row.
-  return CLASSIFICATION.find((row) => row.matches(error))!;
+/**
+ * Refusals only a refund meets, read before CLASSIFICATION for refund calls
+ * (a charge's `amount_too_large` is not an over-refund). Stripe sends no code
+ * for an over-refund or an intent with nothing charged, only the message, so
+ * the message is matched too; should it be reworded, the refusal falls through
+ * to `invalid_request`, still permanent, never retried.
+ */
+const invalidRequest = (codes: readonly string[], message: RegExp): Predicate => (e) =>
+  e instanceof errors.StripeInvalidRequestError && (codes.includes(e.code ?? '') || message.test(e.message));
+
+export const REFUND_REFUSALS: readonly ClassificationRow[] = [
+  {
+    description: 'refund: more than is left on the charge, or refunded in full already',
+    matches: invalidRequest(['charge_already_refunded', 'amount_too_large'], /greater than unrefunded amount|already been refunded/i),
+    class: 'permanent',
+    code: 'exceeds_refundable',
+  },
+  {
+    description: 'refund: the payment intent has no successful charge',
+    matches: invalidRequest(['payment_intent_unexpected_state'], /does not have a successful charge|has failed and cannot be refunded/i),
+    class: 'permanent',
+    code: 'not_charged',
+  },
+  {
+    description: 'refund: the charge was disputed',
+    matches: invalidRequest(['charge_disputed'], /has been charged back/i),
+    class: 'permanent',
+    code: 'charge_disputed',
+  },
+];
+
+export function classificationRowFor(error: unknown, rows: readonly ClassificationRow[] = CLASSIFICATION): ClassificationRow {
+  // CLASSIFICATION's last row matches everything, so there is always a row.
+  return rows.find((row) => row.matches(error)) ?? CLASSIFICATION.find((row) => row.matches(error))!;
 }
 
 export function classifyGatewayError(error: unknown): TransientGatewayError | PermanentGatewayError {
+  return typed(error, CLASSIFICATION);
+}
+
+/** For refund calls: a refund's own refusals first, then every other row as for charges. */
+export function classifyRefundError(error: unknown): TransientGatewayError | PermanentGatewayError {
+  return typed(error, REFUND_REFUSALS);
+}
+
+function typed(error: unknown, rows: readonly ClassificationRow[]): TransientGatewayError | PermanentGatewayError {
   if (error instanceof TransientGatewayError || error instanceof PermanentGatewayError) return error;
-  const row = classificationRowFor(error);
+  const row = classificationRowFor(error, rows);
   const detail = error instanceof Error && error.message ? `: ${error.message.slice(0, 300)}` : '';
   const message = `${row.description}${detail}`;
   if (row.class === 'transient') return new TransientGatewayError(row.code, message, row.outcome, { cause: error });

@@ -6,7 +6,13 @@ export type PermanentCode =
   | 'incorrect_cvc'
   | 'processing_error'
   | 'invalid_request'
-  | 'authentication_required';
+  | 'authentication_required'
+  /** Refunds: more than is left to refund, or refunded in full already. */
+  | 'exceeds_refundable'
+  /** Refunds: the payment intent has no successful charge to refund. */
+  | 'not_charged'
+  /** Refunds: the charge was disputed; the dispute, not a refund, returns that money. */
+  | 'charge_disputed';
 
 export type TransientCode =
   | 'gateway_unavailable'
@@ -17,9 +23,9 @@ export type TransientCode =
   | 'circuit_open';
 
 /**
- * Whether the request may have reached the gateway and charged:
- * `not_sent` — certainly not charged (connection refused, breaker open, 5xx/429 before charging);
- * `unknown` — it may have charged (timeout, connection dropped after sending): look it up before anything else.
+ * Whether the request may have reached the gateway and acted (charged, refunded):
+ * `not_sent` — certainly not (connection refused, breaker open, 429 before acting);
+ * `unknown` — it may have (timeout, connection dropped after sending, 5xx): look it up before anything else.
  */
 export type Outcome = 'not_sent' | 'unknown';
 
@@ -36,7 +42,7 @@ export class TransientGatewayError extends Error {
   }
 }
 
-/** Throw when the same request will never succeed: a declined card, an invalid request. */
+/** Throw when the same request will never succeed: a declined card, an over-refund, an invalid request. */
 export class PermanentGatewayError extends Error {
   constructor(
     readonly code: PermanentCode,
@@ -46,5 +52,19 @@ export class PermanentGatewayError extends Error {
   ) {
     super(message, options);
     this.name = 'PermanentGatewayError';
+  }
+}
+
+/** Throw when a payment names a gateway this process was not configured with: its charge cannot be reached. */
+export class UnknownGatewayError extends Error {
+  constructor(
+    readonly gatewayName: string,
+    configured: readonly string[],
+  ) {
+    super(
+      `no gateway named '${gatewayName}' is configured (GATEWAYS has ${configured.map((n) => `'${n}'`).join(', ') || 'none'}); ` +
+        'add it back to GATEWAYS to reach the charges it holds',
+    );
+    this.name = 'UnknownGatewayError';
   }
 }

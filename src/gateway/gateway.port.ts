@@ -10,6 +10,15 @@
  * answers from the record itself, or by cancelling it (`void`), after which
  * it can never charge. Search by order id is kept only for payments started
  * before handles were recorded, and never counts as proof of absence.
+ *
+ * A refund is one call on the gateway that holds the charge (the payment
+ * row records its name), keyed by the caller's refund id; an unknown outcome
+ * is settled by asking (`lookupRefund`), never by guessing.
+ *
+ * Idempotency keys, each derived from a durable id so a repeat is the same
+ * request: `<paymentId>-intent-<n>` (prepare), `<paymentId>-confirm-<intentId>`
+ * and `<paymentId>-cancel-<intentId>` (made by the Stripe adapter from the
+ * handle), `<paymentId>-refund-<refundId>` (refund, passed by the caller).
  */
 export interface ChargeRequest {
   orderId: string;
@@ -52,6 +61,49 @@ export type ChargeLookup =
   /** Search (legacy payments only) found nothing: NOT proof of absence, search lags writes. */
   | { status: 'not_found' };
 
+export interface RefundRequest {
+  orderId: string;
+  paymentId: string;
+  /** The caller's UUID for this refund (`RefundRequested.refundId`, or the service's own for a cancellation). */
+  refundId: string;
+  /** The charge's handle on this gateway: the payment intent that charged. */
+  intentId: string;
+  /** Minor units; omitted, everything not yet refunded goes back (what a cancellation wants). */
+  amountMinor?: bigint;
+  /** ISO 4217, upper case: the charge's currency (a refund is always in it). */
+  currency: string;
+  /** Free text for the record; never decides anything at the gateway. */
+  reason?: string;
+  /** `<paymentId>-refund-<refundId>`: a repeat returns the first refund instead of making another. */
+  idempotencyKey: string;
+}
+
+/** Where a refund stands at the gateway. */
+export type RefundOutcome =
+  /** `pending`: accepted, the money is on its way back; ask again (`lookupRefund`) until it settles. */
+  | {
+      status: 'succeeded' | 'pending';
+      gatewayRefundId: string;
+      amountMinor: bigint;
+      /** The gateway's answer, trimmed to what is safe to store. */
+      response: Record<string, unknown>;
+    }
+  /** Accepted, then failed (the card was closed, say): no money went back, the charge can be refunded again. */
+  | { status: 'failed'; gatewayRefundId: string; code: string; reason: string; response: Record<string, unknown> };
+
+export type RefundLookupRequest = Pick<RefundRequest, 'orderId' | 'paymentId' | 'refundId' | 'intentId'> & {
+  gatewayRefundId?: string;
+};
+
+/**
+ * `not_found` is proof that no refund with this refund id exists on the charge
+ * when the gateway answered: unlike charge search, the refund list is read
+ * from the records themselves (Stripe: "for read-after-write flows, use the
+ * list APIs"). A create still in flight may land later, so act on it by
+ * repeating `refund` with the same key, never by reporting a failure.
+ */
+export type RefundLookup = RefundOutcome | { status: 'not_found' };
+
 export interface PaymentGateway {
   /** A stable name recorded on the payment row (`stripe`, `mock`, `stripe@secondary`). */
   readonly name: string;
@@ -68,4 +120,14 @@ export interface PaymentGateway {
   lookup(request: Pick<ChargeRequest, 'orderId' | 'paymentId'> & { intentId?: string }, signal?: AbortSignal): Promise<ChargeLookup>;
   /** Cancels a prepared charge so it can never succeed; answers what it ended as (`canceled`, or `succeeded` if it won the race). */
   void(handle: ChargeHandle, signal?: AbortSignal): Promise<ChargeLookup>;
+  /**
+   * Refunds part or all of a charge. Throws PermanentGatewayError on a definite
+   * refusal (`exceeds_refundable`: more than is left, or refunded in full
+   * already; `not_charged`: nothing was charged; `charge_disputed`; or
+   * `invalid_request`), TransientGatewayError otherwise (`outcome: 'unknown'`
+   * when it may have refunded: settle it with `lookupRefund`).
+   */
+  refund(request: RefundRequest, signal?: AbortSignal): Promise<RefundOutcome>;
+  /** Reads a refund by the gateway's id when known, else by the caller's refund id on the charge. Throws TransientGatewayError when it cannot tell. */
+  lookupRefund(request: RefundLookupRequest, signal?: AbortSignal): Promise<RefundLookup>;
 }

@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import { UnknownGatewayError } from './gateway.errors.js';
 import type { PaymentGateway } from './gateway.port.js';
 import { createMockGateway } from './mock.gateway.js';
 import { createStripeGateway } from './stripe.gateway.js';
@@ -24,9 +25,30 @@ export function createGateways(config: GatewayConfig & Pick<Config, 'GATEWAYS'>,
   });
 }
 
-export type { ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from './gateway.port.js';
-export { PermanentGatewayError, TransientGatewayError } from './gateway.errors.js';
+/**
+ * The gateway a payment's charge lives on, by the name recorded on its row
+ * (`stripe`, `stripe@secondary`): a refund or a look-up must go there, not to
+ * whichever gateway is first today. Throws UnknownGatewayError when this
+ * process has no gateway by that name.
+ */
+export function gatewayNamed<G extends Pick<PaymentGateway, 'name'>>(gateways: readonly G[], name: string): G {
+  const found = gateways.find((g) => g.name === name);
+  if (!found) throw new UnknownGatewayError(name, gateways.map((g) => g.name));
+  return found;
+}
+
+export type {
+  ChargeLookup,
+  ChargeRequest,
+  ChargeSucceeded,
+  PaymentGateway,
+  RefundLookup,
+  RefundLookupRequest,
+  RefundOutcome,
+  RefundRequest,
+} from './gateway.port.js';
+export { PermanentGatewayError, TransientGatewayError, UnknownGatewayError } from './gateway.errors.js';
 export type { Outcome, PermanentCode, TransientCode } from './gateway.errors.js';
-export { classifyGatewayError } from './error-classification.js';
-export { createMockGateway, type MockGatewayOptions } from './mock.gateway.js';
+export { classifyGatewayError, classifyRefundError } from './error-classification.js';
+export { createMockGateway, type MockGateway, type MockGatewayOptions } from './mock.gateway.js';
 export { createStripeGateway, type StripeGatewayOptions } from './stripe.gateway.js';

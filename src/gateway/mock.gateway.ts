@@ -2,15 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
 import { PermanentGatewayError, TransientGatewayError } from './gateway.errors.js';
 import type { ChargeHandle, ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from './gateway.port.js';
+import { createMockRefunds, type MockRefundOptions } from './mock-refunds.js';
 
 /**
  * The seed's MockPaymentGateway, in process: a simulated network delay and
  * an 80% success rate by default. The test payment methods behave as in the
  * simulator, charges are prepared then confirmed as Stripe's PaymentIntents
  * are, and a repeated prepare key or confirm gives the first result again,
- * so code written against it behaves the same against Stripe.
+ * so code written against it behaves the same against Stripe. Refunds follow
+ * Stripe's rules too (`mock-refunds.ts`), without the delay.
  */
-export interface MockGatewayOptions {
+export interface MockGatewayOptions extends MockRefundOptions {
   /** Probability that a payment method other than the named test tokens succeeds. */
   successRate?: number;
   /** Simulated delay of a confirm, drawn uniformly in [min, max] ms. */
@@ -36,6 +38,11 @@ const DECLINES: Record<string, { code: 'card_declined' | 'insufficient_funds'; r
   pm_card_chargeDeclinedInsufficientFunds: { code: 'insufficient_funds', reason: 'Your card has insufficient funds.' },
 };
 
+export type MockGateway = PaymentGateway & {
+  /** For tests: settles a pending refund, as the gateway would later. */
+  settleRefund(gatewayRefundId: string, status: 'succeeded' | 'failed'): void;
+};
+
 const defaultSleep = async (ms: number, signal?: AbortSignal) => {
   await wait(ms, undefined, { signal });
 };
@@ -45,7 +52,8 @@ export function createMockGateway({
   delayMs = [10, 50],
   random = Math.random,
   sleep = defaultSleep,
-}: MockGatewayOptions = {}): PaymentGateway {
+  ...refundOptions
+}: MockGatewayOptions = {}): MockGateway {
   const byKey = new Map<string, Intent>();
   const byId = new Map<string, Intent>();
 
@@ -120,5 +128,19 @@ export function createMockGateway({
     return { status: 'canceled', transactionId: intent.id };
   }
 
-  return { name: 'mock', prepare, charge, lookup, void: voidCharge };
+  const refunds = createMockRefunds((intentId) => {
+    const { request, settled } = find(intentId);
+    return settled?.status === 'succeeded' ? { amountMinor: request.amountMinor, currency: request.currency } : undefined;
+  }, refundOptions);
+
+  return {
+    name: 'mock',
+    prepare,
+    charge,
+    lookup,
+    void: voidCharge,
+    refund: async (request, signal) => refunds.refund(request, signal),
+    lookupRefund: async (request, signal) => refunds.lookupRefund(request, signal),
+    settleRefund: refunds.settleRefund,
+  };
 }

@@ -1,7 +1,8 @@
 import Stripe from 'stripe';
-import { classifyGatewayError, declineCodeOf } from './error-classification.js';
+import { classifyGatewayError, classifyRefundError, declineCodeOf } from './error-classification.js';
 import { PermanentGatewayError, TransientGatewayError } from './gateway.errors.js';
-import type { ChargeHandle, ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from './gateway.port.js';
+import type { ChargeHandle, ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway, RefundLookupRequest } from './gateway.port.js';
+import { refundFor, refundOutcome, refundParams } from './stripe-refunds.js';
 
 /**
  * The PaymentGateway on the official `stripe` package, for Stripe itself or
@@ -58,7 +59,33 @@ export function createStripeGateway({ apiKey, url, timeoutMs, name = 'stripe' }:
         throw cannotTell(error);
       }
     },
+    async refund(request, signal) {
+      const create = () => stripe.refunds.create(refundParams(request), { idempotencyKey: request.idempotencyKey });
+      return refundOutcome(await bounded(create, timeoutMs, signal, classifyRefundError));
+    },
+    async lookupRefund(request, signal) {
+      try {
+        const { gatewayRefundId } = request;
+        if (gatewayRefundId) return refundOutcome(await bounded(() => stripe.refunds.retrieve(gatewayRefundId), timeoutMs, signal));
+        return refundFor(request.refundId, await bounded(() => refundsMadeFor(request), timeoutMs, signal));
+      } catch (error) {
+        throw cannotTell(error);
+      }
+    },
   };
+
+  /**
+   * The charge's refunds carrying this refund id, from Stripe's list endpoint
+   * (every page): it reads the records themselves, unlike search, so a refund
+   * that exists is in it.
+   */
+  async function refundsMadeFor({ intentId, refundId }: RefundLookupRequest): Promise<Stripe.Refund[]> {
+    const found: Stripe.Refund[] = [];
+    for await (const refund of stripe.refunds.list({ payment_intent: intentId, limit: 100 })) {
+      if (refund.metadata?.refundId === refundId) found.push(refund);
+    }
+    return found;
+  }
 
   /**
    * Confirms or cancels the intent with a key derived from it. When Stripe
@@ -213,7 +240,12 @@ function withoutCallSiteStack<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-async function bounded<T>(call: () => Promise<T>, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+async function bounded<T>(
+  call: () => Promise<T>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  classify: (error: unknown) => TransientGatewayError | PermanentGatewayError = classifyGatewayError,
+): Promise<T> {
   if (signal?.aborted) {
     throw new TransientGatewayError('gateway_unavailable', 'the call was cancelled before it was sent', 'not_sent', {
       cause: signal.reason,
@@ -234,7 +266,7 @@ async function bounded<T>(call: () => Promise<T>, timeoutMs: number, signal?: Ab
   try {
     return await Promise.race([withoutCallSiteStack(call), abandoned]);
   } catch (error) {
-    throw classifyGatewayError(error);
+    throw classify(error);
   } finally {
     stop.removeEventListener('abort', onAbort);
   }

@@ -8,6 +8,11 @@ import { SimulatorSettingsError } from './simulator.settings.js';
  * `/_sim/*`: the simulator's own routes for tests, reconciliation and chaos
  * runs. Never subject to faults.
  *   GET  /_sim/charges       every charge attempt (the ledger)
+ *   GET  /_sim/refunds       every refund
+ *   POST /_sim/disputes      JSON { paymentIntent, reason? }: opens a dispute on a succeeded charge
+ *   GET  /_sim/disputes      every dispute
+ *   GET  /_sim/events        every event, oldest first
+ *   GET  /_sim/webhooks      every webhook delivery and its outcome
  *   GET  /_sim/faults        the current settings and seed
  *   POST /_sim/faults        JSON patch of the settings
  *   POST /_sim/outage?ms=N   down now, up again after N ms
@@ -20,6 +25,11 @@ export function createControlRoutes(simulator: Simulator) {
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const route = `${req.method} ${url.pathname.replace(/\/+$/, '')}`;
     if (route === 'GET /_sim/charges') return send(res, { status: 200, body: simulator.ledger() });
+    if (route === 'GET /_sim/refunds') return send(res, { status: 200, body: simulator.refunds() });
+    if (route === 'POST /_sim/disputes') return openDispute(req, res);
+    if (route === 'GET /_sim/disputes') return send(res, { status: 200, body: simulator.disputes() });
+    if (route === 'GET /_sim/events') return send(res, { status: 200, body: simulator.events() });
+    if (route === 'GET /_sim/webhooks') return send(res, { status: 200, body: simulator.webhookDeliveries() });
     if (route === 'GET /_sim/faults') return send(res, { status: 200, body: describe() });
     if (route === 'POST /_sim/faults') return setFaults(req, res);
     if (route === 'POST /_sim/outage') return outage(res, url);
@@ -42,6 +52,17 @@ export function createControlRoutes(simulator: Simulator) {
       return send(res, { status: 400, body: { error: message } });
     }
     send(res, { status: 200, body: describe() });
+  }
+
+  async function openDispute(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let request: unknown;
+    try {
+      request = JSON.parse(await readBody(req));
+    } catch {
+      return send(res, { status: 400, body: { error: 'cannot open a dispute: the body must be JSON { "paymentIntent": "pi_…" }' } });
+    }
+    const opened = simulator.openDispute(request as Parameters<Simulator['openDispute']>[0]);
+    send(res, opened.ok ? { status: 200, body: opened.dispute } : { status: 400, body: { error: opened.message } });
   }
 
   function outage(res: ServerResponse, url: URL): void {

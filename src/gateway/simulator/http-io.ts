@@ -47,13 +47,18 @@ export async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Stripe's `Request-Id` shape. */
+export function newRequestId(): string {
+  return `req_sim${randomBytes(7).toString('hex')}`;
+}
+
 export function send(res: ServerResponse, response: SimResponse): void {
   if (res.destroyed || res.headersSent) return;
   const payload = JSON.stringify(response.body);
   res.writeHead(response.status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(payload),
-    'request-id': `req_sim${randomBytes(7).toString('hex')}`,
+    'request-id': newRequestId(),
     ...response.headers,
   });
   res.end(payload);

@@ -9,14 +9,17 @@ import { loadSimulatorConfig, SimulatorSettingsError } from './simulator.setting
 async function main(): Promise<void> {
   const config = loadSimulatorConfig(process.env);
   const logger = createLogger(config.logLevel).child({ component: 'gateway-simulator' });
-  const simulator = createSimulator({ ...config.settings, port: config.port, seed: config.seed, logger });
+  const simulator = createSimulator({ ...config.settings, port: config.port, seed: config.seed, webhooks: config.webhooks, logger });
   try {
     await simulator.start();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new StartError(`gateway simulator cannot listen on port ${config.port}: ${reason} (set GATEWAY_PORT to another port)`);
   }
-  logger.info({ url: simulator.url, seed: simulator.seed, settings: simulator.settings() }, 'gateway simulator listening');
+  logger.info(
+    { url: simulator.url, seed: simulator.seed, settings: simulator.settings(), webhookUrls: config.webhooks?.urls ?? [] },
+    'gateway simulator listening',
+  );
 
   // While down nothing else keeps the event loop alive, and the process must wait for SIGUSR2 or a signal to stop.
   const keepAlive = setInterval(() => {}, 60_000);

@@ -1,6 +1,8 @@
 import { decideCharge } from './card-outcome.js';
+import type { Publish } from './events.js';
 import { stripeError, type SimResponse } from './http-io.js';
 import { createIntentHistory } from './intent-history.js';
+import { listPage } from './list-page.js';
 import { newId, newIntent, type IntentStatus, type PaymentIntent } from './intent-object.js';
 import { parseCancel, parseConfirm, parseCreate } from './intent-params.js';
 
@@ -27,6 +29,15 @@ export interface LedgerEntry {
   created: number;
 }
 
+/** What the simulator keeps of one charge attempt; `charges.ts` builds Stripe's charge object from it. */
+export interface ChargeRecord {
+  id: string;
+  paymentIntent: string;
+  created: number;
+  paymentMethod: string;
+  failure: { code: string; message: string } | null;
+}
+
 /** Stripe's rules: what may be confirmed or cancelled from which status. */
 const CONFIRMABLE: readonly IntentStatus[] = ['requires_payment_method', 'requires_confirmation', 'requires_action'];
 const CANCELABLE: readonly IntentStatus[] = [
@@ -37,8 +48,9 @@ const CANCELABLE: readonly IntentStatus[] = [
   'processing',
 ];
 
-export function createPaymentIntentStore(now: () => number = Date.now) {
+export function createPaymentIntentStore(now: () => number = Date.now, publish: Publish = () => {}) {
   const intents = new Map<string, PaymentIntent>();
+  const charges = new Map<string, ChargeRecord>();
   const history = createIntentHistory();
   const ledger: LedgerEntry[] = [];
   const unixSeconds = () => Math.floor(now() / 1000);
@@ -103,6 +115,8 @@ export function createPaymentIntentStore(now: () => number = Date.now) {
         }
       : { ...intent, status: 'succeeded', payment_method: paymentMethod, amount_received: intent.amount, latest_charge: chargeId, last_payment_error: null };
     save(next);
+    charges.set(chargeId, { id: chargeId, paymentIntent: next.id, created: unixSeconds(), paymentMethod, failure: decline ? { code: decline.code, message: decline.message } : null });
+    publish(decline ? 'payment_intent.payment_failed' : 'payment_intent.succeeded', next);
     ledger.push({
       id: next.id,
       orderId: next.metadata.orderId ?? null,
@@ -144,9 +158,25 @@ export function createPaymentIntentStore(now: () => number = Date.now) {
     };
   }
 
+  /** Stripe's list of payment intents, newest first, as reconciliation pages through a time window. */
+  function list(query: URLSearchParams): SimResponse {
+    return listPage([...intents.values()].reverse(), query, '/v1/payment_intents', 'payment_intent');
+  }
+
   const paymentMethodOf = (id: string) => intents.get(id)?.payment_method;
 
-  return { create, confirm, cancel, retrieve, search, paymentMethodOf, ledger: (): LedgerEntry[] => ledger.map((entry) => ({ ...entry })) };
+  return {
+    create,
+    confirm,
+    cancel,
+    retrieve,
+    search,
+    list,
+    paymentMethodOf,
+    get: (id: string): PaymentIntent | undefined => intents.get(id),
+    charge: (id: string): ChargeRecord | undefined => charges.get(id),
+    ledger: (): LedgerEntry[] => ledger.map((entry) => ({ ...entry })),
+  };
 }
 
 export type PaymentIntentStore = ReturnType<typeof createPaymentIntentStore>;

@@ -4,14 +4,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import qs from 'qs';
 import type { Logger } from '../../observability/logger.js';
 import { rollRequest } from './faults.js';
-import { BodyTooLargeError, dropConnection, readBody, send, stripeError } from './http-io.js';
-import { createPaymentIntentStore, type LedgerEntry } from './payment-intents.js';
-import { createPrng, randomSeed } from './prng.js';
 import { createControlRoutes } from './control-routes.js';
-import { applySettingsPatch, DEFAULT_SETTINGS, type SettingsPatch, type SimulatorSettings } from './simulator.settings.js';
+import type { Dispute } from './dispute-object.js';
+import type { OpenDispute } from './disputes.js';
+import type { StripeEvent } from './events.js';
+import { BodyTooLargeError, dropConnection, newRequestId, readBody, send, stripeError } from './http-io.js';
+import type { LedgerEntry } from './payment-intents.js';
+import { createPrng, randomSeed } from './prng.js';
+import type { RefundLedgerEntry } from './refunds.js';
+import {
+  applySettingsPatch,
+  DEFAULT_SETTINGS,
+  type SettingsPatch,
+  type SimulatorSettings,
+  type WebhookEndpoints,
+} from './simulator.settings.js';
 import { createSimClock } from './sim-clock.js';
-import { createStripeApi } from './stripe-api.js';
+import { createStripeAccount } from './stripe-account.js';
 import { LATE_CHARGE_MS, stickyFaultOf } from './sticky-faults.js';
+import type { Delivery } from './webhook-sender.js';
 
 /**
  * The local payment-gateway simulator (CONTRACT.md section 5) as an
@@ -28,6 +39,10 @@ export type SimulatorOptions = SettingsPatch & {
   logger?: Logger;
   /** The base clock in milliseconds (Date.now by default); `advanceClock` moves the simulator ahead of it. */
   clock?: () => number;
+  /** Where every event is POSTed, and the secret that signs it; no webhooks without it. */
+  webhooks?: WebhookEndpoints;
+  /** The first webhook retry's wait (500 ms), doubling after each failure; tests shorten it. */
+  webhookBackoffMs?: number;
 };
 
 export interface Simulator {
@@ -43,6 +58,19 @@ export interface Simulator {
   up(): Promise<void>;
   isUp(): boolean;
   ledger(): LedgerEntry[];
+  /** Every refund, as `GET /_sim/refunds` lists them. */
+  refunds(): RefundLedgerEntry[];
+  /** Plays the card holder's bank: a dispute on a succeeded charge (CONTRACT.md section 5), then `charge.dispute.created`. */
+  openDispute(request: { paymentIntent: string; reason?: string }): OpenDispute;
+  disputes(): Dispute[];
+  /** Every event, in the order it happened, whether or not webhooks are configured. */
+  events(): StripeEvent[];
+  /** Every webhook delivery and its outcome so far. */
+  webhookDeliveries(): Delivery[];
+  /** Resolves once every webhook so far is delivered, dropped or given up. */
+  webhooksIdle(): Promise<void>;
+  /** Timers and sends still waiting (refunds to settle, webhooks to send or retry): 0 after `close()`. */
+  pendingWork(): number;
   settings(): SimulatorSettings;
   /** Changes fault rates (and the success rate) from now on; throws SimulatorSettingsError on a bad value. */
   setFaults(patch: SettingsPatch): void;
@@ -59,12 +87,13 @@ export interface Simulator {
 }
 
 export function createSimulator(options: SimulatorOptions = {}): Simulator {
-  const { port: requestedPort = 0, host = '127.0.0.1', seed = randomSeed(), logger, clock = Date.now, ...patch } = options;
+  const { port: requestedPort = 0, host = '127.0.0.1', seed = randomSeed(), logger, clock = Date.now, webhooks, webhookBackoffMs, ...patch } =
+    options;
   let settings = applySettingsPatch({ ...DEFAULT_SETTINGS }, patch);
   const random = createPrng(seed);
   const simClock = createSimClock(clock);
-  const intents = createPaymentIntentStore(simClock.now);
-  const api = createStripeApi({ intents, settings: () => settings, now: simClock.now });
+  const account = createStripeAccount({ seed, simClock, clock, settings: () => settings, webhooks, webhookBackoffMs, logger });
+  const { api, intents } = account;
   const sockets = new Set<Socket>();
   let port = requestedPort;
   let listening = false;
@@ -111,7 +140,14 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       await sleep(LATE_CHARGE_MS);
       if (arrivedIn !== generation) return;
     }
-    const response = api.respond({ method: req.method ?? 'GET', url, headers: req.headers, body, successRoll: roll.successRoll });
+    const response = api.respond({
+      method: req.method ?? 'GET',
+      url,
+      headers: req.headers,
+      body,
+      successRoll: roll.successRoll,
+      requestId: newRequestId(),
+    });
     // A replay dropped again charges nothing: the key already holds its one result.
     if (roll.loseResponse || sticky === 'lose-response' || sticky === 'late-charge') return dropConnection(req);
     send(res, response);
@@ -168,7 +204,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     start: listen,
     async close() {
       clearOutage();
-      await stopListening();
+      await Promise.all([stopListening(), account.close()]);
     },
     async down() {
       clearOutage();
@@ -180,7 +216,14 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     },
     isUp: () => listening,
     ledger: () => intents.ledger(),
-    settings: () => ({ ...settings, latencyMs: { ...settings.latencyMs } }),
+    refunds: () => account.refunds.ledger(),
+    openDispute: (request) => account.disputes.open(request),
+    disputes: () => account.disputes.list(),
+    events: () => account.events.list(),
+    webhookDeliveries: () => account.sender.deliveries(),
+    webhooksIdle: () => account.sender.whenIdle(),
+    pendingWork: account.pendingWork,
+    settings: () => ({ ...settings, latencyMs: { ...settings.latencyMs }, webhookDelayMs: { ...settings.webhookDelayMs } }),
     setFaults(next) {
       settings = applySettingsPatch(settings, next);
       logger?.info({ settings }, 'simulator settings changed');

@@ -64,6 +64,8 @@ function flakyAfterCharging(inner: PaymentGateway): PaymentGateway {
     prepare: (request, signal) => inner.prepare(request, signal),
     lookup: (request, signal) => inner.lookup(request, signal),
     void: (handle, signal) => inner.void(handle, signal),
+    refund: (request, signal) => inner.refund(request, signal),
+    lookupRefund: (request, signal) => inner.lookupRefund(request, signal),
   };
 }
 

@@ -78,6 +78,13 @@ function scriptedGateway(steps: Step[], opts: { lookupFails?: boolean; delayMs?:
       if (!charged.has(handle.intentId)) canceled.add(handle.intentId);
       return stateOf(handle.intentId);
     },
+    // The charge processor never refunds: a call here is a bug the test should show.
+    async refund() {
+      throw new Error('the scripted gateway does not refund');
+    },
+    async lookupRefund() {
+      throw new Error('the scripted gateway does not refund');
+    },
   };
   return { gateway, calls, charged, canceled };
 }

@@ -4,7 +4,9 @@ import {
   CLASSIFICATION,
   classificationRowFor,
   classifyGatewayError,
+  classifyRefundError,
   declineCodeOf,
+  REFUND_REFUSALS,
 } from '../../../src/gateway/error-classification.js';
 import { PermanentGatewayError, TransientGatewayError } from '../../../src/gateway/gateway.errors.js';
 
@@ -71,11 +73,31 @@ const EXAMPLES: Record<string, unknown[]> = {
   'an unexpected error: the gateway may have charged': [new Error('something else'), 'a thrown string', undefined],
 };
 
+function refundRefusal(fields: { code?: string; param?: string; message: string }) {
+  return new errors.StripeInvalidRequestError({ statusCode: 400, type: 'invalid_request_error', ...fields } as never);
+}
+
+/** Refund refusals as Stripe words them (it sends no code for some), keyed by the row's description. */
+const REFUND_EXAMPLES: Record<string, unknown[]> = {
+  'refund: more than is left on the charge, or refunded in full already': [
+    refundRefusal({ param: 'amount', message: 'Refund amount ($20.00) is greater than unrefunded amount on charge ($10.00)' }),
+    refundRefusal({ code: 'amount_too_large', param: 'amount', message: 'Refund amount (600 USD minor units) is too much' }),
+    refundRefusal({ code: 'charge_already_refunded', message: 'Charge ch_1 has already been refunded.' }),
+  ],
+  'refund: the payment intent has no successful charge': [
+    refundRefusal({ param: 'payment_intent', message: 'This PaymentIntent (pi_1) does not have a successful charge to refund.' }),
+    refundRefusal({ message: 'The charge ch_1 has failed and cannot be refunded.' }),
+    refundRefusal({ code: 'payment_intent_unexpected_state', message: 'This PaymentIntent is not in a state that can be refunded.' }),
+  ],
+  'refund: the charge was disputed': [refundRefusal({ code: 'charge_disputed', message: 'Charge ch_1 has been charged back; a refund cannot be created.' })],
+};
+
 describe('gateway error classification', () => {
-  it('when the table is read, then every row has examples and every example names a row', () => {
+  it('when the tables are read, then every row has examples and every example names a row', () => {
     const descriptions = CLASSIFICATION.map((row) => row.description);
     expect(Object.keys(EXAMPLES).sort()).toEqual([...descriptions].sort());
     expect(new Set(descriptions).size).toBe(descriptions.length);
+    expect(Object.keys(REFUND_EXAMPLES).sort()).toEqual(REFUND_REFUSALS.map((row) => row.description).sort());
   });
 
   describe.each(CLASSIFICATION.map((row) => [row.description, row] as const))('row "%s"', (description, row) => {
@@ -97,6 +119,29 @@ describe('gateway error classification', () => {
         }
       }
     });
+  });
+
+  describe.each(REFUND_REFUSALS.map((row) => [row.description, row] as const))('refund row "%s"', (description, row) => {
+    it(`when a refund is refused so, then it is permanent ${row.code}, and the same error from a charge call stays invalid_request`, () => {
+      const examples = REFUND_EXAMPLES[description] ?? [];
+      expect(examples.length).toBeGreaterThan(0);
+      for (const example of examples) {
+        expect(classificationRowFor(example, REFUND_REFUSALS)).toBe(row);
+        const typed = classifyRefundError(example);
+        expect(typed).toBeInstanceOf(PermanentGatewayError);
+        expect(typed.code).toBe(row.code);
+        expect(typed.cause).toBe(example);
+        expect(classifyGatewayError(example).code).toBe('invalid_request');
+      }
+    });
+  });
+
+  it('when a refund call fails any other way, then it is classified exactly as a charge call (a timeout or 5xx is unknown)', () => {
+    const others = Object.values(EXAMPLES).flat();
+    for (const example of others) {
+      expect(classificationRowFor(example, REFUND_REFUSALS)).toBe(classificationRowFor(example));
+    }
+    expect(classifyRefundError(new DOMException('no answer', 'TimeoutError'))).toMatchObject({ name: 'TransientGatewayError', outcome: 'unknown' });
   });
 
   it('when the idempotency key was reused with other parameters, then the message says so', () => {

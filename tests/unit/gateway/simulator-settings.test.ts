@@ -7,7 +7,7 @@ import {
 } from '../../../src/gateway/simulator/simulator.settings.js';
 
 describe('simulator settings', () => {
-  it('when nothing is set, then it listens on 12111 with the seed success rate, no faults, no search lag and Stripe\'s 24 h key lifetime', () => {
+  it('when nothing is set, then it listens on 12111 with the seed success rate, no faults, no search lag, Stripe\'s 24 h key lifetime, refunds that succeed at once and no webhooks', () => {
     expect(loadSimulatorConfig({})).toEqual({
       port: 12111,
       seed: undefined,
@@ -21,6 +21,13 @@ describe('simulator settings', () => {
         latencyMs: { min: 0, max: 0 },
         searchLagMs: 0,
         idempotencyTtlS: 86_400,
+        refundPendingRate: 0,
+        refundFailRate: 0,
+        refundSettleMs: 2000,
+        webhookDropRate: 0,
+        webhookDuplicateRate: 0,
+        webhookDelayMs: { min: 0, max: 0 },
+        webhookRetryS: 60,
       },
     });
   });
@@ -37,6 +44,15 @@ describe('simulator settings', () => {
       SIM_LATENCY_MS: '50-300',
       SIM_SEARCH_LAG_MS: '60000',
       SIM_IDEMPOTENCY_TTL_S: '3600',
+      SIM_REFUND_PENDING_RATE: '0.25',
+      SIM_REFUND_FAIL_RATE: '0.05',
+      SIM_REFUND_SETTLE_MS: '500',
+      SIM_WEBHOOK_URL: 'http://127.0.0.1:9000/hooks, https://example.test/stripe',
+      SIM_WEBHOOK_SECRET: 'whsec_abc',
+      SIM_WEBHOOK_DUPLICATE_RATE: '0.1',
+      SIM_WEBHOOK_DROP_RATE: '0.2',
+      SIM_WEBHOOK_DELAY_MS: '0-3000',
+      SIM_WEBHOOK_RETRY_S: '120',
     });
     expect(config).toMatchObject({
       port: 0,
@@ -44,6 +60,34 @@ describe('simulator settings', () => {
       settings: { successRate: 1, errorRate: 0.1, timeoutRate: 0.2, lostResponseRate: 0.3, rateLimitRate: 0.4, latencyMs: { min: 50, max: 300 } },
     });
     expect(config.settings).toMatchObject({ searchLagMs: 60_000, idempotencyTtlS: 3600 });
+    expect(config.settings).toMatchObject({
+      refundPendingRate: 0.25,
+      refundFailRate: 0.05,
+      refundSettleMs: 500,
+      webhookDuplicateRate: 0.1,
+      webhookDropRate: 0.2,
+      webhookDelayMs: { min: 0, max: 3000 },
+      webhookRetryS: 120,
+    });
+    expect(config.webhooks).toEqual({ urls: ['http://127.0.0.1:9000/hooks', 'https://example.test/stripe'], secret: 'whsec_abc' });
+  });
+
+  it('when webhook settings are bad, then one line names each: a URL that is not http(s), a URL without its secret, a bad rate or delay', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadSimulatorConfig(env);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error('expected the settings to be refused');
+    };
+    expect(problems({ SIM_WEBHOOK_URL: 'ftp://x', SIM_WEBHOOK_SECRET: 's' })).toContain('SIM_WEBHOOK_URL="ftp://x" must be http(s) URLs separated by commas');
+    expect(problems({ SIM_WEBHOOK_URL: 'http://x' })).toContain('SIM_WEBHOOK_SECRET="" must be set when SIM_WEBHOOK_URL is');
+    const several = problems({ SIM_REFUND_FAIL_RATE: '2', SIM_WEBHOOK_DELAY_MS: '3000-0', SIM_REFUND_SETTLE_MS: 'soon' });
+    expect(several.split('\n')).toHaveLength(1);
+    expect(several).toContain('SIM_REFUND_FAIL_RATE="2" must be a probability between 0 and 1');
+    expect(several).toContain('SIM_WEBHOOK_DELAY_MS="3000-0"');
+    expect(several).toContain('SIM_REFUND_SETTLE_MS="soon" must be whole milliseconds');
   });
 
   it.each([
