@@ -56,7 +56,7 @@ function outboxFor(effects: PaymentEffect[], payment: Payment, next: ReturnType<
  * event in the outbox, in one transaction, conditional on the version read.
  */
 export async function advance(
-  payments: PaymentsRepository,
+  payments: Pick<PaymentsRepository, 'commitTransition'>,
   payment: Payment,
   event: PaymentEvent,
   detail: Record<string, unknown> = {},

@@ -3,6 +3,9 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { annotateActiveSpan, ATTR } from '../observability/tracing.js';
 import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/payments.repository.js';
+
+/** What the processor needs of the payments table. */
+export type PaymentsPort = Pick<PaymentsRepository, 'findByOrderId' | 'commitTransition' | 'note'>;
 import type { ChargePaymentJob } from '../queues/payments.queue.js';
 import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
 import { chargeViaGateways, settleBeforeGivingUp, type RoutedGateway } from './gateway-router.js';
@@ -11,7 +14,7 @@ import { advance, type Advanced } from './payment-transitions.js';
 import { crashPoint } from './crash-points.js';
 
 export interface PaymentProcessorDeps {
-  payments: PaymentsRepository;
+  payments: PaymentsPort;
   /** In failover order; the first is the primary. */
   gateways: RoutedGateway[];
   /** Pauses the whole queue (every worker) for `ms`: used while every gateway's breaker is open. */
