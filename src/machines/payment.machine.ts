@@ -98,14 +98,9 @@ export const paymentMachine = setup({
       },
     }),
     /** Records a refund that will never be sent, so the same refundId again is absorbed. `code` overrides the amount check. */
-    refuseRefund: assign(({ context, event }, params: { code?: RefusalCode } | undefined) => {
-      if (event.type !== 'REFUND_REQUESTED') return {};
-      const { refundId, amountMinor, reason } = event;
-      const code: RefusalCode = params?.code ?? refundRefusal(context, amountMinor) ?? 'exceeds_refundable';
-      const why = REFUSAL_REASONS[code](amountMinor, context.amountMinor);
-      const refused: Refund = { amountMinor, status: 'failed', reason, cancel: false, attempt: 0, gatewayRefundId: null, failureCode: code, failureReason: why };
-      return { refunds: { ...context.refunds, [refundId]: refused } };
-    }),
+    refuseRefund: assign({ refunds: ({ context, event }) => refused(context, event) }),
+    refuseNotCharged: assign({ refunds: ({ context, event }) => refused(context, event, 'not_charged') }),
+    refuseDisputed: assign({ refunds: ({ context, event }) => refused(context, event, 'charge_disputed') }),
     settleRefund: assign(({ context, event }) => (isRefundOutcome(event) ? applyOutcome(context, event) : {})),
     /** After any change to the money held: (re)arm the cancellation's refund, or answer the cancellation. */
     followCancellation: enqueueActions(({ context, enqueue }) => {
@@ -242,7 +237,7 @@ export const paymentMachine = setup({
       // refunds already in flight still settle, new ones are refused, a cancellation is answered PaymentCancelled.
       on: {
         CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'followCancellation'] },
-        REFUND_REQUESTED: { guard: 'isNewRefund', actions: [{ type: 'refuseRefund', params: { code: 'charge_disputed' } }, 'emitRefundFailed'] },
+        REFUND_REQUESTED: { guard: 'isNewRefund', actions: ['refuseDisputed', 'emitRefundFailed'] },
         REFUND_PENDING: { guard: 'refundSettles', actions: 'settleRefund' },
         REFUND_SUCCEEDED: { guard: 'refundSettles', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
         REFUND_FAILED: [
@@ -256,11 +251,32 @@ export const paymentMachine = setup({
       entry: 'emitPaymentFailed',
       on: {
         CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'answerCancellation', 'emitPaymentCancelled'] },
-        REFUND_REQUESTED: { guard: 'isNewRefund', actions: [{ type: 'refuseRefund', params: { code: 'not_charged' } }, 'emitRefundFailed'] },
+        REFUND_REQUESTED: { guard: 'isNewRefund', actions: ['refuseNotCharged', 'emitRefundFailed'] },
       },
     },
   },
 });
+
+/**
+ * The refunds with this request recorded as refused, so the same refundId again is
+ * absorbed: refused for `code`, or (none given) for what the amount check finds.
+ */
+function refused(context: PaymentContext, event: PaymentEvent, code?: RefusalCode): PaymentContext['refunds'] {
+  if (event.type !== 'REFUND_REQUESTED') return context.refunds;
+  const { refundId, amountMinor, reason } = event;
+  const why: RefusalCode = code ?? refundRefusal(context, amountMinor) ?? 'exceeds_refundable';
+  const refund: Refund = {
+    amountMinor,
+    status: 'failed',
+    reason,
+    cancel: false,
+    attempt: 0,
+    gatewayRefundId: null,
+    failureCode: why,
+    failureReason: REFUSAL_REASONS[why](amountMinor, context.amountMinor),
+  };
+  return { ...context.refunds, [refundId]: refund };
+}
 
 /** What every charged, undisputed state accepts alike: a cancellation, a new refund, a refund going pending, a dispute. */
 function charged() {

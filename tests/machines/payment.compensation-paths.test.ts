@@ -64,6 +64,15 @@ interface Replayed {
   /** Answers to the cancellation: PaymentCancelled, or the PaymentRefunded of the cancellation's own refund before it was answered. */
   answers: number;
   attemptsAfterCancel: boolean;
+  /** PaymentCancelled went out while money was held or a refund was still in flight (undisputed): "no money of it is held" was false. */
+  cancelledWhileHeld: boolean;
+}
+
+function holdsMoney(snapshot: PaymentSnapshot): boolean {
+  const c = snapshot.context;
+  if (snapshot.value === 'Failed' || c.dispute) return false;
+  const inFlight = Object.values(c.refunds).some((r) => r.status === 'requested' || r.status === 'pending');
+  return inFlight || BigInt(c.amountMinor) > BigInt(c.amountRefundedMinor);
 }
 
 function replay(path: Path): Replayed {
@@ -71,8 +80,10 @@ function replay(path: Path): Replayed {
   const effects: string[] = [];
   let answers = 0;
   let attemptsAfterCancel = false;
+  let cancelledWhileHeld = false;
   for (const event of eventsOf(path)) {
     const next = step(snapshot, event);
+    if (next.effects.includes('emitPaymentCancelled') && holdsMoney(next.snapshot)) cancelledWhileHeld = true;
     const wasAnswered = snapshot.context.cancellation?.answered ?? false;
     if (next.effects.includes('emitPaymentCancelled')) answers += 1;
     if (!wasAnswered && event.type === 'REFUND_SUCCEEDED' && event.refundId === cancelId && next.effects.includes('emitPaymentRefunded')) answers += 1;
@@ -80,7 +91,7 @@ function replay(path: Path): Replayed {
     effects.push(...next.effects);
     snapshot = next.snapshot;
   }
-  return { snapshot, effects, answers, attemptsAfterCancel };
+  return { snapshot, effects, answers, attemptsAfterCancel, cancelledWhileHeld };
 }
 
 const paths = getShortestPaths(paymentMachine, traversal);
@@ -130,7 +141,8 @@ describe('every payment reachable after the charge', () => {
 
   it('when a cancellation was accepted, then it is answered exactly once, or a refund it waits on is still in flight', () => {
     let cancelled = 0;
-    for (const { path, snapshot, answers, attemptsAfterCancel } of replays()) {
+    for (const { path, snapshot, answers, attemptsAfterCancel, cancelledWhileHeld } of replays()) {
+      expect(cancelledWhileHeld, `${label(path)}: PaymentCancelled means no money of the order is held`).toBe(false);
       const cancellation = snapshot.context.cancellation;
       expect(attemptsAfterCancel, `${label(path)}: no charge is asked for once cancelled`).toBe(false);
       if (!cancellation) {
