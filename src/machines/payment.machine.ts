@@ -97,7 +97,7 @@ export const paymentMachine = setup({
         return { ...context.refunds, [refundId]: reserved };
       },
     }),
-    /** Records a refund that will never be sent, so the same refundId again is absorbed. `code` overrides the amount check. */
+    // Refunds that will never be sent: for their amount, because nothing was charged, or because the charge is disputed.
     refuseRefund: assign({ refunds: ({ context, event }) => refused(context, event) }),
     refuseNotCharged: assign({ refunds: ({ context, event }) => refused(context, event, 'not_charged') }),
     refuseDisputed: assign({ refunds: ({ context, event }) => refused(context, event, 'charge_disputed') }),

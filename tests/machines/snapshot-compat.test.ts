@@ -9,7 +9,7 @@ import {
   restorePayment,
   type StoredSnapshot,
 } from '../../src/machines/payment.snapshot.js';
-import { refundableMinor } from '../../src/machines/payment.refunds.js';
+import { refundableMinor, statusByRefunded } from '../../src/machines/payment.refunds.js';
 import { sampleEvents, sampleInput } from '../support/payment.samples.js';
 
 /**
@@ -36,6 +36,15 @@ describe('snapshot fixtures', () => {
     expect(statesOf(PAYMENT_MACHINE_VERSION), `fixtures of version ${PAYMENT_MACHINE_VERSION} (see tests/fixtures/snapshots/README.md)`).toEqual(
       [...PAYMENT_STATUSES].sort(),
     );
+  });
+
+  it('when a fixture holds refunds, then its amount refunded is its succeeded refunds and its status agrees with it', () => {
+    for (const { name, raw } of fixtures.filter((f) => f.raw.version >= 4)) {
+      const c = raw.context;
+      const succeeded = Object.values(c.refunds).filter((r) => r.status === 'succeeded');
+      expect(BigInt(c.amountRefundedMinor), name).toBe(succeeded.reduce((sum, r) => sum + BigInt(r.amountMinor), 0n));
+      if (raw.value === 'Success' || raw.value === 'PartiallyRefunded' || raw.value === 'Refunded') expect(statusByRefunded(c), name).toBe(raw.value);
+    }
   });
 
   it('when a fixture was written before version 4, then it migrates with no refunds, no cancellation and no dispute', () => {
