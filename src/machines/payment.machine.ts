@@ -1,100 +1,36 @@
-import { assign, setup } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
+import { failureOf, isRefundOutcome, REFUSAL_REASONS, routeOf, type RefusalCode, type Settles } from './payment.events.js';
+import {
+  acceptsOutcome,
+  applyOutcome,
+  armCancellationRefund,
+  cancellationStep,
+  isKnownRefund,
+  refundRefusal,
+  statusByRefunded,
+  type Refund,
+} from './payment.refunds.js';
+import type { PaymentContext, PaymentEvent, PaymentInput } from './payment.types.js';
+
+export * from './payment.types.js';
+export type { Cancellation, ChargedStatus, Dispute, Refund, RefundStatus } from './payment.refunds.js';
 
 /**
- * One payment's life: Initiated → Processing → Success | Failed.
+ * One payment's life: Initiated → Processing → Success | Failed, then, once
+ * charged, PartiallyRefunded, Refunded or Disputed as refunds and disputes arrive.
  *
  * Pure: no I/O here. The machine tells the worker what to do and the worker
- * sends the outcome back as an event: the `chargeOwed` tag on Processing says a
- * charge is owed (the worker charges while it is there and attempts are left,
- * on this attempt or on a re-drive, so it is state, not a one-off action), and
- * the terminal states' entry actions name the event to publish
- * (`emitPaymentCompleted`, `emitPaymentFailed`), which the worker writes to the
- * outbox with the state. So the persisted snapshot never holds a half-run
- * promise, and every transition is testable alone.
+ * sends the outcome back as an event. What is owed is state, not a one-off
+ * action (`chargeOwed`, `voidOwed`, `refundsOwed` in payment.snapshot.ts read it
+ * from the state and context), so a re-drive days later still knows it; the
+ * events to publish are named effects (PAYMENT_EFFECTS), which the worker writes
+ * to the outbox with the transition. So the persisted snapshot never holds a
+ * half-run promise, and every transition is testable alone.
  *
  * Bump PAYMENT_MACHINE_VERSION whenever states or context change shape, and add
  * a step to `payment.snapshot.ts` that migrates the previous version.
  */
-export const PAYMENT_MACHINE_VERSION = 3;
-
-export interface PaymentInput {
-  orderId: string;
-  paymentId: string;
-  /** Minor units as a decimal integer string: bigint is not JSON, a float is not money. */
-  amountMinor: string;
-  currency: string;
-  /** How many gateway attempts must fail transiently before the payment may give up. */
-  maxAttempts: number;
-}
-
-/**
- * What we know about a gateway for this payment. `maybe_charged`: a charge was
- * sent there (or may have been) and no look-up has settled it, so the payment
- * must not move to another gateway. `not_charged`: settled, it is safe to move on.
- */
-export type GatewayKnowledge = 'maybe_charged' | 'not_charged';
-
-export interface PaymentContext extends PaymentInput {
-  /** Gateway charges asked for (counted on each entry to Processing). */
-  attempts: number;
-  /** Of those, how many ended in a transient error. */
-  failures: number;
-  transactionId: string | null;
-  gateway: string | null;
-  failureCode: string | null;
-  failureReason: string | null;
-  lastError: string | null;
-  /**
-   * Since version 2. A gateway is recorded `maybe_charged` with its handle
-   * (ROUTE), and `not_charged` once that handle is cancelled. A missing entry
-   * means nothing was ever confirmed there, except for `legacyCharge` payments.
-   */
-  gateways: Record<string, GatewayKnowledge>;
-  /**
-   * Since version 3. The gateway's handle (payment intent id) of the charge
-   * prepared there, committed before it is confirmed: an unknown outcome is
-   * settled by reading or cancelling it, never by search.
-   */
-  intents: Record<string, string>;
-  /** Since version 3. Handles recorded so far: numbers the next prepare's idempotency key. */
-  intentSeq: number;
-  /**
-   * Since version 3. Migrated from an older version while Processing: a charge
-   * may have gone to the primary before handles were recorded. Only search can
-   * find it, and search lags, so such a payment is never failed on a miss.
-   */
-  legacyCharge: boolean;
-}
-
-export type PaymentEvent =
-  /**
-   * The worker picked the payment up: a charge is owed from now on. It usually
-   * carries the handle of the charge prepared at `gateway` (recorded as ROUTE does),
-   * so the first handle costs no commit of its own.
-   */
-  | { type: 'START'; gateway?: string; intentId?: string; cleared?: string[] }
-  /** The payment data is invalid (amount, currency, method): fail without charging. */
-  | { type: 'REJECT'; code: 'invalid_request'; reason: string }
-  | { type: 'CHARGE_SUCCEEDED'; transactionId: string; gateway: string }
-  /** A definite, permanent refusal: declined card, invalid request. Never retried. */
-  | { type: 'CHARGE_DECLINED'; code: string; reason: string; gateway?: string }
-  /** Transient error, or unknown outcome settled as "not charged": try again later. `cleared` gateways certainly did not charge. */
-  | { type: 'CHARGE_FAILED_TRANSIENTLY'; code: string; reason: string; cleared?: string[] }
-  /** The charge prepared at `gateway` has handle `intentId`: recorded before it is confirmed. */
-  | { type: 'ROUTE'; gateway: string; intentId: string; cleared?: string[] }
-  /** Attempts are spent and a last look-up found no charge. */
-  | { type: 'GIVE_UP'; reason: string };
-
-/** What an event says about gateways: those now certainly not charged, and a handle just prepared. */
-function routeOf(event: PaymentEvent): { cleared: string[]; handle?: { gateway: string; intentId: string } } | undefined {
-  if (event.type !== 'ROUTE' && event.type !== 'START' && event.type !== 'CHARGE_FAILED_TRANSIENTLY') return undefined;
-  const handle = event.type !== 'CHARGE_FAILED_TRANSIENTLY' && event.gateway && event.intentId ? { gateway: event.gateway, intentId: event.intentId } : undefined;
-  return { cleared: event.cleared ?? [], ...(handle ? { handle } : {}) };
-}
-
-export type PaymentStatus = 'Initiated' | 'Processing' | 'Success' | 'Failed';
-export const PAYMENT_STATUSES: readonly PaymentStatus[] = ['Initiated', 'Processing', 'Success', 'Failed'];
-export const TERMINAL_STATUSES: readonly PaymentStatus[] = ['Success', 'Failed'];
+export const PAYMENT_MACHINE_VERSION = 4;
 
 export const paymentMachine = setup({
   types: {
@@ -103,9 +39,13 @@ export const paymentMachine = setup({
     input: {} as PaymentInput,
   },
   actions: {
-    // Named effects: the worker executes these; the machine only announces them.
+    // Named effects (PAYMENT_EFFECTS): the worker executes these; the machine only announces them.
     emitPaymentCompleted: () => {},
     emitPaymentFailed: () => {},
+    emitPaymentCancelled: () => {},
+    emitPaymentRefunded: () => {},
+    emitRefundFailed: () => {},
+    emitPaymentDisputed: () => {},
     countAttempt: assign({
       attempts: ({ context }) => context.attempts + 1,
     }),
@@ -138,20 +78,58 @@ export const paymentMachine = setup({
       gateway: ({ event, context }) => (event.type === 'CHARGE_SUCCEEDED' ? event.gateway : context.gateway),
     }),
     recordFailure: assign({
-      failureCode: ({ event }) => {
-        if (event.type === 'REJECT' || event.type === 'CHARGE_DECLINED') return event.code;
-        if (event.type === 'GIVE_UP') return 'gateway_unavailable';
-        return null;
+      failureCode: ({ context, event }) => failureOf(context, event)?.code ?? null,
+      failureReason: ({ context, event }) => failureOf(context, event)?.reason ?? null,
+      gateway: ({ event, context }) => (event.type === 'CHARGE_DECLINED' && event.gateway ? event.gateway : context.gateway),
+    }),
+    recordCancellation: assign({
+      cancellation: ({ context, event }) =>
+        event.type === 'CANCEL' ? { refundId: event.refundId, reason: event.reason, answered: false } : context.cancellation,
+    }),
+    answerCancellation: assign({
+      cancellation: ({ context }) => context.cancellation && { ...context.cancellation, answered: true },
+    }),
+    reserveRefund: assign({
+      refunds: ({ context, event }) => {
+        if (event.type !== 'REFUND_REQUESTED') return context.refunds;
+        const { refundId, amountMinor, reason } = event;
+        const reserved: Refund = { amountMinor, status: 'requested', reason, cancel: false, attempt: 1, gatewayRefundId: null, failureCode: null, failureReason: null };
+        return { ...context.refunds, [refundId]: reserved };
       },
-      failureReason: ({ event }) =>
-        event.type === 'REJECT' || event.type === 'CHARGE_DECLINED' || event.type === 'GIVE_UP' ? event.reason : null,
-      gateway: ({ event, context }) =>
-        event.type === 'CHARGE_DECLINED' && event.gateway ? event.gateway : context.gateway,
+    }),
+    // Refunds that will never be sent: for their amount, because nothing was charged, or because the charge is disputed.
+    refuseRefund: assign({ refunds: ({ context, event }) => refused(context, event) }),
+    refuseNotCharged: assign({ refunds: ({ context, event }) => refused(context, event, 'not_charged') }),
+    refuseDisputed: assign({ refunds: ({ context, event }) => refused(context, event, 'charge_disputed') }),
+    settleRefund: assign(({ context, event }) => (isRefundOutcome(event) ? applyOutcome(context, event) : {})),
+    /** After any change to the money held: (re)arm the cancellation's refund, or answer the cancellation. */
+    followCancellation: enqueueActions(({ context, enqueue }) => {
+      const next = cancellationStep(context);
+      if (next === 'arm') enqueue.assign({ refunds: armCancellationRefund(context) });
+      if (next === 'answer') {
+        enqueue('answerCancellation');
+        enqueue('emitPaymentCancelled');
+      }
+    }),
+    recordDispute: assign({
+      dispute: ({ context, event }) =>
+        event.type === 'DISPUTE_OPENED' ? { disputeId: event.disputeId, amountMinor: event.amountMinor, reason: event.reason } : context.dispute,
     }),
   },
   guards: {
     hasTransactionId: ({ event }) => event.type === 'CHARGE_SUCCEEDED' && event.transactionId.length > 0,
     attemptsExhausted: ({ context }) => context.failures >= context.maxAttempts,
+    cancelRequested: ({ context }) => context.cancellation !== null,
+    notCancelled: ({ context }) => context.cancellation === null,
+    exhaustedAndCancelled: ({ context }) => context.failures >= context.maxAttempts && context.cancellation !== null,
+    isNewRefund: ({ context, event }) => event.type === 'REFUND_REQUESTED' && !isKnownRefund(context, event.refundId),
+    newRefundFits: ({ context, event }) =>
+      event.type === 'REFUND_REQUESTED' && !isKnownRefund(context, event.refundId) && refundRefusal(context, event.amountMinor) === null,
+    refundSettles: ({ context, event }, params: Settles | undefined) => {
+      if (!isRefundOutcome(event) || !acceptsOutcome(context, event)) return false;
+      if (params?.cancel !== undefined && context.refunds[event.refundId]!.cancel !== params.cancel) return false;
+      return params?.to === undefined || statusByRefunded({ ...context, ...applyOutcome(context, event) }) === params.to;
+    },
   },
 }).createMachine({
   id: 'payment',
@@ -169,32 +147,148 @@ export const paymentMachine = setup({
     intents: {},
     intentSeq: 0,
     legacyCharge: false,
+    refunds: {},
+    amountRefundedMinor: '0',
+    cancellation: null,
+    dispute: null,
   }),
   states: {
     Initiated: {
-      // Accepted and waiting for its first charge: owed as much as in Processing.
+      // The charge phase: a charge is owed here unless a cancellation asks for a void (payment.snapshot.ts chargeOwed).
       tags: ['chargeOwed'],
       on: {
         START: { target: 'Processing', actions: 'recordRoute' },
         REJECT: { target: 'Failed', actions: 'recordFailure' },
+        // Nothing was ever sent: PaymentFailed(order_cancelled) is the order's terminal event, PaymentCancelled the answer.
+        CANCEL: { target: 'Failed', actions: ['recordCancellation', 'recordFailure', 'answerCancellation', 'emitPaymentCancelled'] },
       },
     },
     Processing: {
-      // A charge is owed while here (the tag): the worker charges a payment in this state until attempts are spent.
       tags: ['chargeOwed'],
       entry: ['countAttempt'],
       on: {
-        CHARGE_SUCCEEDED: { guard: 'hasTransactionId', target: 'Success', actions: 'recordSuccess' },
-        CHARGE_DECLINED: { target: 'Failed', actions: 'recordFailure' },
-        // Re-entering Processing counts the next attempt and asks for another charge.
-        CHARGE_FAILED_TRANSIENTLY: { target: 'Processing', reenter: true, actions: ['recordTransientError', 'recordRoute'] },
-        ROUTE: { actions: 'recordRoute' },
-        GIVE_UP: { guard: 'attemptsExhausted', target: 'Failed', actions: 'recordFailure' },
+        // Charged despite a cancellation: PaymentCompleted stands and the refund of everything follows (followCancellation).
+        CHARGE_SUCCEEDED: { guard: 'hasTransactionId', target: 'Success', actions: ['recordSuccess', 'emitPaymentCompleted', 'followCancellation'] },
+        CHARGE_DECLINED: [
+          { guard: 'cancelRequested', target: 'Failed', actions: ['recordFailure', 'answerCancellation', 'emitPaymentCancelled'] },
+          { target: 'Failed', actions: 'recordFailure' },
+        ],
+        CHARGE_FAILED_TRANSIENTLY: [
+          // Settling a cancellation's void failed for now: no new charge is asked for, so no attempt is counted.
+          { guard: 'cancelRequested', actions: ['recordTransientError', 'recordRoute'] },
+          // Re-entering Processing counts the next attempt and asks for another charge.
+          { target: 'Processing', reenter: true, actions: ['recordTransientError', 'recordRoute'] },
+        ],
+        // Once cancelled, no new handle may be prepared: only voiding the known ones is owed.
+        ROUTE: { guard: 'notCancelled', actions: 'recordRoute' },
+        GIVE_UP: [
+          { guard: 'exhaustedAndCancelled', target: 'Failed', actions: ['recordFailure', 'answerCancellation', 'emitPaymentCancelled'] },
+          { guard: 'attemptsExhausted', target: 'Failed', actions: 'recordFailure' },
+        ],
+        // The outcome is unknown: record the cancellation; the worker voids instead of charging (voidOwed).
+        CANCEL: { guard: 'notCancelled', actions: 'recordCancellation' },
+        CHARGE_VOIDED: { guard: 'cancelRequested', target: 'Failed', actions: ['recordRoute', 'recordFailure', 'answerCancellation', 'emitPaymentCancelled'] },
       },
     },
-    Success: { type: 'final', entry: 'emitPaymentCompleted' },
-    Failed: { type: 'final', entry: 'emitPaymentFailed' },
+    Success: {
+      on: {
+        ...charged(),
+        REFUND_SUCCEEDED: [
+          { guard: { type: 'refundSettles', params: { to: 'Refunded' } }, target: 'Refunded', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { to: 'PartiallyRefunded' } }, target: 'PartiallyRefunded', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
+        ],
+        // Only a refund still in flight can fail here: nothing was refunded, so the payment stays Success.
+        REFUND_FAILED: [
+          { guard: { type: 'refundSettles', params: { cancel: true } }, actions: ['settleRefund', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { cancel: false } }, actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
+        ],
+      },
+    },
+    PartiallyRefunded: {
+      on: {
+        ...charged(),
+        REFUND_SUCCEEDED: [
+          { guard: { type: 'refundSettles', params: { to: 'Refunded' } }, target: 'Refunded', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { to: 'PartiallyRefunded' } }, actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
+        ],
+        REFUND_FAILED: [
+          // The only succeeded refund turned failed (Stripe allows it): nothing is refunded any more.
+          { guard: { type: 'refundSettles', params: { to: 'Success', cancel: true } }, target: 'Success', actions: ['settleRefund', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { to: 'Success', cancel: false } }, target: 'Success', actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { cancel: true } }, actions: ['settleRefund', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { cancel: false } }, actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
+        ],
+      },
+    },
+    Refunded: {
+      on: {
+        ...charged(),
+        // Nothing is in flight once all is refunded, so only a succeeded refund turning failed arrives here.
+        REFUND_FAILED: [
+          { guard: { type: 'refundSettles', params: { to: 'Success', cancel: true } }, target: 'Success', actions: ['settleRefund', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { to: 'Success', cancel: false } }, target: 'Success', actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { cancel: true } }, target: 'PartiallyRefunded', actions: ['settleRefund', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { cancel: false } }, target: 'PartiallyRefunded', actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
+        ],
+      },
+    },
+    Disputed: {
+      // The network holds the disputed funds and the gateway refuses to refund a disputed charge:
+      // refunds already in flight still settle, new ones are refused, a cancellation is answered PaymentCancelled.
+      on: {
+        CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'followCancellation'] },
+        REFUND_REQUESTED: { guard: 'isNewRefund', actions: ['refuseDisputed', 'emitRefundFailed'] },
+        REFUND_PENDING: { guard: 'refundSettles', actions: 'settleRefund' },
+        REFUND_SUCCEEDED: { guard: 'refundSettles', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
+        REFUND_FAILED: [
+          { guard: { type: 'refundSettles', params: { cancel: true } }, actions: ['settleRefund', 'followCancellation'] },
+          { guard: { type: 'refundSettles', params: { cancel: false } }, actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
+        ],
+      },
+    },
+    Failed: {
+      // Entered only from the charge phase, and left never: PaymentFailed is emitted once.
+      entry: 'emitPaymentFailed',
+      on: {
+        CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'answerCancellation', 'emitPaymentCancelled'] },
+        REFUND_REQUESTED: { guard: 'isNewRefund', actions: ['refuseNotCharged', 'emitRefundFailed'] },
+      },
+    },
   },
 });
+
+/**
+ * The refunds with this request recorded as refused, so the same refundId again is
+ * absorbed: refused for `code`, or (none given) for what the amount check finds.
+ */
+function refused(context: PaymentContext, event: PaymentEvent, code?: RefusalCode): PaymentContext['refunds'] {
+  if (event.type !== 'REFUND_REQUESTED') return context.refunds;
+  const { refundId, amountMinor, reason } = event;
+  const why: RefusalCode = code ?? refundRefusal(context, amountMinor) ?? 'exceeds_refundable';
+  const refund: Refund = {
+    amountMinor,
+    status: 'failed',
+    reason,
+    cancel: false,
+    attempt: 0,
+    gatewayRefundId: null,
+    failureCode: why,
+    failureReason: REFUSAL_REASONS[why](amountMinor, context.amountMinor),
+  };
+  return { ...context.refunds, [refundId]: refund };
+}
+
+/** What every charged, undisputed state accepts alike: a cancellation, a new refund, a refund going pending, a dispute. */
+function charged() {
+  return {
+    CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'followCancellation'] },
+    REFUND_REQUESTED: [
+      { guard: 'newRefundFits', actions: 'reserveRefund' },
+      { guard: 'isNewRefund', actions: ['refuseRefund', 'emitRefundFailed'] },
+    ],
+    REFUND_PENDING: { guard: 'refundSettles', actions: 'settleRefund' },
+    DISPUTE_OPENED: { target: 'Disputed', actions: ['recordDispute', 'emitPaymentDisputed'] },
+  } as const;
+}
 
 export type PaymentMachine = typeof paymentMachine;

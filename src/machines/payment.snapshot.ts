@@ -1,12 +1,18 @@
 import { createActor } from 'xstate';
 import {
+  isChargeSettled,
+  PAYMENT_EFFECTS,
   PAYMENT_MACHINE_VERSION,
   paymentMachine,
   type PaymentContext,
+  type PaymentEffect,
   type PaymentEvent,
   type PaymentInput,
   type PaymentStatus,
 } from './payment.machine.js';
+import { refundsOwed as owedOf, refundsUnsettled as unsettledOf } from './payment.refunds.js';
+
+export type { PaymentEffect } from './payment.machine.js';
 
 /**
  * What is stored in `payments.snapshot`: the machine's state value and context,
@@ -18,9 +24,7 @@ export interface StoredSnapshot {
   context: PaymentContext;
 }
 
-/** A named effect the worker must run after persisting the new snapshot. */
-export type PaymentEffect = 'emitPaymentCompleted' | 'emitPaymentFailed';
-const EFFECTS = new Set<string>(['emitPaymentCompleted', 'emitPaymentFailed']);
+const EFFECTS: ReadonlySet<string> = new Set(PAYMENT_EFFECTS);
 
 export interface Step {
   snapshot: StoredSnapshot;
@@ -50,6 +54,12 @@ const migrations: Record<number, (s: StoredSnapshot) => StoredSnapshot> = {
   // v3 records each charge's gateway handle before confirming it. A v2 payment still
   // Processing may have charged (create-and-confirm in one call) with no handle kept.
   3: (v2) => ({ ...v2, version: 3, context: { ...v2.context, intents: {}, intentSeq: 0, legacyCharge: v2.value === 'Processing' } }),
+  // v4 adds refunds, cancellations and disputes. A v3 payment had none of them, and its status means what it meant.
+  4: (v3) => ({
+    ...v3,
+    version: 4,
+    context: { ...v3.context, refunds: {}, amountRefundedMinor: '0', cancellation: null, dispute: null },
+  }),
 };
 
 export function migrateSnapshot(stored: StoredSnapshot): StoredSnapshot {
@@ -143,12 +153,32 @@ export function attemptsExhausted(stored: StoredSnapshot): boolean {
   return restorePayment(stored).can({ type: 'GIVE_UP', reason: '' });
 }
 
-/** Whether the worker must (still) charge: the state owes a charge and attempts are left. */
+/** Whether the worker must (still) charge: the state owes a charge, attempts are left and no cancellation asks for a void instead. */
 export function chargeOwed(stored: StoredSnapshot): boolean {
   const state = restorePayment(stored);
-  return state.hasTag('chargeOwed') && !state.can({ type: 'GIVE_UP', reason: '' });
+  return state.hasTag('chargeOwed') && state.context.cancellation === null && !state.can({ type: 'GIVE_UP', reason: '' });
 }
 
+/**
+ * Whether the worker must settle a cancelled payment's unknown outcome by cancelling
+ * every handle that could charge (then CHARGE_VOIDED, or CHARGE_SUCCEEDED if one had).
+ */
+export function voidOwed(stored: StoredSnapshot): boolean {
+  const current = migrateSnapshot(stored);
+  return current.value === 'Processing' && current.context.cancellation !== null;
+}
+
+/** Refund ids the worker must send to the gateway, each under the key `<refundId>-<attempt>`. */
+export function refundsOwed(stored: StoredSnapshot): string[] {
+  return owedOf(migrateSnapshot(stored).context);
+}
+
+/** Refund ids pending at the gateway: to be settled by webhook or look-up before they are answered. */
+export function refundsUnsettled(stored: StoredSnapshot): string[] {
+  return unsettledOf(migrateSnapshot(stored).context);
+}
+
+/** The charge is settled (its one terminal event emitted); refunds and disputes may still follow. */
 export function isTerminal(stored: StoredSnapshot): boolean {
-  return stored.value === 'Success' || stored.value === 'Failed';
+  return isChargeSettled(stored.value);
 }

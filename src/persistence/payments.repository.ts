@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { PaymentStatus } from '../machines/payment.machine.js';
+import { PAYMENT_STATUSES, type PaymentStatus } from '../machines/payment.machine.js';
 import type { StoredSnapshot } from '../machines/payment.snapshot.js';
 import type { Model } from 'objection';
 import { PaymentModel, type PaymentTransitionModel } from './models.js';
@@ -441,7 +441,7 @@ export function createPaymentsRepository(knex: Knex) {
     },
 
     async countByStatus(): Promise<Record<PaymentStatus, number>> {
-      const counts: Record<PaymentStatus, number> = { Initiated: 0, Processing: 0, Success: 0, Failed: 0 };
+      const counts = Object.fromEntries(PAYMENT_STATUSES.map((s) => [s, 0])) as Record<PaymentStatus, number>;
       const rows = (await knex('payments').select('status').count('* as n').groupBy('status')) as Array<{
         status: PaymentStatus;
         n: string;

@@ -147,6 +147,10 @@ describe('payment machine transitions', () => {
       intents: {},
       intentSeq: 0,
       legacyCharge: false,
+      refunds: {},
+      amountRefundedMinor: '0',
+      cancellation: null,
+      dispute: null,
     });
   });
 
@@ -158,7 +162,8 @@ describe('payment machine transitions', () => {
       expect(next.snapshot.value).toBe(value);
       expect(next.snapshot.context).toMatchObject({ ...sampleInput, ...context });
       expect(next.effects).toEqual(effects);
-      expect(next.snapshot.status).toBe(value === 'Success' || value === 'Failed' ? 'done' : 'active');
+      // No state is final: a settled charge still takes refunds, cancellations and disputes.
+      expect(next.snapshot.status).toBe('active');
     });
   }
 });
@@ -188,54 +193,85 @@ describe('payment machine guards', () => {
   }
 });
 
-/** The events each state accepts; everything else must be refused there. */
-const ACCEPTS: Record<PaymentStatus, PaymentEvent['type'][]> = {
-  Initiated: ['START', 'REJECT'],
-  Processing: ['CHARGE_SUCCEEDED', 'CHARGE_DECLINED', 'CHARGE_FAILED_TRANSIENTLY', 'ROUTE', 'GIVE_UP'],
-  Success: [],
-  Failed: [],
-};
+/**
+ * How to reach each state, and the sample events it accepts from there; every
+ * other sample event must be refused. Several ways per state, so that a guard
+ * (attempts, a cancellation, a refund's status) cannot hide a missing refusal.
+ */
+const { CANCEL, CHARGE_VOIDED, REFUND_REQUESTED, REFUND_PENDING, REFUND_SUCCEEDED, DISPUTE_OPENED } = sampleEvents;
+const fullRefund: PaymentEvent = { ...REFUND_REQUESTED, amountMinor: sampleInput.amountMinor };
+const charged = [START, CHARGE_SUCCEEDED];
 
-/** How to reach each state; one Processing is exhausted so that GIVE_UP's guard cannot hide a missing refusal. */
-const REACH: Record<PaymentStatus, Array<{ via: string; history: PaymentEvent[] }>> = {
-  Initiated: [{ via: 'a new payment', history: [] }],
-  Processing: [
-    { via: 'START', history: toProcessing() },
-    { via: 'exhausted attempts', history: toProcessing(max) },
-  ],
-  Success: [{ via: 'CHARGE_SUCCEEDED', history: [START, CHARGE_SUCCEEDED] }],
-  Failed: [
-    { via: 'REJECT', history: [REJECT] },
-    { via: 'CHARGE_DECLINED', history: [START, CHARGE_DECLINED] },
-    { via: 'GIVE_UP', history: [...toProcessing(max), GIVE_UP] },
-  ],
-};
+const REACH: Array<{ status: PaymentStatus; via: string; history: PaymentEvent[]; accepts: PaymentEvent['type'][] }> = [
+  { status: 'Initiated', via: 'a new payment', history: [], accepts: ['START', 'REJECT', 'CANCEL'] },
+  { status: 'Processing', via: 'START', history: toProcessing(), accepts: ['CHARGE_SUCCEEDED', 'CHARGE_DECLINED', 'CHARGE_FAILED_TRANSIENTLY', 'ROUTE', 'CANCEL'] },
+  {
+    status: 'Processing',
+    via: 'exhausted attempts',
+    history: toProcessing(max),
+    accepts: ['CHARGE_SUCCEEDED', 'CHARGE_DECLINED', 'CHARGE_FAILED_TRANSIENTLY', 'ROUTE', 'GIVE_UP', 'CANCEL'],
+  },
+  { status: 'Processing', via: 'CANCEL', history: [START, CANCEL], accepts: ['CHARGE_SUCCEEDED', 'CHARGE_DECLINED', 'CHARGE_FAILED_TRANSIENTLY', 'CHARGE_VOIDED'] },
+  {
+    status: 'Processing',
+    via: 'CANCEL with attempts spent',
+    history: [...toProcessing(max), CANCEL],
+    accepts: ['CHARGE_SUCCEEDED', 'CHARGE_DECLINED', 'CHARGE_FAILED_TRANSIENTLY', 'CHARGE_VOIDED', 'GIVE_UP'],
+  },
+  { status: 'Success', via: 'CHARGE_SUCCEEDED', history: charged, accepts: ['CANCEL', 'REFUND_REQUESTED', 'DISPUTE_OPENED'] },
+  {
+    status: 'Success',
+    via: 'a refund requested',
+    history: [...charged, REFUND_REQUESTED],
+    accepts: ['CANCEL', 'REFUND_PENDING', 'REFUND_SUCCEEDED', 'REFUND_FAILED', 'DISPUTE_OPENED'],
+  },
+  {
+    status: 'Success',
+    via: 'a refund pending',
+    history: [...charged, REFUND_REQUESTED, REFUND_PENDING],
+    accepts: ['CANCEL', 'REFUND_SUCCEEDED', 'REFUND_FAILED', 'DISPUTE_OPENED'],
+  },
+  // The cancellation's refund takes everything: a new refund is answered RefundFailed, so it is accepted (as a failure).
+  { status: 'Success', via: 'CANCEL', history: [...charged, CANCEL], accepts: ['REFUND_REQUESTED', 'DISPUTE_OPENED'] },
+  {
+    status: 'PartiallyRefunded',
+    via: 'a refund succeeded',
+    history: [...charged, REFUND_REQUESTED, REFUND_SUCCEEDED],
+    accepts: ['CANCEL', 'REFUND_FAILED', 'DISPUTE_OPENED'],
+  },
+  { status: 'Refunded', via: 'a full refund', history: [...charged, fullRefund, REFUND_SUCCEEDED], accepts: ['CANCEL', 'REFUND_FAILED', 'DISPUTE_OPENED'] },
+  { status: 'Disputed', via: 'DISPUTE_OPENED', history: [...charged, DISPUTE_OPENED], accepts: ['CANCEL', 'REFUND_REQUESTED'] },
+  { status: 'Disputed', via: 'CANCEL', history: [...charged, DISPUTE_OPENED, CANCEL], accepts: ['REFUND_REQUESTED'] },
+  { status: 'Failed', via: 'REJECT', history: [REJECT], accepts: ['CANCEL', 'REFUND_REQUESTED'] },
+  { status: 'Failed', via: 'CHARGE_DECLINED', history: [START, CHARGE_DECLINED], accepts: ['CANCEL', 'REFUND_REQUESTED'] },
+  { status: 'Failed', via: 'GIVE_UP', history: [...toProcessing(max), GIVE_UP], accepts: ['CANCEL', 'REFUND_REQUESTED'] },
+  { status: 'Failed', via: 'CANCEL', history: [CANCEL], accepts: ['REFUND_REQUESTED'] },
+  { status: 'Failed', via: 'CHARGE_VOIDED', history: [START, CANCEL, CHARGE_VOIDED], accepts: ['REFUND_REQUESTED'] },
+];
 
-const unknownEvent = { type: 'REFUND_REQUESTED' } as unknown as PaymentEvent;
+const unknownEvent = { type: 'PAYOUT_SENT' } as unknown as PaymentEvent;
 
-const refusals = PAYMENT_STATUSES.flatMap((status) =>
-  REACH[status].flatMap(({ via, history }) =>
-    [...EVENT_TYPES.filter((type) => !ACCEPTS[status].includes(type)).map((type) => sampleEvents[type]), unknownEvent].map(
-      (event) => ({ status, via, event, history }),
-    ),
-  ),
-);
-
-describe('payment machine refusals', () => {
+describe('what each state accepts', () => {
   it('when the machine is read, then its states and events are exactly the ones this table covers', () => {
     expect(Object.keys(paymentMachine.states).sort()).toEqual([...PAYMENT_STATUSES].sort());
     expect([...paymentMachine.root.events].sort()).toEqual([...EVENT_TYPES].sort());
+    expect(new Set(REACH.map((r) => r.status))).toEqual(new Set(PAYMENT_STATUSES));
   });
 
-  for (const { status, via, event, history } of refusals) {
-    it(`when ${event.type} arrives in ${status} (via ${via}), then it is refused and nothing runs`, () => {
-      const from = reach(history);
-      expect(from.value).toBe(status);
-      expect(from.can(event)).toBe(false);
-      const next = step(from, event);
-      expect(next.snapshot).toBe(from);
-      expect(next.effects).toEqual([]);
-    });
+  for (const { status, via, history, accepts } of REACH) {
+    for (const event of [...Object.values(sampleEvents), unknownEvent]) {
+      const isAccepted = accepts.includes(event.type as PaymentEvent['type']);
+      it(`when ${event.type} arrives in ${status} (via ${via}), then it is ${isAccepted ? 'accepted' : 'refused and nothing runs'}`, () => {
+        const from = reach(history);
+        expect(from.value).toBe(status);
+        expect(from.can(event)).toBe(isAccepted);
+        const next = step(from, event);
+        if (isAccepted) expect(next.snapshot).not.toBe(from);
+        else {
+          expect(next.snapshot).toBe(from);
+          expect(next.effects).toEqual([]);
+        }
+      });
+    }
   }
 });
-

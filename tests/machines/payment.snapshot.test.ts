@@ -7,13 +7,17 @@ import {
   createPaymentSnapshot,
   isTerminal,
   migrateSnapshot,
+  refundsOwed,
+  refundsUnsettled,
   restorePayment,
   SnapshotVersionError,
+  voidOwed,
   type StoredSnapshot,
 } from '../../src/machines/payment.snapshot.js';
-import { sampleEvents, sampleInput, toProcessing } from '../support/payment.samples.js';
+import { sampleEvents, sampleInput, toProcessing, toSuccess } from '../support/payment.samples.js';
 
-const { START, CHARGE_SUCCEEDED, CHARGE_DECLINED, CHARGE_FAILED_TRANSIENTLY, GIVE_UP, REJECT } = sampleEvents;
+const { START, CHARGE_SUCCEEDED, CHARGE_DECLINED, CHARGE_FAILED_TRANSIENTLY, GIVE_UP, REJECT, CANCEL, REFUND_REQUESTED, REFUND_PENDING, REFUND_SUCCEEDED, DISPUTE_OPENED } =
+  sampleEvents;
 
 /** Applies events through the stored-snapshot helper, as the worker does. */
 function stored(events: PaymentEvent[]): StoredSnapshot {
@@ -29,6 +33,12 @@ const histories: Record<string, PaymentEvent[]> = {
   Success: [...toProcessing(1), CHARGE_SUCCEEDED],
   'Failed (declined)': [START, CHARGE_DECLINED],
   'Failed (gave up)': [...toProcessing(sampleInput.maxAttempts), GIVE_UP],
+  'Processing (cancelled)': [START, CANCEL],
+  'Success (refund pending)': [...toSuccess(), REFUND_REQUESTED, REFUND_PENDING],
+  'Success (cancellation refund owed)': [...toSuccess(), CANCEL],
+  PartiallyRefunded: [...toSuccess(), REFUND_REQUESTED, REFUND_SUCCEEDED],
+  Disputed: [...toSuccess(), DISPUTE_OPENED],
+  'Failed (cancelled)': [CANCEL],
 };
 
 describe('stored payment snapshots', () => {
@@ -51,7 +61,8 @@ describe('stored payment snapshots', () => {
       const restored = restorePayment(copy);
       expect(restored.value).toBe(original.value);
       expect(restored.context).toStrictEqual(original.context);
-      expect(restored.status).toBe(isTerminal(original) ? 'done' : 'active');
+      // No state is final: refunds, cancellations and disputes follow a settled charge.
+      expect(restored.status).toBe('active');
 
       for (const event of Object.values(sampleEvents)) {
         expect(applyPaymentEvent(copy, event)).toStrictEqual(applyPaymentEvent(original, event));
@@ -126,8 +137,39 @@ describe('what the machine asks of the worker', () => {
     ['a payment in Processing whose attempts are spent', toProcessing(sampleInput.maxAttempts), false],
     ['a completed payment', [...toProcessing(), sampleEvents.CHARGE_SUCCEEDED], false],
     ['a declined payment', [...toProcessing(), sampleEvents.CHARGE_DECLINED], false],
+    ['a payment cancelled while Processing', [START, CANCEL], false],
   ])('when the stored payment is %s, then chargeOwed is %s', (_, history, owed) => {
     expect(chargeOwed(stored(history))).toBe(owed);
+  });
+
+  it.each<[string, PaymentEvent[], boolean]>([
+    ['Processing and cancelled', [START, CANCEL], true],
+    ['Processing, attempts spent, cancelled', [...toProcessing(sampleInput.maxAttempts), CANCEL], true],
+    ['Processing and not cancelled', toProcessing(), false],
+    ['charged, then cancelled', [...toSuccess(), CANCEL], false],
+  ])('when the stored payment is %s, then voidOwed is %s', (_, history, owed) => {
+    expect(voidOwed(stored(history))).toBe(owed);
+  });
+
+  it('when refunds are requested, pending and settled, then the worker is told which ones to send and which to wait for', () => {
+    const requested = stored([...toSuccess(), REFUND_REQUESTED]);
+    expect([refundsOwed(requested), refundsUnsettled(requested)]).toEqual([[REFUND_REQUESTED.refundId], []]);
+    const pending = stored([...toSuccess(), REFUND_REQUESTED, REFUND_PENDING]);
+    expect([refundsOwed(pending), refundsUnsettled(pending)]).toEqual([[], [REFUND_REQUESTED.refundId]]);
+    const done = stored([...toSuccess(), REFUND_REQUESTED, REFUND_SUCCEEDED]);
+    expect([refundsOwed(done), refundsUnsettled(done)]).toEqual([[], []]);
+    expect(refundsOwed(stored([...toSuccess(), CANCEL]))).toEqual([CANCEL.refundId]);
+  });
+
+  it.each<[string, PaymentEvent[], boolean]>([
+    ['Initiated', [], false],
+    ['Processing', toProcessing(), false],
+    ['Success', toSuccess(), true],
+    ['PartiallyRefunded', [...toSuccess(), REFUND_REQUESTED, REFUND_SUCCEEDED], true],
+    ['Disputed', [...toSuccess(), DISPUTE_OPENED], true],
+    ['Failed', [REJECT], true],
+  ])('when the stored payment is %s, then isTerminal (the charge is settled) is %s', (_, history, settled) => {
+    expect(isTerminal(stored(history))).toBe(settled);
   });
 });
 
@@ -146,6 +188,18 @@ describe('snapshot versions', () => {
     expect(migrateSnapshot(v2('Processing')).context).toMatchObject({ intents: {}, intentSeq: 0, legacyCharge: true });
     expect(migrateSnapshot(v2('Initiated')).context).toMatchObject({ intents: {}, intentSeq: 0, legacyCharge: false });
     expect(migrateSnapshot(v2('Success')).context.legacyCharge).toBe(false);
+  });
+
+  it('when a version 3 payment is migrated, then it gains empty refunds, no cancellation and no dispute, and keeps its status', () => {
+    const { refunds: _r, amountRefundedMinor: _a, cancellation: _c, dispute: _d, ...context } = current.context;
+    for (const value of ['Initiated', 'Processing', 'Success', 'Failed'] as const) {
+      const v3 = { version: 3, value, context } as unknown as StoredSnapshot;
+      expect(migrateSnapshot(v3)).toStrictEqual({
+        version: PAYMENT_MACHINE_VERSION,
+        value,
+        context: { ...context, refunds: {}, amountRefundedMinor: '0', cancellation: null, dispute: null },
+      });
+    }
   });
 
   it.each([

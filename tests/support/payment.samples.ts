@@ -26,6 +26,19 @@ export const sampleEvents: { [K in PaymentEvent['type']]: EventOf<K> } = {
   CHARGE_FAILED_TRANSIENTLY: { type: 'CHARGE_FAILED_TRANSIENTLY', code: 'gateway_timeout', reason: 'no answer in 10000 ms' },
   ROUTE: { type: 'ROUTE', gateway: 'secondary', intentId: 'pi_3Ok2sim', cleared: ['stripe'] },
   GIVE_UP: { type: 'GIVE_UP', reason: 'gateway unreachable after 3 attempts, no charge found' },
+  CANCEL: { type: 'CANCEL', reason: 'customer cancelled the order', refundId: 'cancel-3b0c5a1e' },
+  CHARGE_VOIDED: { type: 'CHARGE_VOIDED', cleared: ['stripe'] },
+  REFUND_REQUESTED: { type: 'REFUND_REQUESTED', refundId: '7c2e4b1a-5d6f-4a8b-9c0d-1e2f3a4b5c6d', amountMinor: '1000', reason: 'damaged item' },
+  REFUND_PENDING: { type: 'REFUND_PENDING', refundId: '7c2e4b1a-5d6f-4a8b-9c0d-1e2f3a4b5c6d', gatewayRefundId: 're_1sim' },
+  REFUND_SUCCEEDED: { type: 'REFUND_SUCCEEDED', refundId: '7c2e4b1a-5d6f-4a8b-9c0d-1e2f3a4b5c6d', gatewayRefundId: 're_1sim' },
+  REFUND_FAILED: {
+    type: 'REFUND_FAILED',
+    refundId: '7c2e4b1a-5d6f-4a8b-9c0d-1e2f3a4b5c6d',
+    code: 'expired_or_canceled_card',
+    reason: 'the card was closed',
+    gatewayRefundId: 're_1sim',
+  },
+  DISPUTE_OPENED: { type: 'DISPUTE_OPENED', disputeId: 'dp_1sim', amountMinor: '4999', reason: 'fraudulent' },
 };
 
 export const EVENT_TYPES = Object.keys(sampleEvents) as PaymentEvent['type'][];
@@ -48,6 +61,11 @@ export function step(snapshot: PaymentSnapshot, event: PaymentEvent): Stepped {
 /** The snapshot after sending `events` in order from a new payment. */
 export function reach(events: PaymentEvent[], input: PaymentInput = sampleInput): PaymentSnapshot {
   return events.reduce((snapshot, event) => step(snapshot, event).snapshot, start(input));
+}
+
+/** Events that lead a new payment to Success. */
+export function toSuccess(): PaymentEvent[] {
+  return [sampleEvents.START, sampleEvents.CHARGE_SUCCEEDED];
 }
 
 /** Events that lead a new payment into Processing after `failures` transient failures. */

@@ -38,7 +38,7 @@ describe('/machines/payment', () => {
       const count = attr(res.body, new RegExp(`data-state="${state}" data-count="(\\d+)"`));
       expect(count, state).toBe(String(counts[state as keyof typeof counts]));
     }
-    expect(counts).toEqual({ Initiated: 1, Processing: 1, Success: 1, Failed: 2 });
+    expect(counts).toEqual({ Initiated: 1, Processing: 1, Success: 1, PartiallyRefunded: 0, Refunded: 0, Disputed: 0, Failed: 2 });
   });
 
   it('when payments moved in the last hour, then each arrow carries its count', async () => {
