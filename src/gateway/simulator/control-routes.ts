@@ -11,8 +11,8 @@ import { SimulatorSettingsError } from './simulator.settings.js';
  *   GET  /_sim/refunds       every refund
  *   POST /_sim/disputes      JSON { paymentIntent, reason? }: opens a dispute on a succeeded charge
  *   GET  /_sim/disputes      every dispute
- *   GET  /_sim/events        every event, oldest first
- *   GET  /_sim/webhooks      every webhook delivery and its outcome
+ *   GET  /_sim/events        the latest 10,000 events, oldest first
+ *   GET  /_sim/webhooks      the latest 10,000 webhook deliveries and their outcomes
  *   GET  /_sim/faults        the current settings and seed
  *   POST /_sim/faults        JSON patch of the settings
  *   POST /_sim/outage?ms=N   down now, up again after N ms

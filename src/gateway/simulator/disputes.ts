@@ -51,7 +51,12 @@ export function createDisputeStore({ intents, refundedOf, unixSeconds, publish }
   function retrieve(id: string): SimResponse {
     const dispute = byId.get(id);
     if (dispute) return { status: 200, body: dispute };
-    return stripeError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'dispute', message: `No such dispute: '${id.slice(0, 80)}'` });
+    return stripeError(404, {
+      type: 'invalid_request_error',
+      code: 'resource_missing',
+      param: 'dispute',
+      message: `No such dispute: '${id.slice(0, 80)}'`,
+    });
   }
 
   return { open, retrieve, isDisputed: (chargeId: string) => byCharge.has(chargeId), list: () => [...byId.values()] };

@@ -45,6 +45,9 @@ export interface EventLogDeps {
 
 const NO_REQUEST: EventRequest = Object.freeze({ id: null, idempotency_key: null });
 
+/** The log keeps the latest events only, so a long benchmark run against the simulator does not grow without bound. */
+export const EVENT_LOG_LIMIT = 10_000;
+
 export function createEventLog({ now, endpointCount, deliver }: EventLogDeps) {
   const events: StripeEvent[] = [];
   let request: EventRequest = NO_REQUEST;
@@ -73,10 +76,14 @@ export function createEventLog({ now, endpointCount, deliver }: EventLogDeps) {
       type,
     };
     events.push(event);
+    if (events.length > EVENT_LOG_LIMIT) events.shift();
     deliver(event);
   };
 
-  return { publish, within, list: (): StripeEvent[] => events.map((event) => structuredClone(event)) };
+  /** The latest events (up to EVENT_LOG_LIMIT), oldest first. */
+  const list = (): StripeEvent[] => events.map((event) => structuredClone(event));
+
+  return { publish, within, list };
 }
 
 export type EventLog = ReturnType<typeof createEventLog>;

@@ -115,7 +115,8 @@ export function createPaymentIntentStore(now: () => number = Date.now, publish: 
         }
       : { ...intent, status: 'succeeded', payment_method: paymentMethod, amount_received: intent.amount, latest_charge: chargeId, last_payment_error: null };
     save(next);
-    charges.set(chargeId, { id: chargeId, paymentIntent: next.id, created: unixSeconds(), paymentMethod, failure: decline ? { code: decline.code, message: decline.message } : null });
+    const failure = decline ? { code: decline.code, message: decline.message } : null;
+    charges.set(chargeId, { id: chargeId, paymentIntent: next.id, created: unixSeconds(), paymentMethod, failure });
     publish(decline ? 'payment_intent.payment_failed' : 'payment_intent.succeeded', next);
     ledger.push({
       id: next.id,

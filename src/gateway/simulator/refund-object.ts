@@ -22,7 +22,10 @@ export interface Refund {
   readonly currency: string;
   readonly customer: null;
   readonly customer_account: null;
-  readonly destination_details: { type: 'card'; card: { reference: string | null; reference_status: string; reference_type: string; type: 'refund' } };
+  readonly destination_details: {
+    type: 'card';
+    card: { reference: string | null; reference_status: string; reference_type: string; type: 'refund' };
+  };
   readonly metadata: Record<string, string>;
   readonly payment_intent: string;
   readonly payment_method: string | null;
@@ -58,7 +61,10 @@ export function newRefund(made: NewRefund): Refund {
     currency: made.currency,
     customer: null,
     customer_account: null,
-    destination_details: { type: 'card', card: { reference: null, reference_status: 'pending', reference_type: 'acquirer_reference_number', type: 'refund' } },
+    destination_details: {
+      type: 'card',
+      card: { reference: null, reference_status: 'pending', reference_type: 'acquirer_reference_number', type: 'refund' },
+    },
     metadata: made.metadata,
     payment_intent: made.paymentIntent,
     payment_method: made.paymentMethod,

@@ -32,7 +32,9 @@ export function parseRefund(body: Record<string, unknown>): RefundParams | SimRe
   if (amount !== undefined && (typeof amount !== 'string' || !/^\d{1,9}$/.test(amount) || Number(amount) < 1)) {
     return invalid('amount', 'Invalid positive integer', 'parameter_invalid_integer');
   }
-  if (amount !== undefined && Number(amount) > MAX_AMOUNT) return invalid('amount', 'Amount must be no more than 99999999 minor units', 'amount_too_large');
+  if (amount !== undefined && Number(amount) > MAX_AMOUNT) {
+    return invalid('amount', 'Amount must be no more than 99999999 minor units', 'amount_too_large');
+  }
   if (reason !== undefined && !REFUND_REASONS.includes(reason as RefundReason)) {
     return invalid('reason', `reason must be one of ${REFUND_REASONS.join(', ')}`);
   }

@@ -63,9 +63,9 @@ export interface Simulator {
   /** Plays the card holder's bank: a dispute on a succeeded charge (CONTRACT.md section 5), then `charge.dispute.created`. */
   openDispute(request: { paymentIntent: string; reason?: string }): OpenDispute;
   disputes(): Dispute[];
-  /** Every event, in the order it happened, whether or not webhooks are configured. */
+  /** The latest 10,000 events, in the order they happened, whether or not webhooks are configured. */
   events(): StripeEvent[];
-  /** Every webhook delivery and its outcome so far. */
+  /** The latest 10,000 webhook deliveries and their outcomes so far. */
   webhookDeliveries(): Delivery[];
   /** Resolves once every webhook so far is delivered, dropped or given up. */
   webhooksIdle(): Promise<void>;

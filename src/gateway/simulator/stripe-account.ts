@@ -59,6 +59,7 @@ export function createStripeAccount({ seed, simClock, clock, settings, webhooks,
     intents,
     refunds,
     disputes,
+    charges,
     events,
     sender,
     /** Timers and sends still waiting: refunds to settle, webhooks to send or retry. */

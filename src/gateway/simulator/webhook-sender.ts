@@ -53,6 +53,8 @@ export interface WebhookSender {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+/** The ledger keeps the latest deliveries only; one still being retried keeps going when it leaves the ledger. */
+const LEDGER_LIMIT = 10_000;
 
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
   const { endpoints, settings, random, clock = Date.now, backoffMs = 500, attemptTimeoutMs = 10_000, logger } = options;
@@ -69,6 +71,11 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     idleWaiters.clear();
   }
 
+  function record(delivery: Delivery): void {
+    deliveries.push(delivery);
+    if (deliveries.length > LEDGER_LIMIT) deliveries.shift();
+  }
+
   function send(event: StripeEvent): void {
     if (!endpoints || closing.signal.aborted) return;
     const payload = JSON.stringify(event, null, 2);
@@ -77,13 +84,13 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       const { webhookDropRate, webhookDuplicateRate, webhookDelayMs, webhookRetryS } = settings();
       const base = { eventId: event.id, type: event.type, endpoint, attempts: 0, lastStatus: null };
       if (drop < webhookDropRate) {
-        deliveries.push({ ...base, copy: 1, outcome: 'dropped' });
+        record({ ...base, copy: 1, outcome: 'dropped' });
         continue;
       }
       const delays = duplicate < webhookDuplicateRate ? [firstDelay, secondDelay] : [firstDelay];
       delays.forEach((roll, index) => {
         const delivery: Delivery = { ...base, copy: (index + 1) as 1 | 2, outcome: 'pending' };
-        deliveries.push(delivery);
+        record(delivery);
         const delayMs = webhookDelayMs.min + Math.floor(roll * (webhookDelayMs.max - webhookDelayMs.min + 1));
         const giveUpAt = clock() + delayMs + webhookRetryS * 1000;
         timers.after(delayMs, () => attempt(delivery, payload, endpoints.secret, giveUpAt));

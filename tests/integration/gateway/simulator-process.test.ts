@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import Stripe from 'stripe';
 import { createIntent, eventually, isAnswering, isRefused } from '../../support/sim-client.js';
+import { startWebhookReceiver } from '../../support/sim-webhook-receiver.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const children: ChildProcess[] = [];
@@ -62,5 +64,20 @@ describe('gateway simulator process (npm run gateway)', () => {
     expect(stderr.trim().split('\n')).toEqual([
       'invalid simulator settings: SIM_TIMEOUT_RATE="1.5" must be a probability between 0 and 1',
     ]);
+  });
+
+  it('when SIM_WEBHOOK_URL and SIM_WEBHOOK_SECRET are set, then each change reaches the endpoint signed with that secret, and the secret is never shown', async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      const child = runSimulator({ GATEWAY_PORT: '0', SIM_WEBHOOK_URL: receiver.url, SIM_WEBHOOK_SECRET: 'whsec_process', SIM_REFUND_SETTLE_MS: '10' });
+      const { url } = await listeningUrl(child);
+      await createIntent(url, { amount: '4999', currency: 'usd', payment_method: 'pm_card_visa', orderId: 'o-2' });
+
+      const [receipt] = await receiver.received(1);
+      expect(Stripe.webhooks.constructEvent(receipt!.payload, receipt!.signature, 'whsec_process').type).toBe('payment_intent.succeeded');
+      expect(JSON.stringify(await (await fetch(`${url}/_sim/faults`)).json())).not.toContain('whsec_process');
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -13,7 +13,7 @@ import { createStripeAccount } from '../../../src/gateway/simulator/stripe-accou
  * the example does not, the field must be one Stripe documents as nullable.
  */
 const FIXTURES = JSON.parse(readFileSync(new URL('../../fixtures/stripe/fixtures3-objects.json', import.meta.url), 'utf8')) as {
-  resources: Record<'payment_intent' | 'refund' | 'event' | 'dispute', Record<string, unknown>>;
+  resources: Record<'payment_intent' | 'refund' | 'event' | 'dispute' | 'charge', Record<string, unknown>>;
 };
 
 /** Fields Stripe's API reference marks nullable that its example happens to fill. */
@@ -29,6 +29,7 @@ const DOCUMENTED_NULLABLE: Record<string, readonly string[]> = {
     'transfer_data',
   ],
   refund: [],
+  charge: ['balance_transaction', 'description', 'receipt_url', 'shipping', 'source', 'transfer_data'],
   event: [],
   dispute: [],
 };
@@ -57,7 +58,7 @@ function differences(made: unknown, example: Record<string, unknown>, nullable: 
 /** The simulator's own account (what its server answers from), driven without HTTP. */
 function madeObjects() {
   const simClock = createSimClock(() => 1_700_000_000_000);
-  const { intents, refunds, disputes, events } = createStripeAccount({ seed: 1, simClock, clock: Date.now, settings: () => DEFAULT_SETTINGS });
+  const { intents, refunds, disputes, events, charges } = createStripeAccount({ seed: 1, simClock, clock: Date.now, settings: () => DEFAULT_SETTINGS });
 
   const form = { amount: '4999', currency: 'usd', payment_method: 'pm_card_visa', confirm: 'true', metadata: { orderId: 'order-1' } };
   const intent = intents.create(form, 0, 1).body as { id: string };
@@ -68,6 +69,7 @@ function madeObjects() {
     intent,
     unconfirmed: intents.create({ amount: '100', currency: 'usd' }, 0, 1).body,
     refund,
+    charge: charges.chargeObject((refund as { charge: string }).charge),
     dispute: opened.dispute,
     events: events.list(),
     list: refunds.list(new URLSearchParams({ payment_intent: intent.id })).body,
@@ -82,6 +84,7 @@ describe('simulator objects against Stripe\'s own examples', () => {
     ['payment_intent', 'a succeeded payment intent', made.intent],
     ['payment_intent', 'an unconfirmed payment intent', made.unconfirmed],
     ['refund', 'a refund', made.refund],
+    ['charge', 'a partly refunded charge', made.charge],
     ['dispute', 'a dispute', made.dispute],
   ] as const)('when the simulator makes %s (%s), then it has every field of Stripe\'s example, of the same type', (resource, _what, object) => {
     expect(differences(object, FIXTURES.resources[resource], DOCUMENTED_NULLABLE[resource]!)).toEqual([]);
