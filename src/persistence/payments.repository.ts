@@ -444,6 +444,12 @@ export function createPaymentsRepository(knex: Knex) {
 
     findWithHistory,
 
+    /** The order a charge belongs to, by the gateway's transaction id (a webhook names the payment intent, not the order). */
+    async orderIdOfTransaction(transactionId: string): Promise<string | undefined> {
+      const row = await Payments.query().select('order_id').findOne({ transaction_id: transactionId });
+      return row?.order_id;
+    },
+
     /** An order's history, oldest first (empty when it has no payment). */
     async history(orderId: string): Promise<Transition[]> {
       return (await findWithHistory(orderId))?.history ?? [];

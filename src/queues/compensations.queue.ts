@@ -28,6 +28,14 @@ export type CompensationsQueue = Queue<CompensationJob, unknown, CompensationJob
 // the job is kept. BullMQ refuses ids holding ':' (it builds Redis keys with
 // it) and ids that parse as integers: a prefix and '-' avoid both.
 export const cancelJobId = (orderId: string) => `cancel-${orderId}`;
+
+/** Tries before a compensation job is left to the sweeper; with the capped backoff, about 20 minutes. */
+export const COMPENSATION_ATTEMPTS = 40;
+/** The backoff type the compensation worker computes (see cappedBackoff): exponential, at most 30 s, with jitter. */
+export const CAPPED_BACKOFF = 'capped';
+export function cappedBackoff(attemptsMade: number, baseMs: number, capMs = 30_000): number {
+  return Math.round(Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1), capMs) * (0.5 + Math.random() / 2));
+}
 export const refundJobId = (refundId: string) => `refund-${refundId}`;
 
 /** The payments queue's options (prefix, attempts, backoff, retention), for the compensations queue. */
@@ -35,8 +43,9 @@ export function createCompensationsQueue(o: PaymentsQueueOptions): Compensations
   return new Queue<CompensationJob, unknown, CompensationJobName>(COMPENSATIONS_QUEUE, {
     connection: o.connection,
     prefix: o.prefix,
-    // The same retries and retention as a charge: kept long enough that a redelivered request is absorbed by the job id.
-    defaultJobOptions: chargeJobOptions(o),
+    // The retention of a charge (kept long enough that a redelivered request is absorbed by the job id), and
+    // more, capped retries: a compensation may wait minutes for a charge or a pending refund to settle.
+    defaultJobOptions: { ...chargeJobOptions(o), attempts: COMPENSATION_ATTEMPTS, backoff: { type: CAPPED_BACKOFF } },
     ...(o.telemetry ? { telemetry: o.telemetry } : {}),
   });
 }
