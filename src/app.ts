@@ -166,6 +166,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const sweeper = await startRecoverySweeper({
     payments,
     queue,
+    compensations,
+    compensationsQueue,
     logger,
     metrics,
     staleAfterMs: config.SWEEPER_STALE_AFTER_MS,
