@@ -7,6 +7,7 @@ import type { OutboxEvent, Payment } from '../../../src/persistence/payments.rep
 import { CANCEL_ORDER_JOB, REFUND_PAYMENT_JOB, type CompensationJob } from '../../../src/queues/compensations.queue.js';
 import { cancellationRefundId, checkRefundAmount } from '../../../src/queues/order-refund-request.js';
 import { createCompensationProcessor } from '../../../src/workers/compensation.processor.js';
+import { ConcurrentUpdateError } from '../../../src/workers/payment-transitions.js';
 import { createPaymentProcessor, RetryLaterError } from '../../../src/workers/payment.processor.js';
 import { createInMemoryCompensations, type InMemoryCompensations } from '../../support/fakes/in-memory-compensations.repository.js';
 import { asPaymentsRepository, createInMemoryPaymentsRepository, type InMemoryPaymentsRepository } from '../../support/fakes/in-memory-payments.repository.js';
@@ -103,6 +104,17 @@ async function cancelled(orderId: string): Promise<void> {
   await compensations.recordCancellation({ orderId, sourceEventId: randomUUID(), reason: 'customer changed their mind' });
 }
 
+/** Runs a job as BullMQ would: again after each RetryLaterError, up to `attempts` times; the last result. */
+async function runUntilSettled<T>(run: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (!(err instanceof RetryLaterError) || i >= attempts) throw err;
+    }
+  }
+}
+
 /** Fails unless every entry appears in the journal, in this order. */
 function expectInOrder(entries: string[]) {
   const at = entries.map((e) => journal.indexOf(e));
@@ -155,6 +167,22 @@ describe('RefundPayment jobs', () => {
 
     await expect(w.process(refundJob(second, p.orderId, 1))).resolves.toMatchObject({ status: 'failed', code: 'exceeds_refundable' });
     expect(answers(p.orderId)).toEqual(['PaymentCompleted', 'PaymentRefunded', 'RefundFailed']);
+  });
+
+  it('when two refunds that together exceed the charge run at once, then one loses the race, retries, and is refused: the gateway refunds no more than was charged', async () => {
+    const w = workerOn();
+    const p = await charged(w);
+    const ids = [await refundRequested(p.orderId, '30.00'), await refundRequested(p.orderId, '30.00')];
+
+    const results = await Promise.all(ids.map((id) => runUntilSettled(() => w.process(refundJob(id, p.orderId)), 3).catch((err: unknown) => err)));
+    // The loser of the version race throws ConcurrentUpdateError (BullMQ retries it): run it once more.
+    expect(results.filter((r) => r instanceof ConcurrentUpdateError)).toHaveLength(1);
+    const settled = await Promise.all(results.map((r, i) => (r instanceof Error ? w.process(refundJob(ids[i]!, p.orderId, 1)) : r)));
+
+    expect(settled.map((r) => (r as { status: string }).status).sort()).toEqual(['failed', 'succeeded']);
+    expect(w.gw.refunds.map((r) => r.amountMinor)).toEqual([3000n]);
+    expect(answers(p.orderId).sort()).toEqual(['PaymentCompleted', 'PaymentRefunded', 'RefundFailed']);
+    expect(dataOf(p.orderId, 'RefundFailed')[0]).toMatchObject({ code: 'exceeds_refundable' });
   });
 
   it('when the refund was made and its response lost, then the look-up finds it and it is answered once, never sent again', async () => {
@@ -249,6 +277,16 @@ describe('RefundPayment jobs', () => {
     expect(w.gw.refundCalls.refund).toHaveLength(0);
   });
 
+  it('BUG: RefundFailed(not_charged) is handed to the relay at once, as every other answer is (onOutboxWritten)', async () => {
+    const w = workerOn();
+    const orderId = randomUUID();
+    const refundId = await refundRequested(orderId, '10.00');
+
+    await w.process(refundJob(refundId, orderId));
+
+    expect(w.written.map((e) => e.id)).toEqual(repo.outbox.eventsOf(orderId).map((e) => e.id));
+  });
+
   it('when the payment Failed, then RefundFailed(not_charged) answers the refund once', async () => {
     const w = workerOn({ charges: ['decline'] });
     const p = await charged(w);
@@ -260,6 +298,29 @@ describe('RefundPayment jobs', () => {
 
     expect(answers(p.orderId)).toEqual(['PaymentFailed', 'RefundFailed']);
     expect(dataOf(p.orderId, 'RefundFailed')[0]).toMatchObject({ refundId, code: 'not_charged' });
+    expect(w.gw.refundCalls.refund).toHaveLength(0);
+  });
+
+  it('when the amount is not valid in the payment currency, then RefundFailed(invalid_request) answers it once, with no gateway call', async () => {
+    const w = workerOn();
+    const p = await charged(w);
+    const refundId = await refundRequested(p.orderId, '10.001');
+
+    await expect(w.process(refundJob(refundId, p.orderId))).resolves.toEqual({ refundId, status: 'failed', code: 'invalid_request' });
+    await expect(w.process(refundJob(refundId, p.orderId, 1))).resolves.toMatchObject({ code: 'invalid_request' });
+
+    expect(answers(p.orderId)).toEqual(['PaymentCompleted', 'RefundFailed']);
+    expect(w.gw.refundCalls.refund).toHaveLength(0);
+  });
+
+  it('when the payment is disputed, then a new refund is refused and never sent', async () => {
+    const w = workerOn();
+    const p = await charged(w);
+    await w.apply({ orderId: p.orderId }, { type: 'DISPUTE_OPENED', disputeId: 'dp_1', amountMinor: '4999', reason: 'fraudulent' }, {});
+    const refundId = await refundRequested(p.orderId, '10.00');
+
+    await expect(w.process(refundJob(refundId, p.orderId))).resolves.toMatchObject({ refundId, status: 'failed' });
+    expect(answers(p.orderId)).toEqual(['PaymentCompleted', 'PaymentDisputed', 'RefundFailed']);
     expect(w.gw.refundCalls.refund).toHaveLength(0);
   });
 
@@ -378,6 +439,66 @@ describe('CancelOrder jobs', () => {
 
     expect(answersInAnyOrder(p.orderId)).toEqual(['PaymentCancelled', 'PaymentFailed']);
     expect(dataOf(p.orderId, 'PaymentFailed')[0]).toMatchObject({ code: 'card_declined' });
+    expect(w.gw.refundCalls.refund).toHaveLength(0);
+  });
+
+  it('when the cancellation refund fails at the gateway, then it is sent again under a new attempt key (a repeated key would answer the same failure) and PaymentRefunded answers the cancellation once', async () => {
+    const w = workerOn({ refunds: ['failed', 'succeeded'] });
+    const p = await charged(w);
+    await cancelled(p.orderId);
+    const refundId = cancellationRefundId(p.orderId);
+
+    await runUntilSettled(() => w.process(cancelJob(p.orderId)));
+
+    expect(w.gw.refundCalls.refund.map((r) => r.idempotencyKey)).toEqual([`${p.id}-refund-${refundId}-1`, `${p.id}-refund-${refundId}-2`]);
+    expect(w.gw.refunds.map((r) => r.status)).toEqual(['failed', 'succeeded']);
+    expect(answers(p.orderId)).toEqual(['PaymentCompleted', 'PaymentRefunded']);
+    expect(dataOf(p.orderId, 'PaymentRefunded')[0]).toMatchObject({ refundId, amount: '49.99', gatewayRefundId: w.gw.refunds[1]!.gatewayRefundId });
+    expect((await compensations.findCancellation(p.orderId))?.answeredAt).toBeInstanceOf(Date);
+  });
+
+  // The look-up (by refund id: the re-armed attempt has no gateway id yet) finds attempt 1's failed refund, and the machine takes it
+  // as attempt 2's outcome: attempt 2 is abandoned while it may still land, and attempt 3 goes out under a new key.
+  it('BUG: when the second attempt of a cancellation refund times out unmade, then it is sent again under its own key, not taken as failed from the first attempt', async () => {
+    const w = workerOn({ refunds: ['failed', 'timeout', 'succeeded'] });
+    const p = await charged(w);
+    await cancelled(p.orderId);
+    const refundId = cancellationRefundId(p.orderId);
+
+    await runUntilSettled(() => w.process(cancelJob(p.orderId)));
+
+    expect(w.gw.refundCalls.refund.map((r) => r.idempotencyKey)).toEqual([`${p.id}-refund-${refundId}-1`, `${p.id}-refund-${refundId}-2`, `${p.id}-refund-${refundId}-2`]);
+    expect(w.gw.refunds.map((r) => r.status)).toEqual(['failed', 'succeeded']);
+    expect(answers(p.orderId)).toEqual(['PaymentCompleted', 'PaymentRefunded']);
+  });
+
+  it('when a refund is pending as the order is cancelled, then the cancellation waits for it and then refunds only what is left', async () => {
+    const w = workerOn({ refunds: ['pending', 'succeeded'] });
+    const p = await charged(w);
+    const partial = await refundRequested(p.orderId, '10.00');
+    await expect(w.process(refundJob(partial, p.orderId))).rejects.toBeInstanceOf(RetryLaterError);
+    await cancelled(p.orderId);
+
+    await expect(w.process(cancelJob(p.orderId))).rejects.toBeInstanceOf(RetryLaterError);
+    expect(w.gw.refundCalls.refund).toHaveLength(1);
+
+    w.gw.settleRefund(w.gw.refunds[0]!.gatewayRefundId, 'succeeded');
+    await expect(runUntilSettled(() => w.process(cancelJob(p.orderId, 1)))).resolves.toEqual({ answered: true, status: 'Refunded' });
+    expect(w.gw.refunds.map((r) => r.amountMinor)).toEqual([1000n, 3999n]);
+    expect(dataOf(p.orderId, 'PaymentRefunded').map((d) => [d.refundId, d.amount, d.amountRefunded])).toEqual([
+      [partial, '10.00', '10.00'],
+      [cancellationRefundId(p.orderId), '39.99', '49.99'],
+    ]);
+  });
+
+  it('when the payment is disputed, then the cancellation is answered PaymentCancelled and nothing is refunded', async () => {
+    const w = workerOn();
+    const p = await charged(w);
+    await w.apply({ orderId: p.orderId }, { type: 'DISPUTE_OPENED', disputeId: 'dp_1', amountMinor: '4999', reason: 'fraudulent' }, {});
+    await cancelled(p.orderId);
+
+    await expect(w.process(cancelJob(p.orderId))).resolves.toEqual({ answered: true, status: 'Disputed' });
+    expect(answers(p.orderId)).toEqual(['PaymentCompleted', 'PaymentDisputed', 'PaymentCancelled']);
     expect(w.gw.refundCalls.refund).toHaveLength(0);
   });
 
