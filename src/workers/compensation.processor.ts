@@ -147,7 +147,9 @@ export function createCompensationProcessor(deps: CompensationDeps) {
       // Nothing was charged that a refund could return.
       const code = 'not_charged';
       const reason = payment ? `order ${orderId} was never charged (${payment.failureCode ?? 'failed'})` : `order ${orderId} has no payment`;
-      if (await compensations.refuseRefund(refundId, code, reason, refundFailed({ orderId, refundId, code, reason }))) {
+      const event = refundFailed({ orderId, refundId, code, reason });
+      if (await compensations.refuseRefund(refundId, code, reason, event)) {
+        publish(orderId, [event]);
         log.info({ refundId, code }, 'refund refused: nothing was charged');
       }
       return { refundId, status: 'failed', code };

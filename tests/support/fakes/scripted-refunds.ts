@@ -86,7 +86,9 @@ export function createScriptedRefunds(
         return outcomeOf(found);
       }
       // As the Stripe adapter picks among a charge's refunds for one refund id: one that moved (or may move) money wins over a failed one.
-      const mine = made.filter((r) => r.intentId === request.intentId && r.refundId === request.refundId);
+      const mine = made.filter(
+        (r) => r.intentId === request.intentId && r.refundId === request.refundId && (!request.idempotencyKey || r.idempotencyKey === request.idempotencyKey),
+      );
       const found = mine.find((r) => r.status === 'succeeded') ?? mine.find((r) => r.status === 'pending') ?? mine[0];
       return found ? outcomeOf(found) : { status: 'not_found' };
     },

@@ -277,7 +277,7 @@ describe('RefundPayment jobs', () => {
     expect(w.gw.refundCalls.refund).toHaveLength(0);
   });
 
-  it('BUG: RefundFailed(not_charged) is handed to the relay at once, as every other answer is (onOutboxWritten)', async () => {
+  it('RefundFailed(not_charged) is handed to the relay at once, as every other answer is (onOutboxWritten)', async () => {
     const w = workerOn();
     const orderId = randomUUID();
     const refundId = await refundRequested(orderId, '10.00');
@@ -459,7 +459,7 @@ describe('CancelOrder jobs', () => {
 
   // The look-up (by refund id: the re-armed attempt has no gateway id yet) finds attempt 1's failed refund, and the machine takes it
   // as attempt 2's outcome: attempt 2 is abandoned while it may still land, and attempt 3 goes out under a new key.
-  it('BUG: when the second attempt of a cancellation refund times out unmade, then it is sent again under its own key, not taken as failed from the first attempt', async () => {
+  it('when the second attempt of a cancellation refund times out unmade, then it is sent again under its own key, not taken as failed from the first attempt', async () => {
     const w = workerOn({ refunds: ['failed', 'timeout', 'succeeded'] });
     const p = await charged(w);
     await cancelled(p.orderId);

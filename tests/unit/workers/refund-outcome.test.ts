@@ -85,7 +85,9 @@ describe('sendRefund', () => {
     const step = await sendRefund(asPaymentGateway(gw.gateway), payment, refundId);
 
     expect(step).toEqual({ kind: 'event', event: { type: 'REFUND_SUCCEEDED', refundId, gatewayRefundId: gw.refunds[0]!.gatewayRefundId } });
-    expect(gw.refundCalls.lookupRefund).toEqual([{ orderId: payment.orderId, paymentId: payment.id, refundId, intentId: payment.transactionId }]);
+    expect(gw.refundCalls.lookupRefund).toEqual([
+      { orderId: payment.orderId, paymentId: payment.id, refundId, intentId: payment.transactionId, idempotencyKey: `${payment.id}-refund-${refundId}-1` },
+    ]);
   });
 
   it('when the refund certainly was not sent, then it is unsettled without a look-up, and a repeat under the same key makes exactly one refund', async () => {
