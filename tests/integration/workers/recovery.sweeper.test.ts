@@ -12,6 +12,8 @@ import { advance } from '../../../src/workers/payment-transitions.js';
 import { createPaymentsQueue, enqueueCharge, PAYMENTS_QUEUE, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
 import { sweepUnfinished } from '../../../src/workers/recovery.sweeper.js';
 import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
+import { createCompensationsRepository } from '../../../src/persistence/compensations.repository.js';
+import { CANCEL_ORDER_JOB, cancelJobId, COMPENSATIONS_QUEUE, createCompensationsQueue, refundJobId } from '../../../src/queues/compensations.queue.js';
 
 describe('recovery sweeper (real PostgreSQL and Redis)', () => {
   let iso: Isolated;
@@ -118,4 +120,39 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
     expect(await (await queue.getJob(orderId))?.getState()).toBe('completed');
     expect((await payments.findByOrderId(orderId))?.status).toBe('Success');
   });
+
+  it('when a cancellation is unanswered and a refund open with no job, or with a failed or completed one, then each is asked for again', async () => {
+    const compensations = createCompensationsRepository(knex);
+    const compensationsQueue = createCompensationsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 1, backoffMs: 10, retentionS: 3600 });
+    try {
+      const lost = randomUUID();
+      await compensations.recordCancellation({ orderId: lost, sourceEventId: randomUUID(), reason: 'lost job' });
+      const failed = randomUUID();
+      await compensations.recordCancellation({ orderId: failed, sourceEventId: randomUUID(), reason: 'failed job' });
+      await compensationsQueue.add(CANCEL_ORDER_JOB, { orderId: failed }, { jobId: cancelJobId(failed), attempts: 1 });
+      const refundId = randomUUID();
+      const refundOrder = randomUUID();
+      await compensations.insertRefund({ id: refundId, orderId: refundOrder, paymentId: null, amountMinor: 100n, amount: '1.00', currency: 'EUR', reason: 'r', sourceEventId: randomUUID() });
+      await compensations.recordCancellation({ orderId: refundOrder, sourceEventId: randomUUID(), reason: 'answered' });
+      await compensations.markCancellationAnswered(refundOrder);
+
+      // Fail the one job, as attempts running out would.
+      const failer = new Worker(COMPENSATIONS_QUEUE, async () => { throw new Error('gave up'); }, { connection: redis, prefix: iso.queuePrefix });
+      await new Promise<void>((resolve) => failer.on('failed', () => resolve()));
+      await failer.close();
+
+      const result = await sweepUnfinished({ payments, queue, compensations, compensationsQueue, logger, metrics: createMetrics(), staleAfterMs: 0 });
+
+      expect(result.rescued).toMatchObject({ compensation_missing_job: 2, compensation_failed_job: 1 });
+      expect(await (await compensationsQueue.getJob(cancelJobId(lost)))?.getState()).toBe('waiting');
+      expect(await (await compensationsQueue.getJob(cancelJobId(failed)))?.getState()).toBe('waiting');
+      expect((await compensationsQueue.getJob(refundJobId(refundId)))?.data).toEqual({ refundId, orderId: refundOrder });
+      // An answered cancellation is left alone.
+      expect(await compensationsQueue.getJob(cancelJobId(refundOrder))).toBeUndefined();
+    } finally {
+      await compensationsQueue.obliterate({ force: true });
+      await compensationsQueue.close();
+    }
+  });
 });
+
