@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkCompensation } from '../../scripts/lib/compensation-invariants.js';
+import { buildCompensationPlan } from '../../scripts/lib/compensation-plan.js';
+import { driveCompensation, missingAnswers } from '../../scripts/lib/compensation-traffic.js';
+import { startWebhookRelay, type WebhookRelay } from '../../scripts/lib/compensation-webhook-relay.js';
+import { until } from '../../scripts/lib/poll.js';
+import { randomSeed } from '../../src/gateway/simulator/prng.js';
+import { fetchLedgers, quietFor, sagaPorts, unacceptedWebhooks, verdict } from '../support/compensation-e2e.js';
+import { deploy, type Deployment } from '../support/e2e-harness.js';
+
+/**
+ * The saga's other half, black box (CONTRACT.md §8): 300 orders over two
+ * worker processes; a third cancelled before the reservation, while
+ * charging, or after the charge; a sixth refunded twice in part,
+ * concurrently; every compensation message sent again with its event id and
+ * under a new one; refunds sometimes pending at the gateway and settled by
+ * webhooks that arrive late, out of order and twice. Checked against the
+ * gateway's ledgers and the events on payment.events. A failing run prints
+ * its seed; COMPENSATION_SEED=N repeats its plan.
+ */
+const SECRET = 'whsec_compensation_e2e';
+const ORDERS = 300;
+
+describe('compensation end to end: cancellations and refunds over two workers, with webhooks', () => {
+  const seed = Number(process.env.COMPENSATION_SEED ?? randomSeed());
+  let relay: WebhookRelay;
+  let d: Deployment;
+
+  beforeAll(async () => {
+    relay = await startWebhookRelay({ slots: 2 });
+    d = await deploy({
+      workers: 2,
+      simEnv: {
+        SIM_SEED: String(seed),
+        SIM_WEBHOOK_URL: relay.urls.join(','),
+        SIM_WEBHOOK_SECRET: SECRET,
+        SIM_WEBHOOK_DUPLICATE_RATE: '0.3',
+        SIM_WEBHOOK_DELAY_MS: '0-2000',
+        SIM_REFUND_PENDING_RATE: '0.3',
+        SIM_REFUND_SETTLE_MS: '1000',
+      },
+      workerEnv: { STRIPE_WEBHOOK_SECRET: SECRET },
+    });
+    d.workers.forEach((w, slot) => relay.route(slot, `${d.httpUrlOf(w)}/webhooks/stripe`));
+  }, 120_000);
+  afterAll(async () => {
+    await d?.teardown();
+    await relay?.close();
+  });
+
+  it('every cancellation and refund is answered once, and what the customer paid in the end is exact', async () => {
+    const plan = buildCompensationPlan({ seed, orders: ORDERS });
+    const ports = await sagaPorts(d.client);
+    const drive = await driveCompensation(plan, ports, { spreadMs: 15_000, answerTimeoutMs: 20_000 });
+
+    let missing = missingAnswers(plan, d.client.received);
+    await until(async () => (missing = missingAnswers(plan, d.client.received)).length === 0, 60_000, 250);
+    await quietFor(d.client.received);
+    // Pending refunds settle by webhook: give deliveries still being retried their chance to land.
+    let unaccepted = await unacceptedWebhooks(d.gatewayUrl);
+    await until(async () => (unaccepted = await unacceptedWebhooks(d.gatewayUrl)).length === 0, 20_000, 500);
+
+    const results = checkCompensation(await fetchLedgers(d.gatewayUrl), d.client.received, { ...plan, cancelConfirmedFirst: drive.cancelConfirmedFirst });
+    const counts = (pred: (o: (typeof plan.orders)[number]) => boolean) => plan.orders.filter(pred).length;
+    const report = verdict(results, [
+      `compensation run, seed ${seed}: ${ORDERS} orders; cancelled before ${counts((o) => o.cancel === 'before')}, during ${counts((o) => o.cancel === 'during')}, after ${counts((o) => o.cancel === 'after')}; ` +
+        `${plan.orders.reduce((n, o) => n + o.refunds.length, 0)} refunds requested; ${drive.messagesPublished} messages published; ${d.client.received.length} events received`,
+      ...(drive.timedOut.length ? [`waits that timed out (${drive.timedOut.length}):`, ...drive.timedOut.slice(0, 10).map((t) => `  - ${t}`)] : []),
+      ...(missing.length ? [`answers still missing at the end (${missing.length}):`, ...missing.slice(0, 10).map((m) => `  - ${m}`)] : []),
+      ...(unaccepted.length ? [`webhook deliveries the workers did not accept (${unaccepted.length}), e.g. ${JSON.stringify(unaccepted.slice(0, 2))}`] : []),
+    ]);
+    if (results.some((r) => r.violations.length) || missing.length || unaccepted.length) console.log(report);
+
+    for (const r of results) {
+      expect.soft(r.violations, `${r.name} (seed ${seed})`).toEqual([]);
+      expect.soft(r.checked, `${r.name} checked something`).toBeGreaterThan(0);
+    }
+    expect.soft(missing, `answers missing (seed ${seed})`).toEqual([]);
+    expect.soft(tally(unaccepted.map((u) => `${u.type}: ${u.outcome}, last status ${u.lastStatus}`)), 'webhook deliveries the workers did not accept with a 2xx, by kind').toEqual({});
+    for (const w of d.workers) expect(w.child.exitCode, `${w.name} still running`).toBeNull();
+  }, 300_000);
+});
+
+function tally(items: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[item] = (counts[item] ?? 0) + 1;
+  return counts;
+}
