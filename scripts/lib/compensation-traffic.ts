@@ -127,7 +127,8 @@ export function watchEvents(received: readonly SeenEvent[], everyMs = 50): Event
     }
     for (const id of touched) for (const wake of [...(waiters.get(id) ?? [])]) wake();
   };
-  const timer = setInterval(index, everyMs);
+  // Unref'd: a run that ends early must not be kept alive by its watch.
+  const timer = setInterval(index, everyMs).unref();
   return {
     until(orderId, predicate, timeoutMs) {
       index();
