@@ -51,6 +51,14 @@ const schema = z.object({
     .string()
     .regex(/^(sk|rk)_(test|live)_\S+$/, { message: 'must be a Stripe secret key (sk_test_… or sk_live_…)' })
     .default('sk_test_simulator'),
+  /**
+   * The signing secret of the Stripe endpoint that posts to POST /webhooks/stripe
+   * (Dashboard or `stripe listen`). Unset: the route answers 404.
+   */
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_\S+$/, { message: "must be a Stripe webhook signing secret (whsec_…, the endpoint's signing secret)" })
+    .optional(),
   GATEWAY_TIMEOUT_MS: int(1, 600_000).default(10_000),
   HTTP_PORT: int(0, 65_535).default(3000),
   WORKER_CONCURRENCY: int(1, 1000).default(50),
@@ -140,6 +148,8 @@ function withoutCredentials(value: string | undefined): string | undefined {
   return value?.replace(/\/\/[^/@\s]*@/, '//***@').replace(/^([a-z]+:)[^/@\s]*@/i, '$1***@');
 }
 
+const SECRET_KEYS = new Set(['STRIPE_API_KEY', 'ADMIN_TOKEN', 'STRIPE_WEBHOOK_SECRET']);
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings count as unset, as shells and compose files produce them.
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
@@ -147,7 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {
       const key = String(i.path[0]);
-      const shown = key === 'STRIPE_API_KEY' || key === 'ADMIN_TOKEN' ? '(hidden)' : JSON.stringify(withoutCredentials(env[key]));
+      const shown = SECRET_KEYS.has(key) ? '(hidden)' : JSON.stringify(withoutCredentials(env[key]));
       return `${key}=${shown} ${i.message}`;
     });
     throw new ConfigError(problems);

@@ -11,6 +11,7 @@ import { registerMachineRoutes } from './machine.routes.js';
 import { registerMetricsRoutes } from './metrics.routes.js';
 import { OpsLogController } from './ops.log-controller.js';
 import { registerPaymentRoutes, type PaymentEventSource } from './payment.routes.js';
+import { registerWebhookRoutes, type WebhookRouteDeps } from './webhooks.routes.js';
 
 export interface OpsServerDeps {
   logger: Logger;
@@ -30,6 +31,8 @@ export interface OpsServerDeps {
   collect?: () => Promise<void>;
   /** How often the state chart page polls for counts. */
   chartPollMs?: number;
+  /** POST /webhooks/stripe's inbox. Absent, or without a secret, the route answers 404. */
+  webhooks?: WebhookRouteDeps;
 }
 
 export const STATE_CHART_PATH = '/machines/payment';
@@ -62,5 +65,7 @@ export function createOpsServer(deps: OpsServerDeps): FastifyInstance {
     pollMs: deps.chartPollMs,
   });
   registerPaymentRoutes(app, { payments: deps.payments, outbox: deps.outbox, drawn, queueName: deps.queue.name });
+  // Registered even when off: an unregistered path would meet the admin guard (401/403) instead of the contract's 404.
+  registerWebhookRoutes(app, deps.webhooks, deps.metrics);
   return app;
 }

@@ -84,10 +84,15 @@ export const paymentMachine = setup({
     }),
     recordCancellation: assign({
       cancellation: ({ context, event }) =>
-        event.type === 'CANCEL' ? { refundId: event.refundId, reason: event.reason, answered: false } : context.cancellation,
+        event.type === 'CANCEL' ? { refundId: event.refundId, reason: event.reason, answered: event.answered ?? false } : context.cancellation,
     }),
     answerCancellation: assign({
       cancellation: ({ context }) => context.cancellation && { ...context.cancellation, answered: true },
+    }),
+    /** PaymentCancelled, unless the cancellation was answered already (an order cancelled before it had a payment). */
+    answerCancellationOnce: enqueueActions(({ context, enqueue }) => {
+      if (!context.cancellation?.answered) enqueue('emitPaymentCancelled');
+      enqueue('answerCancellation');
     }),
     reserveRefund: assign({
       refunds: ({ context, event }) => {
@@ -106,10 +111,7 @@ export const paymentMachine = setup({
     followCancellation: enqueueActions(({ context, enqueue }) => {
       const next = cancellationStep(context);
       if (next === 'arm') enqueue.assign({ refunds: armCancellationRefund(context) });
-      if (next === 'answer') {
-        enqueue('answerCancellation');
-        enqueue('emitPaymentCancelled');
-      }
+      if (next === 'answer') enqueue('answerCancellationOnce');
     }),
     recordDispute: assign({
       dispute: ({ context, event }) =>
@@ -160,7 +162,7 @@ export const paymentMachine = setup({
         START: { target: 'Processing', actions: 'recordRoute' },
         REJECT: { target: 'Failed', actions: 'recordFailure' },
         // Nothing was ever sent: PaymentFailed(order_cancelled) is the order's terminal event, PaymentCancelled the answer.
-        CANCEL: { target: 'Failed', actions: ['recordCancellation', 'recordFailure', 'answerCancellation', 'emitPaymentCancelled'] },
+        CANCEL: { target: 'Failed', actions: ['recordCancellation', 'recordFailure', 'answerCancellationOnce'] },
       },
     },
     Processing: {
@@ -170,7 +172,7 @@ export const paymentMachine = setup({
         // Charged despite a cancellation: PaymentCompleted stands and the refund of everything follows (followCancellation).
         CHARGE_SUCCEEDED: { guard: 'hasTransactionId', target: 'Success', actions: ['recordSuccess', 'emitPaymentCompleted', 'followCancellation'] },
         CHARGE_DECLINED: [
-          { guard: 'cancelRequested', target: 'Failed', actions: ['recordFailure', 'answerCancellation', 'emitPaymentCancelled'] },
+          { guard: 'cancelRequested', target: 'Failed', actions: ['recordFailure', 'answerCancellationOnce'] },
           { target: 'Failed', actions: 'recordFailure' },
         ],
         CHARGE_FAILED_TRANSIENTLY: [
@@ -182,12 +184,12 @@ export const paymentMachine = setup({
         // Once cancelled, no new handle may be prepared: only voiding the known ones is owed.
         ROUTE: { guard: 'notCancelled', actions: 'recordRoute' },
         GIVE_UP: [
-          { guard: 'exhaustedAndCancelled', target: 'Failed', actions: ['recordFailure', 'answerCancellation', 'emitPaymentCancelled'] },
+          { guard: 'exhaustedAndCancelled', target: 'Failed', actions: ['recordFailure', 'answerCancellationOnce'] },
           { guard: 'attemptsExhausted', target: 'Failed', actions: 'recordFailure' },
         ],
         // The outcome is unknown: record the cancellation; the worker voids instead of charging (voidOwed).
         CANCEL: { guard: 'notCancelled', actions: 'recordCancellation' },
-        CHARGE_VOIDED: { guard: 'cancelRequested', target: 'Failed', actions: ['recordRoute', 'recordFailure', 'answerCancellation', 'emitPaymentCancelled'] },
+        CHARGE_VOIDED: { guard: 'cancelRequested', target: 'Failed', actions: ['recordRoute', 'recordFailure', 'answerCancellationOnce'] },
       },
     },
     Success: {
@@ -250,7 +252,7 @@ export const paymentMachine = setup({
       // Entered only from the charge phase, and left never: PaymentFailed is emitted once.
       entry: 'emitPaymentFailed',
       on: {
-        CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'answerCancellation', 'emitPaymentCancelled'] },
+        CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'answerCancellationOnce'] },
         REFUND_REQUESTED: { guard: 'isNewRefund', actions: ['refuseNotCharged', 'emitRefundFailed'] },
       },
     },

@@ -79,7 +79,13 @@ export type PaymentEvent =
    * OrderCancelled. `refundId` is the service's own stable id for the refund the
    * cancellation may owe (the worker derives it from the payment).
    */
-  | { type: 'CANCEL'; reason: string; refundId: string }
+  | {
+      type: 'CANCEL';
+      reason: string;
+      refundId: string;
+      /** Already answered PaymentCancelled (the order was cancelled before it had a payment): the machine answers nothing more. */
+      answered?: boolean;
+    }
   /** Cancelled while Processing: every handle that could charge was cancelled and none had charged. */
   | { type: 'CHARGE_VOIDED'; cleared?: string[] }
   /** RefundRequested, with the order service's refundId (its idempotency key). */

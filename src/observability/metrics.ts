@@ -92,6 +92,18 @@ export function createMetrics(register = new client.Registry()) {
       help: '1 while this process pulls no jobs because another process takes the input and has free slots (WORKER_STANDBY)',
       registers: [register],
     }),
+    webhooksReceived: new client.Counter({
+      name: 'webhooks_received_total',
+      help: 'Stripe webhook deliveries to POST /webhooks/stripe, by event type (unknown when unverified) and verification: ok, bad_signature, stale, malformed',
+      labelNames: ['type', 'verification'] as const,
+      registers: [register],
+    }),
+    webhooksApplied: new client.Counter({
+      name: 'webhooks_applied_total',
+      help: 'Stripe webhook events settled by the ApplyWebhook job, by event type and outcome: applied, refused, ignored, no_payment',
+      labelNames: ['type', 'outcome'] as const,
+      registers: [register],
+    }),
     connectionState: new client.Gauge({
       name: 'dependency_up',
       help: '1 when the connection to a dependency is up',

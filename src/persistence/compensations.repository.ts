@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import type { Refund as MachineRefund } from '../machines/payment.machine.js';
+import type { OutboxEvent } from './payments.repository.js';
 
 /**
  * The compensation input's durable record (CONTRACT.md §8): order
@@ -118,6 +120,20 @@ const toRefund = (r: RefundRow): Refund => ({
   updatedAt: r.updated_at,
 });
 
+/**
+ * The gateway idempotency key of a refund's attempt: one refund per key at the
+ * gateway, and a new attempt (a cancellation's refund that failed) a new key.
+ */
+export const refundIdempotencyKey = (paymentId: string, refundId: string, attempt: number) => `${paymentId}-refund-${refundId}-${attempt}`;
+
+const outboxParams = (e: OutboxEvent) => ({
+  id: e.id,
+  type: e.type,
+  routingKey: e.routingKey,
+  payload: JSON.stringify(e.payload),
+  headers: e.headers ? JSON.stringify(e.headers) : null,
+});
+
 /** Columns hold 255 (reasons) and 500 (failure reasons) characters. */
 const fit = (text: string | null | undefined, max: number) => text?.slice(0, max) ?? null;
 
@@ -202,6 +218,82 @@ export function createCompensationsRepository(knex: Knex) {
         .orderBy('updated_at')
         .limit(limit)) as RefundRow[];
       return rows.map(toRefund);
+    },
+
+    /** Its answer is written (by the machine's commit, or below): nothing more to do for it. */
+    async markCancellationAnswered(orderId: string): Promise<void> {
+      await knex('order_cancellations').where({ order_id: orderId }).whereNull('answered_at').update({ answered_at: knex.fn.now() });
+    },
+
+    /**
+     * Answers the cancellation of an order that has no payment: PaymentCancelled
+     * (no payment id) and the cancellation marked answered, in one statement, and
+     * only while the order still has no payment. False when it has one by now
+     * (the machine answers then) or the cancellation was answered already.
+     */
+    async answerCancellationWithoutPayment(orderId: string, event: OutboxEvent): Promise<boolean> {
+      const { rows } = await knex.raw(
+        `WITH answered AS (
+           UPDATE order_cancellations SET answered_at = now()
+           WHERE order_id = :orderId AND answered_at IS NULL AND NOT EXISTS (SELECT 1 FROM payments WHERE order_id = :orderId)
+           RETURNING order_id),
+         ob AS (
+           INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+           SELECT :id, NULL, order_id, :type, :routingKey, CAST(:payload AS jsonb), CAST(:headers AS jsonb) FROM answered
+           ON CONFLICT DO NOTHING)
+         SELECT CAST(count(*) AS int) AS n FROM answered`,
+        { orderId, ...outboxParams(event) },
+      );
+      return (rows as Array<{ n: number }>)[0]!.n === 1;
+    },
+
+    /**
+     * Refuses a refund the machine never saw (no payment for its order, or an
+     * amount no currency can hold): the row failed and its RefundFailed, in one
+     * statement, only while the row is still requested. False: answered already.
+     */
+    async refuseRefund(refundId: string, code: string, reason: string, event: OutboxEvent): Promise<boolean> {
+      const { rows } = await knex.raw(
+        `WITH refused AS (
+           UPDATE refunds SET status = 'failed', failure_code = :code, failure_reason = :reason, updated_at = now()
+           WHERE id = :refundId AND status = 'requested'
+           RETURNING order_id, payment_id),
+         ob AS (
+           INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
+           SELECT :id, payment_id, order_id, :type, :routingKey, CAST(:payload AS jsonb), CAST(:headers AS jsonb) FROM refused)
+         SELECT CAST(count(*) AS int) AS n FROM refused`,
+        { refundId, code: fit(code, 64), reason: fit(reason, 500), ...outboxParams(event) },
+      );
+      return (rows as Array<{ n: number }>)[0]!.n === 1;
+    },
+
+    /**
+     * Brings the refunds rows in line with the payment's machine, which is the
+     * record: each refund's status, gateway id, last failure and the
+     * idempotency key of its current attempt. Called before a refund is sent (so
+     * its key is on record first) and after its outcome is committed.
+     */
+    async syncRefunds(payment: { id: string; orderId: string; currency: string; refunds: Record<string, MachineRefund> }): Promise<void> {
+      const rows = Object.entries(payment.refunds).map(([id, r]) => ({
+        id,
+        order_id: payment.orderId,
+        payment_id: payment.id,
+        amount_minor: r.amountMinor,
+        currency: payment.currency,
+        reason: fit(r.reason, 255),
+        status: r.status,
+        failure_code: fit(r.failureCode, 64),
+        failure_reason: fit(r.failureReason, 500),
+        gateway_refund_id: r.gatewayRefundId,
+        idempotency_key: refundIdempotencyKey(payment.id, id, r.attempt),
+        cancel: r.cancel,
+        updated_at: knex.fn.now(),
+      }));
+      if (!rows.length) return;
+      await knex('refunds')
+        .insert(rows)
+        .onConflict('id')
+        .merge(['payment_id', 'amount_minor', 'currency', 'status', 'failure_code', 'failure_reason', 'gateway_refund_id', 'idempotency_key', 'updated_at']);
     },
 
     /** The order's payment, if it has one yet: a refund is in its currency. */

@@ -3,6 +3,8 @@ import pg from 'pg';
 import * as paymentsMigration from './migrations/20261126000001_payments.js';
 import * as dropUnusedIndexes from './migrations/20261126000002_drop_unused_payment_indexes.js';
 import * as compensationsMigration from './migrations/20261206000001_compensations.js';
+import * as compensationStates from './migrations/20261206000010_compensation_states.js';
+import * as webhookEventsMigration from './migrations/20261207000001_webhook_events.js';
 
 // int8 (bigint) stays a string from pg; the repositories turn it into a BigInt,
 // never a Number, so no amount passes through a binary float.
@@ -12,6 +14,8 @@ const migrations: Record<string, Knex.Migration> = {
   '20261126000001_payments': paymentsMigration,
   '20261126000002_drop_unused_payment_indexes': dropUnusedIndexes,
   '20261206000001_compensations': compensationsMigration,
+  '20261206000010_compensation_states': compensationStates,
+  '20261207000001_webhook_events': webhookEventsMigration,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

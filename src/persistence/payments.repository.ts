@@ -28,6 +28,12 @@ export interface Payment {
   updatedAt: Date;
   completedAt: Date | null;
   failedAt: Date | null;
+  /**
+   * The order's OrderCancelled as recorded when the payment was loaded
+   * (`order_cancellations`), whether or not the machine has taken it yet;
+   * `answered`: its answer has been written. Null when it is not cancelled.
+   */
+  orderCancelled: { reason: string | null; answered: boolean } | null;
 }
 
 export interface Transition {
@@ -75,11 +81,17 @@ export interface TransitionWrite {
   failureReason: string | null;
   /** Stored only when given: the gateway's answer that settled this step. */
   gatewayResponse?: Record<string, unknown>;
-  outbox?: OutboxEvent;
+  /** The events the machine asked for with this step, written with it. */
+  outbox?: OutboxEvent[];
 }
 
 /** A `payments` row as PostgreSQL returns it (int8 and numeric as strings). */
-type PaymentRow = Pick<PaymentModel, Exclude<keyof PaymentModel, keyof Model>>;
+type PaymentRow = Pick<PaymentModel, Exclude<keyof PaymentModel, keyof Model>> & {
+  /** Only from the loads, which join the order's cancellation. */
+  cancel_received_at?: Date | null;
+  cancel_answered_at?: Date | null;
+  cancel_reason?: string | null;
+};
 
 function toPayment(row: PaymentRow): Payment {
   return {
@@ -103,6 +115,7 @@ function toPayment(row: PaymentRow): Payment {
     updatedAt: row.updated_at,
     completedAt: row.completed_at,
     failedAt: row.failed_at,
+    orderCancelled: row.cancel_received_at ? { reason: row.cancel_reason ?? null, answered: !!row.cancel_answered_at } : null,
   };
 }
 
@@ -123,11 +136,13 @@ const json = (v: unknown) => (v === null || v === undefined ? null : JSON.string
 // CTEs: the history row and the outbox event are written only if the payment
 // row was), sent as named prepared statements (see sql.ts).
 
-const LOAD = 'SELECT * FROM payments WHERE order_id = $1';
+/** A payment with its order's cancellation, if one was recorded (the charge job must see it before it charges). */
+const LOAD_COLUMNS = `p.*, c.received_at AS cancel_received_at, c.answered_at AS cancel_answered_at, c.reason AS cancel_reason
+  FROM payments p LEFT JOIN order_cancellations c ON c.order_id = p.order_id`;
+const LOAD = `SELECT ${LOAD_COLUMNS} WHERE p.order_id = $1`;
 /** Many payments by order id in one statement: one prepared statement for any batch size. */
-const LOAD_MANY = 'SELECT * FROM payments WHERE order_id = ANY($1::uuid[])';
+const LOAD_MANY = `SELECT ${LOAD_COLUMNS} WHERE p.order_id = ANY($1::uuid[])`;
 
-const outboxValues = (o: OutboxEvent) => [o.id, o.type, o.routingKey, JSON.stringify(o.payload), json(o.headers)];
 
 /** failure_reason holds 500 characters. */
 const fitReason = (reason: string | null | undefined) => reason?.slice(0, 500) ?? null;
@@ -147,10 +162,14 @@ function inputRows(columns: Columns, many: boolean): string {
 }
 
 /** An event written with its payment's row: its columns, and the CTE that writes it only for the rows `source` wrote. */
-const OUTBOX_COLUMNS = [['ob_id', 'uuid'], ['ob_type', 'text'], ['ob_key', 'text'], ['ob_payload', 'jsonb'], ['ob_headers', 'jsonb']] as const;
+const OUTBOX_COLUMNS = [['ob_events', 'jsonb']] as const;
 const outboxCte = (source: 'ins' | 'upd') => `,
   ob AS (INSERT INTO outbox (id, payment_id, order_id, type, routing_key, payload, headers)
-    SELECT i.ob_id, w.id, w.order_id, i.ob_type, i.ob_key, i.ob_payload, i.ob_headers FROM ${source} w JOIN input i ON i.id = w.id)`;
+    SELECT (e->>'id')::uuid, w.id, w.order_id, e->>'type', e->>'routingKey', e->'payload', NULLIF(e->'headers', 'null'::jsonb)
+    FROM ${source} w JOIN input i ON i.id = w.id CROSS JOIN LATERAL jsonb_array_elements(i.ob_events) e)`;
+/** The events as the one `ob_events` value: a JSON array, each event with its id, type, routing key, payload and headers. */
+const outboxValue = (events: readonly OutboxEvent[]) =>
+  JSON.stringify(events.map((e) => ({ id: e.id, type: e.type, routingKey: e.routingKey, payload: e.payload, headers: e.headers ?? null })));
 
 /** A new payment's inputs: the row, then its first history row. */
 const INSERT_COLUMNS = [
@@ -191,7 +210,7 @@ function insertValues(p: NewPayment): unknown[] {
     p.failure?.code ?? null, fitReason(p.failure?.reason), p.failure !== undefined,
     p.failure ? 'REJECT' : 'CREATED', historyDetail(p),
   ];
-  if (p.failure) values.push(...outboxValues(p.failure.outbox));
+  if (p.failure) values.push(outboxValue([p.failure.outbox]));
   return values;
 }
 
@@ -241,7 +260,7 @@ function commitValues(payment: Payment, w: TransitionWrite): unknown[] {
     payment.status, w.event, json(w.detail), w.transactionId, w.gateway, w.failureCode, fitReason(w.failureReason),
   ];
   if (w.gatewayResponse !== undefined) values.push(json(w.gatewayResponse));
-  if (w.outbox) values.push(...outboxValues(w.outbox));
+  if (w.outbox?.length) values.push(outboxValue(w.outbox));
   return values;
 }
 
@@ -325,7 +344,7 @@ export function createPaymentsRepository(knex: Knex) {
       many: commitStatement({ many: true, response, outbox }),
     })),
   );
-  const shapeOf = (w: TransitionWrite) => shapes[w.gatewayResponse === undefined ? 0 : 1]![w.outbox ? 1 : 0]!;
+  const shapeOf = (w: TransitionWrite) => shapes[w.gatewayResponse === undefined ? 0 : 1]![w.outbox?.length ? 1 : 0]!;
 
   /** One commit in its own statement: the database's answer, or undefined when the version had moved on. */
   const commitOne = async ({ payment, w }: Commit): Promise<CommitResult | undefined> => {
@@ -424,6 +443,12 @@ export function createPaymentsRepository(knex: Knex) {
     },
 
     findWithHistory,
+
+    /** The order a charge belongs to, by the gateway's transaction id (a webhook names the payment intent, not the order). */
+    async orderIdOfTransaction(transactionId: string): Promise<string | undefined> {
+      const row = await Payments.query().select('order_id').findOne({ transaction_id: transactionId });
+      return row?.order_id;
+    },
 
     /** An order's history, oldest first (empty when it has no payment). */
     async history(orderId: string): Promise<Transition[]> {

@@ -10,6 +10,8 @@ import { chargeJobOptions, type PaymentsQueueOptions } from './payments.queue.js
 export const COMPENSATIONS_QUEUE = 'compensations';
 export const CANCEL_ORDER_JOB = 'CancelOrder';
 export const REFUND_PAYMENT_JOB = 'RefundPayment';
+/** A Stripe webhook recorded in `webhook_events`, to apply to its payment. */
+export const APPLY_WEBHOOK_JOB = 'ApplyWebhook';
 
 export interface CancelOrderJob {
   orderId: string;
@@ -20,23 +22,38 @@ export interface RefundPaymentJob {
   orderId: string;
 }
 
-export type CompensationJob = CancelOrderJob | RefundPaymentJob;
-export type CompensationJobName = typeof CANCEL_ORDER_JOB | typeof REFUND_PAYMENT_JOB;
+export interface ApplyWebhookJob {
+  /** Stripe's event id (`evt_…`): the job reads the event from its `webhook_events` row. */
+  eventId: string;
+}
+
+export type CompensationJob = CancelOrderJob | RefundPaymentJob | ApplyWebhookJob;
+export type CompensationJobName = typeof CANCEL_ORDER_JOB | typeof REFUND_PAYMENT_JOB | typeof APPLY_WEBHOOK_JOB;
 export type CompensationsQueue = Queue<CompensationJob, unknown, CompensationJobName>;
 
 // Job ids are derived from the durable ids, so a second `add` is a no-op while
 // the job is kept. BullMQ refuses ids holding ':' (it builds Redis keys with
 // it) and ids that parse as integers: a prefix and '-' avoid both.
 export const cancelJobId = (orderId: string) => `cancel-${orderId}`;
+
+/** Tries before a compensation job is left to the sweeper; with the capped backoff, about 20 minutes. */
+export const COMPENSATION_ATTEMPTS = 40;
+/** The backoff type the compensation worker computes (see cappedBackoff): exponential, at most 30 s, with jitter. */
+export const CAPPED_BACKOFF = 'capped';
+export function cappedBackoff(attemptsMade: number, baseMs: number, capMs = 30_000): number {
+  return Math.round(Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1), capMs) * (0.5 + Math.random() / 2));
+}
 export const refundJobId = (refundId: string) => `refund-${refundId}`;
+export const webhookJobId = (eventId: string) => `webhook-${eventId}`;
 
 /** The payments queue's options (prefix, attempts, backoff, retention), for the compensations queue. */
 export function createCompensationsQueue(o: PaymentsQueueOptions): CompensationsQueue {
   return new Queue<CompensationJob, unknown, CompensationJobName>(COMPENSATIONS_QUEUE, {
     connection: o.connection,
     prefix: o.prefix,
-    // The same retries and retention as a charge: kept long enough that a redelivered request is absorbed by the job id.
-    defaultJobOptions: chargeJobOptions(o),
+    // The retention of a charge (kept long enough that a redelivered request is absorbed by the job id), and
+    // more, capped retries: a compensation may wait minutes for a charge or a pending refund to settle.
+    defaultJobOptions: { ...chargeJobOptions(o), attempts: COMPENSATION_ATTEMPTS, backoff: { type: CAPPED_BACKOFF } },
     ...(o.telemetry ? { telemetry: o.telemetry } : {}),
   });
 }
@@ -56,4 +73,12 @@ export function createCompensationEnqueuer(queue: CompensationsQueue): Compensat
       await queue.add(REFUND_PAYMENT_JOB, { refundId, orderId }, { jobId: refundJobId(refundId) });
     },
   };
+}
+
+/**
+ * Enqueues the application of one recorded webhook. Idempotent by its job id
+ * while the job is kept; after that the row's outcome absorbs a repeat.
+ */
+export async function enqueueWebhook(queue: CompensationsQueue, eventId: string): Promise<void> {
+  await queue.add(APPLY_WEBHOOK_JOB, { eventId }, { jobId: webhookJobId(eventId) });
 }

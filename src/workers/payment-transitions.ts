@@ -1,8 +1,9 @@
-import type { PaymentEvent } from '../machines/payment.machine.js';
+import type { PaymentContext, PaymentEvent } from '../machines/payment.machine.js';
 import { applyPaymentEvent, type PaymentEffect } from '../machines/payment.snapshot.js';
 import { withTraceHeaders } from '../observability/tracing.js';
 import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/payments.repository.js';
-import { paymentCompleted, paymentFailed } from '../queues/payment-events.js';
+import { formatAmount } from '../money.js';
+import { paymentCancelled, paymentCompleted, paymentDisputed, paymentFailed, paymentRefunded, refundFailed } from '../queues/payment-events.js';
 
 /** Another worker wrote this payment since we read it: we lost the race and must not act further. */
 export class ConcurrentUpdateError extends Error {
@@ -23,31 +24,46 @@ export class RefusedTransitionError extends Error {
 export interface Advanced {
   payment: Payment;
   effects: PaymentEffect[];
-  /** The terminal event committed with this step, if the machine asked for one. */
-  outbox?: OutboxEvent;
+  /** The events committed with this step, as the machine asked for them (none for most steps). */
+  outbox: OutboxEvent[];
 }
 
-/** The terminal event the machine asked for, as an outbox row written with the state. */
-function outboxFor(effects: PaymentEffect[], payment: Payment, next: ReturnType<typeof applyPaymentEvent>): OutboxEvent | undefined {
-  const ctx = next.snapshot.context;
-  if (effects.includes('emitPaymentCompleted')) {
-    return paymentCompleted({
-      orderId: payment.orderId,
-      paymentId: payment.id,
-      transactionId: ctx.transactionId ?? '',
-      amount: payment.amount,
-      currency: payment.currency,
-    });
-  }
-  if (effects.includes('emitPaymentFailed')) {
-    return paymentFailed({
-      orderId: payment.orderId,
-      paymentId: payment.id,
-      reason: ctx.failureReason ?? 'payment failed',
-      code: ctx.failureCode ?? 'processing_error',
-    });
-  }
-  return undefined;
+/** Which refund an effect is about: the one the applied event names, or the cancellation's own. */
+function refundIdOf(event: PaymentEvent, ctx: PaymentContext): string | undefined {
+  if ('refundId' in event) return event.refundId;
+  return ctx.cancellation?.refundId;
+}
+
+/** The events the machine asked for with this step, as outbox rows written with the state. */
+function outboxFor(effects: PaymentEffect[], payment: Payment, event: PaymentEvent, ctx: PaymentContext): OutboxEvent[] {
+  const { orderId, id: paymentId, currency } = payment;
+  const money = (minor: string) => formatAmount(BigInt(minor), currency);
+  const refundId = refundIdOf(event, ctx);
+  const refund = refundId ? ctx.refunds[refundId] : undefined;
+  return effects.map((effect) => {
+    switch (effect) {
+      case 'emitPaymentCompleted':
+        return paymentCompleted({ orderId, paymentId, transactionId: ctx.transactionId ?? '', amount: payment.amount, currency });
+      case 'emitPaymentFailed':
+        return paymentFailed({ orderId, paymentId, reason: ctx.failureReason ?? 'payment failed', code: ctx.failureCode ?? 'processing_error' });
+      case 'emitPaymentCancelled':
+        return paymentCancelled({ orderId, paymentId });
+      case 'emitPaymentRefunded':
+        if (!refundId || !refund) throw new Error(`order ${orderId}: the machine named emitPaymentRefunded for ${event.type} without a refund`);
+        return paymentRefunded({
+          orderId, paymentId, refundId, amount: money(refund.amountMinor), amountRefunded: money(ctx.amountRefundedMinor), currency,
+          gatewayRefundId: refund.gatewayRefundId,
+        });
+      case 'emitRefundFailed':
+        if (!refundId) throw new Error(`order ${orderId}: the machine named emitRefundFailed for ${event.type} without a refund`);
+        return refundFailed({ orderId, refundId, code: refund?.failureCode ?? 'refund_failed', reason: refund?.failureReason ?? 'the refund failed' });
+      case 'emitPaymentDisputed': {
+        const dispute = ctx.dispute;
+        if (!dispute) throw new Error(`order ${orderId}: the machine named emitPaymentDisputed without a dispute`);
+        return paymentDisputed({ orderId, paymentId, disputeId: dispute.disputeId, amount: money(dispute.amountMinor), currency, reason: dispute.reason });
+      }
+    }
+  });
 }
 
 /**
@@ -65,9 +81,8 @@ export async function advance(
   const step = applyPaymentEvent(payment.snapshot, event);
   if (!step.changed) throw new RefusedTransitionError(payment.orderId, payment.status, event.type);
   const ctx = step.snapshot.context;
-  const terminal = outboxFor(step.effects, payment, step);
-  // The event carries the trace of the job that settled it: the relay publishes these headers.
-  const outbox = terminal && withTraceHeaders(terminal);
+  // The events carry the trace of the job that settled them: the relay publishes these headers.
+  const outbox = outboxFor(step.effects, payment, event, ctx).map(withTraceHeaders);
   const updated = await payments.commitTransition(payment, {
     snapshot: step.snapshot,
     event: event.type,
@@ -77,8 +92,8 @@ export async function advance(
     failureCode: ctx.failureCode,
     failureReason: ctx.failureReason,
     ...(gatewayResponse ? { gatewayResponse } : {}),
-    ...(outbox ? { outbox } : {}),
+    ...(outbox.length ? { outbox } : {}),
   });
   if (!updated) throw new ConcurrentUpdateError(payment.orderId, payment.version);
-  return { payment: updated, effects: step.effects, ...(outbox ? { outbox } : {}) };
+  return { payment: updated, effects: step.effects, outbox };
 }

@@ -3,13 +3,15 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { annotateActiveSpan, ATTR } from '../observability/tracing.js';
 import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/payments.repository.js';
+import type { ChargePaymentJob } from '../queues/payments.queue.js';
+import { cancellationRefundId } from '../queues/order-refund-request.js';
+import { isChargeSettled } from '../machines/payment.machine.js';
+import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
+import { chargeViaGateways, settleBeforeGivingUp, type RoutedGateway } from './gateway-router.js';
+import { attemptsExhausted, chargeOwed, migrateSnapshot, voidOwed } from '../machines/payment.snapshot.js';
 
 /** What the processor needs of the payments table. */
 export type PaymentsPort = Pick<PaymentsRepository, 'findByOrderId' | 'commitTransition' | 'note'>;
-import type { ChargePaymentJob } from '../queues/payments.queue.js';
-import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
-import { chargeViaGateways, settleBeforeGivingUp, type RoutedGateway } from './gateway-router.js';
-import { attemptsExhausted, chargeOwed, migrateSnapshot } from '../machines/payment.snapshot.js';
 import { advance, type Advanced } from './payment-transitions.js';
 import { crashPoint } from './crash-points.js';
 
@@ -21,8 +23,10 @@ export interface PaymentProcessorDeps {
   pauseQueue?: (ms: number) => Promise<void>;
   logger: Logger;
   metrics: Metrics;
-  /** Called once a terminal state and its event are committed: the relay publishes it at once. */
+  /** Called for each event committed with a state: the relay publishes it at once. */
   onOutboxWritten?: (orderId: string, event: OutboxEvent) => void;
+  /** A settled charge left compensation owed (a cancellation that came while charging): its job should run now. */
+  onCompensationOwed?: (orderId: string) => void;
 }
 
 export interface PaymentJobResult {
@@ -66,15 +70,23 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     log = log.child({ paymentId: payment.id });
     annotateActiveSpan({ [ATTR.orderId]: orderId, [ATTR.paymentId]: payment.id }); // the job's span (bullmq-otel), when tracing
 
-    if (payment.status === 'Success' || payment.status === 'Failed') { //       2. already settled: absorb
+    if (payment.orderCancelled && !payment.snapshot.context.cancellation && !isChargeSettled(payment.status)) {
+      // 2. cancelled before it was charged: the machine learns it before anything is sent
+      const cancelled = await advance(payments, payment, { type: 'CANCEL', reason: payment.orderCancelled.reason ?? 'order cancelled', refundId: cancellationRefundId(orderId), answered: payment.orderCancelled.answered }, { jobId: job.id });
+      for (const event of cancelled.outbox) deps.onOutboxWritten?.(orderId, event);
+      payment = cancelled.payment;
+    }
+    if (isChargeSettled(payment.status)) { //                                   already settled: absorb
       metrics.dedupeHits.inc({ layer: 'terminal' });
       return { status: payment.status, transactionId: payment.transactionId, code: payment.failureCode, alreadyDone: true };
     }
 
     const calls: GatewayCall[] = [];
-    let outcome: ChargeOutcome | undefined;
+    let outcome: ChargeOutcome | { kind: 'voided' } | undefined;
     let cleared: string[] = [];
-    if (chargeOwed(payment.snapshot)) { //                                      3. prepare; commit Processing and the handle; confirm
+    if (voidOwed(payment.snapshot)) { //                                        3a. cancelled while the outcome was unknown: cancel, never confirm
+      outcome = (await settleBeforeGivingUp(gateways, payment, calls)) ?? { kind: 'voided' };
+    } else if (chargeOwed(payment.snapshot)) { //                               3. prepare; commit Processing and the handle; confirm
       const routed = await chargeViaGateways(gateways, payment, calls, route(job.id));
       crashPoint('worker:after-gateway-call');
       payment = routed.payment;
@@ -91,10 +103,11 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
       metrics.gatewayCall.observe({ gateway: c.gateway, operation: c.operation, outcome: c.outcome }, c.durationMs / 1000);
     }
 
-    const { payment: settled, outbox } = await settle(payment, outcome, cleared, calls, job, log); //  4. commit the outcome (+ its event)
+    const { payment: settled, outbox } = await settle(payment, outcome, cleared, calls, job, log); //  4. commit the outcome (+ its events)
     crashPoint('worker:after-terminal-commit');
-    if (outbox) deps.onOutboxWritten?.(orderId, outbox); //                      5. publish the event now (the relay is the safety net)
-    if (settled.status === 'Success' || settled.status === 'Failed') {
+    for (const event of outbox) deps.onOutboxWritten?.(orderId, event); //       5. publish the events now (the relay is the safety net)
+    if (settled.snapshot.context.cancellation && !settled.snapshot.context.cancellation.answered) deps.onCompensationOwed?.(orderId);
+    if (isChargeSettled(settled.status)) {
       metrics.paymentsTerminal.inc({ status: settled.status, code: settled.failureCode ?? '' });
       metrics.paymentEndToEnd.observe({ status: settled.status }, (Date.now() - settled.createdAt.getTime()) / 1000);
       log.info({ status: settled.status, code: settled.failureCode, transactionId: settled.transactionId }, `payment ${settled.status}`);
@@ -103,7 +116,7 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
   };
 
   /** Commits what the attempt established; `undefined`: the machine's attempts were already spent, only giving up is left. */
-  async function settle(payment: Payment, outcome: ChargeOutcome | undefined, cleared: string[], calls: GatewayCall[], job: Job, log: Logger): Promise<Advanced> {
+  async function settle(payment: Payment, outcome: ChargeOutcome | { kind: 'voided' } | undefined, cleared: string[], calls: GatewayCall[], job: Job, log: Logger): Promise<Advanced> {
     const detail = { jobId: job.id, gatewayCalls: calls };
     // Nothing could be prepared (or it was refused outright): Processing is committed first, as the outcome needs it.
     if (outcome && payment.status === 'Initiated') payment = (await advance(payments, payment, { type: 'START' }, { jobId: job.id })).payment;
@@ -125,6 +138,8 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
         }
         return giveUp(failed, `last: ${outcome.code}: ${outcome.reason}`, calls, job, log);
       }
+      case 'voided':
+        return advance(payments, payment, { type: 'CHARGE_VOIDED', cleared: Object.keys(payment.snapshot.context.intents) }, detail);
       case undefined:
         return giveUp(payment, `last: ${payment.snapshot.context.lastError ?? 'unknown'}`, calls, job, log);
     }
@@ -146,7 +161,7 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
    * A settled payment ends its job as completed, whatever the outcome: a decline is the
    * payment's answer, not a broken job, so BullMQ's failed list keeps only jobs that broke.
    */
-  function finish(payment: Payment, outcome: ChargeOutcome | undefined): PaymentJobResult {
+  function finish(payment: Payment, outcome: ChargeOutcome | { kind: 'voided' } | undefined): PaymentJobResult {
     const code = payment.status === 'Failed' ? payment.failureCode : outcome?.kind === 'declined' ? outcome.code : null;
     return { status: payment.status, transactionId: payment.transactionId, code };
   }

@@ -451,3 +451,18 @@ describe('the effects the worker maps to events', () => {
     expect(emits.sort()).toEqual([...PAYMENT_EFFECTS].sort());
   });
 });
+
+describe('a cancellation answered before the order had a payment', () => {
+  const alreadyAnswered: PaymentEvent = { ...CANCEL, answered: true } as PaymentEvent;
+
+  it('when it reaches the new payment in Initiated, then the payment fails order_cancelled and only PaymentFailed is named', () => {
+    const { snapshot, effects } = step(reach([]), alreadyAnswered);
+    expect(snapshot.value).toBe('Failed');
+    expect(snapshot.context).toMatchObject({ failureCode: 'order_cancelled', cancellation: answered });
+    expect(effects).toEqual(['emitPaymentFailed']);
+  });
+
+  it('when it is not marked answered, then the same cancellation names PaymentCancelled too', () => {
+    expect(step(reach([]), CANCEL).effects.sort()).toEqual(['emitPaymentCancelled', 'emitPaymentFailed']);
+  });
+});

@@ -77,7 +77,7 @@ export async function seedSucceeded(payments: PaymentsRepository): Promise<Seede
     transactionId: 'pi_ops_success',
     gateway: 'stripe',
     gatewayResponse: { id: 'pi_ops_success', payment_method: SECRET_METHOD },
-    outbox: terminalEvent('PaymentCompleted', p),
+    outbox: [terminalEvent('PaymentCompleted', p)],
   });
   return p;
 }
@@ -92,7 +92,7 @@ export async function seedDeclined(payments: PaymentsRepository): Promise<Seeded
     gateway: 'stripe',
     failureCode: 'card_declined',
     failureReason: 'Your card was declined.',
-    outbox: terminalEvent('PaymentFailed', p),
+    outbox: [terminalEvent('PaymentFailed', p)],
   });
   return p;
 }

@@ -29,6 +29,19 @@ describe('loadConfig', () => {
     });
     // Unset: the admin routes answer loopback callers only.
     expect(loadConfig({}).ADMIN_TOKEN).toBeUndefined();
+    // Unset: POST /webhooks/stripe answers 404.
+    expect(loadConfig({}).STRIPE_WEBHOOK_SECRET).toBeUndefined();
+  });
+
+  it('when STRIPE_WEBHOOK_SECRET is a signing secret, then it is taken as written', () => {
+    expect(loadConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_test_0123456789abcdef' }).STRIPE_WEBHOOK_SECRET).toBe('whsec_test_0123456789abcdef');
+  });
+
+  it('when STRIPE_WEBHOOK_SECRET is not a whsec_ secret, then it is refused by name and its value is not echoed', () => {
+    const mistaken = 'sk_test_51PastedTheApiKeyByMistake';
+    const error = refused({ STRIPE_WEBHOOK_SECRET: mistaken });
+    expect(error.problems).toEqual([expect.stringMatching(/^STRIPE_WEBHOOK_SECRET=\(hidden\) must be a Stripe webhook signing secret \(whsec_/)]);
+    expect(error.message).not.toContain(mistaken);
   });
 
   it('when a variable is set to an empty string, then it counts as unset', () => {

@@ -195,13 +195,13 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
     borrow.mockRestore();
 
     for (const [i, p] of started.slice(0, 4).entries()) {
-      const settled = (results[i] as PromiseFulfilledResult<{ payment: Payment; outbox?: { id: string; type: string } }>).value;
+      const settled = (results[i] as PromiseFulfilledResult<{ payment: Payment; outbox: Array<{ id: string; type: string }> }>).value;
       expect(settled.payment).toEqual(await payments.findByOrderId(p.orderId));
       expect(settled.payment).toMatchObject(i % 2 === 0
         ? { status: 'Success', transactionId: `pi_${i}`, gatewayResponse: { id: `pi_${i}` } }
         : { status: 'Failed', failureCode: 'card_declined', failureReason: `declined ${i}`, gatewayResponse: { code: 'card_declined' } });
       const events = await knex('outbox').where({ order_id: p.orderId }).select('id', 'type');
-      expect(events).toEqual([{ id: settled.outbox!.id, type: i % 2 === 0 ? 'PaymentCompleted' : 'PaymentFailed' }]);
+      expect(events).toEqual([{ id: settled.outbox[0]!.id, type: i % 2 === 0 ? 'PaymentCompleted' : 'PaymentFailed' }]);
     }
     expect(results[4]!.status).toBe('rejected');
     expect(await payments.findByOrderId(started[4]!.orderId)).toMatchObject({ failureReason: 'declined first' });

@@ -149,7 +149,7 @@ const refundRows = (where: Record<string, string>) => knex('refunds').where(wher
 /** The compensation jobs waiting for the order (nobody processes them in this test). */
 async function jobsFor(orderId: string) {
   const jobs = await queue.getJobs(['waiting', 'delayed', 'prioritized']);
-  return jobs.filter((j) => j.data.orderId === orderId).map((j) => ({ id: j.id, name: j.name, data: j.data }));
+  return jobs.filter((j) => 'orderId' in j.data && j.data.orderId === orderId).map((j) => ({ id: j.id, name: j.name, data: j.data }));
 }
 
 describe('the order-events consumer', () => {

@@ -68,6 +68,7 @@ export function createInMemoryPaymentsRepository(o: { outbox?: InMemoryOutbox; j
         updatedAt: at,
         completedAt: null,
         failedAt: p.failure ? at : null,
+        orderCancelled: null,
       };
       byOrder.set(p.orderId, payment);
       history.set(p.orderId, []);
@@ -104,7 +105,7 @@ export function createInMemoryPaymentsRepository(o: { outbox?: InMemoryOutbox; j
       };
       byOrder.set(payment.orderId, updated);
       record(payment, { fromStatus: payment.status, toStatus: status, event: w.event, detail: w.detail ? copy(w.detail) : null });
-      if (w.outbox) outbox.append(w.outbox, { orderId: payment.orderId, paymentId: payment.id });
+      for (const event of w.outbox ?? []) outbox.append(event, { orderId: payment.orderId, paymentId: payment.id });
       o.journal?.push(`commit:${w.event}`);
       return copy(updated);
     },
