@@ -1,6 +1,7 @@
 // `npm run demo`: the whole service on defaults, for a new user. Migrates,
 // starts the gateway simulator and two workers, publishes a batch of
-// InventoryReserved events (some duplicated, one poison), shows progress,
+// InventoryReserved events (some duplicated, one poison), cancels a few orders
+// and asks for partial refunds of a few others (order.events), shows progress,
 // prints a summary and the dashboard addresses, then keeps serving until
 // Ctrl-C (`npm run demo -- --once` exits after the summary).
 import { randomUUID } from 'node:crypto';
@@ -13,10 +14,13 @@ import { isListening, servicesOf } from '../src/services.js';
 import { startProcess, type Proc } from './lib/processes.js';
 import { connectSagaClient, inventoryReserved } from './lib/saga-client.js';
 import { buildOrders, percentile, printSummary } from './lib/demo-report.js';
+import { awaitAnswers, cancel, compensateSettled, compensationRows, planCompensations, TERMINAL } from './demo/compensations.js';
 
 const once = process.argv.includes('--once');
 const ORDERS = Number(process.env.DEMO_ORDERS ?? 200);
 const WORKER_PORTS = [3000, 3001];
+/** How long the demo waits for the answers to its cancellations and refunds before it says which are missing. */
+const COMPENSATION_TIMEOUT_MS = Number(process.env.DEMO_COMPENSATION_TIMEOUT_MS ?? 30_000);
 
 const children: Proc[] = [];
 const stopAll = async () => {
@@ -64,13 +68,16 @@ async function demo(): Promise<void> {
 
   const client = await connectSagaClient(config.AMQP_URL, { listenQueue: `payment-service.demo-${randomUUID().slice(0, 8)}`, temporary: true });
   const orders = buildOrders(ORDERS);
+  const plan = planCompensations(orders);
   const sentAt = new Map<string, number>();
   let duplicates = 0;
-  say(`publishing ${orders.length} InventoryReserved events, plus duplicates and one poison message`);
+  say(`publishing ${orders.length} InventoryReserved events, plus duplicates and one poison message; cancelling ${plan.before.size + plan.during.size} orders on the way`);
+  for (const o of orders.filter((x) => plan.before.has(x.orderId))) await cancel(client, plan, o, 'cancel before reservation');
   for (const [i, o] of orders.entries()) {
     const event = inventoryReserved(o);
     sentAt.set(o.orderId, Date.now());
     await client.publish(event);
+    if (plan.during.has(o.orderId)) await cancel(client, plan, o, 'cancel while charging');
     if (i % 10 === 0) {
       await client.publish(event); // the same event again (a redelivery)
       duplicates++;
@@ -85,16 +92,27 @@ async function demo(): Promise<void> {
   const bar = new cliProgress.SingleBar({ format: 'payments {bar} {value}/{total} settled | {rate}/s', hideCursor: true }, cliProgress.Presets.shades_classic);
   const started = Date.now();
   bar.start(orders.length, 0, { rate: '0' });
+  // Settled: the order's one terminal event arrived (a cancellation's answer may come before it).
+  const terminalByOrder = () => {
+    const first = new Map<string, number>();
+    for (const e of client.received) if (TERMINAL.has(e.type) && !first.has(e.data.orderId)) first.set(e.data.orderId, e.receivedAt);
+    return first;
+  };
   const tick = setInterval(() => {
-    const done = client.byOrder().size;
+    const done = terminalByOrder().size;
     bar.update(done, { rate: (done / ((Date.now() - started) / 1000)).toFixed(0) });
   }, 100);
-  await client.waitFor('every order settled', () => client.byOrder().size >= orders.length, 120_000);
+  await client.waitFor('every order settled', () => terminalByOrder().size >= orders.length, 120_000);
   clearInterval(tick);
   bar.update(orders.length, { rate: (orders.length / ((Date.now() - started) / 1000)).toFixed(0) });
   bar.stop();
 
-  const latencies = [...client.byOrder().entries()].map(([id, evs]) => evs[0]!.receivedAt - (sentAt.get(id) ?? evs[0]!.receivedAt));
+  const latencies = [...terminalByOrder().entries()].map(([id, at]) => at - (sentAt.get(id) ?? at));
+
+  await compensateSettled(client, plan);
+  say(`waiting for the answers to ${plan.asked.length} cancellations and refund requests (at most ${Math.round(COMPENSATION_TIMEOUT_MS / 1000)} s)`);
+  const missing = await awaitAnswers(client, plan, COMPENSATION_TIMEOUT_MS);
+  if (missing) say(`warning: ${missing}`);
   const dead = await client.deadLetters();
   printSummary({
     orders: orders.length,
@@ -105,6 +123,7 @@ async function demo(): Promise<void> {
     p95: percentile(latencies, 95),
     exampleOrder: orders.find((o) => o.paymentMethod === 'pm_card_chargeDeclined')?.orderId ?? orders[0]!.orderId,
     ports: WORKER_PORTS,
+    extraRows: compensationRows(plan, client.received),
   });
   await client.close();
 

@@ -21,6 +21,15 @@ import { createChargeEnqueuer, createPaymentsQueue } from './queues/payments.que
 import { createDependencyChecks } from './health.js';
 import { createPaymentProcessor } from './workers/payment.processor.js';
 import { createPaymentWorker } from './workers/payment.worker.js';
+import { createCompensationProcessor } from './workers/compensation.processor.js';
+import { createCompensationWorker } from './workers/compensation.worker.js';
+import { createCompensationsRepository } from './persistence/compensations.repository.js';
+import { createWebhookEventsRepository } from './persistence/webhook-events.repository.js';
+import { cancelJobId, createCompensationEnqueuer, createCompensationsQueue, enqueueWebhook } from './queues/compensations.queue.js';
+import { createOrderEventsConsumer, startOrderEventsConsumer } from './queues/order-events.consumer.js';
+import { createWebhookApplier } from './queues/webhook.applier.js';
+import { compensationsConsumedCounter, countRefund } from './observability/metrics.js';
+import type { Queue } from 'bullmq';
 import { startWorkerStandby } from './workers/worker-standby.js';
 import { countInFlight } from './workers/in-flight.js';
 import { stampInput } from './workers/input-stamp.js';
@@ -64,6 +73,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     telemetry: tracing.bullmq,
   };
   const queue = createPaymentsQueue(queueOpts);
+  const compensationsQueue = createCompensationsQueue(queueOpts);
+  const compensations = createCompensationsRepository(knex);
   const onBreakerChange = reportBreakerState({ metrics, logger });
   const gateways = createGateways(config).map((gateway) => ({
     gateway,
@@ -95,6 +106,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logger,
     metrics,
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
+    onCompensationOwed: (orderId) => void runNow(compensationsQueue, cancelJobId(orderId), logger),
   });
   const jobs = countInFlight(processor);
   const worker = createPaymentWorker({
@@ -106,6 +118,30 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     telemetry: tracing.bullmq,
   });
   worker.on('error', (err) => logger.error({ err: err.message }, 'payment worker error'));
+
+  const compensation = createCompensationProcessor({
+    payments,
+    compensations,
+    gateways,
+    logger,
+    metrics,
+    onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
+    onChargeOwed: (orderId) => void runNow(queue, orderId, logger),
+    onRefundOutcome: (outcome) => countRefund(metrics, outcome === 'REFUND_SUCCEEDED' ? 'succeeded' : outcome === 'REFUND_PENDING' ? 'pending' : 'failed'),
+  });
+  const webhookEvents = createWebhookEventsRepository(knex);
+  // Webhooks come from the primary Stripe gateway's account: a charge they settle is recorded as that gateway's.
+  const webhookGateway = gateways.find((g) => g.gateway.name.startsWith('stripe'))?.gateway.name ?? gateways[0]!.gateway.name;
+  const compensationWorker = createCompensationWorker({
+    connection: redis,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    backoffMs: config.JOB_BACKOFF_MS,
+    lockDurationMs: config.JOB_LOCK_MS,
+    processor: compensation.processorFor(createWebhookApplier({ webhooks: webhookEvents, apply: compensation.apply, gateway: webhookGateway, logger, metrics })),
+    telemetry: tracing.bullmq,
+  });
+  compensationWorker.on('error', (err) => logger.error({ err: err.message }, 'compensation worker error'));
   recordJobAttempts({ worker, metrics, logger });
 
   const handler = createInventoryConsumer({
@@ -118,9 +154,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
   });
 
+  const orderEvents = createOrderEventsConsumer({
+    compensations,
+    enqueue: createCompensationEnqueuer(compensationsQueue),
+    deadLetter: deadLetters.deadLetter,
+    logger,
+    metrics,
+    consumed: compensationsConsumedCounter(metrics),
+  });
+
   const sweeper = await startRecoverySweeper({
     payments,
     queue,
+    compensations,
+    compensationsQueue,
     logger,
     metrics,
     staleAfterMs: config.SWEEPER_STALE_AFTER_MS,
@@ -136,6 +183,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     payments,
     outbox,
     queue,
+    boardQueues: [compensationsQueue],
+    webhooks: { secret: config.STRIPE_WEBHOOK_SECRET, inbox: webhookEvents, enqueue: (eventId: string) => enqueueWebhook(compensationsQueue, eventId) },
     health,
     ...(config.ADMIN_TOKEN ? { adminToken: config.ADMIN_TOKEN } : {}),
     adminReadWrite: config.ADMIN_READ_WRITE,
@@ -152,6 +201,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   await topology.close();
   relay.start();
   void worker.run();
+  void compensationWorker.run();
   // Taking input is what makes this process the input holder for the worker standby below.
   const input = stampInput(handler);
   const consumer = startInventoryConsumer({
@@ -161,6 +211,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logger,
     onPriority: (priority) => metrics.consumerPriority.set(priority),
   });
+  const orderConsumer = startOrderEventsConsumer({ connection: amqp, prefetch: config.AMQP_PREFETCH, handler: orderEvents, logger });
   const standby = config.WORKER_STANDBY
     ? startWorkerStandby({
         worker,
@@ -180,7 +231,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     shutdown: (timeoutMs) =>
       shutDownInOrder(
         [
-          { name: 'stop consuming', run: () => consumer.stop() },
+          { name: 'stop consuming', run: () => Promise.all([consumer.stop(), orderConsumer.stop()]) },
           { name: 'stop the worker standby', run: async () => standby?.stop() },
           {
             // A second worker.close(true) returns the first close's pending promise (BullMQ 6.7), so it cannot force
@@ -191,11 +242,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
               if (!finished) logger.warn('in-flight jobs did not finish in time: their locks expire and another worker takes them');
             },
           },
+          { name: 'finish in-flight compensations', run: () => compensationWorker.close() },
           { name: 'stop the sweeper', run: () => sweeper.close() },
           { name: 'flush the outbox', run: () => relay.flush() },
           { name: 'stop the relay', run: () => relay.stop() },
           { name: 'close the ops server', run: () => http.close() },
-          { name: 'close the queue', run: () => queue.close() },
+          { name: 'close the queues', run: () => Promise.all([queue.close(), compensationsQueue.close()]) },
           { name: 'close dead-letter publisher', run: () => deadLetters.close() },
           { name: 'close RabbitMQ', run: () => amqp.close() },
           { name: 'close Redis', run: () => redis.quit() },
@@ -206,4 +258,18 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         logger,
       ),
   };
+}
+
+/**
+ * Runs a waiting job now: one whose retry is delayed (a cancellation waiting
+ * for its charge, a charge waiting out its backoff) when the thing it waits
+ * for has just happened. Best effort: without it the job runs at its time.
+ */
+async function runNow(queue: Queue, jobId: string, logger: Logger): Promise<void> {
+  try {
+    const job = await queue.getJob(jobId);
+    if (job && (await job.isDelayed())) await job.promote();
+  } catch (err) {
+    logger.debug({ jobId, err: (err as Error).message }, 'could not run a delayed job early; it runs at its time');
+  }
 }

@@ -32,11 +32,16 @@ export interface Summary {
   p95: number;
   exampleOrder: string;
   ports: number[];
+  /** More lines for the table (the compensations' answers), after the charges'. */
+  extraRows?: Array<[string, string]>;
 }
+
+/** Each order's one terminal event; compensation answers (refunds, cancellations) come after it and are not counted here. */
+const TERMINAL_TYPES = new Set(['PaymentCompleted', 'PaymentFailed']);
 
 export function printSummary(s: Summary): void {
   const distinct = new Map<string, ReceivedEvent>();
-  for (const e of s.events) if (!distinct.has(e.id)) distinct.set(e.id, e);
+  for (const e of s.events) if (TERMINAL_TYPES.has(e.type) && !distinct.has(e.id)) distinct.set(e.id, e);
   const terminal = [...distinct.values()];
   const completed = terminal.filter((e) => e.type === 'PaymentCompleted').length;
   const failures = new Map<string, number>();
@@ -53,6 +58,7 @@ export function printSummary(s: Summary): void {
     ['duplicates absorbed', `${s.duplicatesSent} (one terminal event per order: ${orders === terminal.length ? 'yes' : 'NO'})`],
     ['dead-lettered (poison)', String(s.deadLettered)],
     ['latency p50 / p95', `${s.p50} ms / ${s.p95} ms`],
+    ...(s.extraRows ?? []),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log('\n  Payment demo summary');

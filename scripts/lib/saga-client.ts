@@ -36,11 +36,46 @@ export function inventoryReserved(data: InventoryReserved, id: string = randomUU
   };
 }
 
+/** OrderCancelled (CONTRACT.md §8), from the order service. */
+export function orderCancelled(data: { orderId: string; reason: string }, id: string = randomUUID()) {
+  return {
+    specversion: '1.0',
+    id,
+    source: 'order-service',
+    type: 'OrderCancelled' as const,
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    data,
+  };
+}
+
+/** RefundRequested (CONTRACT.md §8): `refundId` is the caller's idempotency key, `amount` a decimal string with the currency's digits. */
+export function refundRequested(data: { orderId: string; refundId?: string; amount: string; reason: string }, id: string = randomUUID()) {
+  return {
+    specversion: '1.0',
+    id,
+    source: 'order-service',
+    type: 'RefundRequested' as const,
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    data: { ...data, refundId: data.refundId ?? randomUUID() },
+  };
+}
+
+export type OrderEvent = ReturnType<typeof orderCancelled> | ReturnType<typeof refundRequested>;
+
+const ORDER_ROUTING_KEYS: Record<OrderEvent['type'], string> = {
+  OrderCancelled: 'order.cancelled',
+  RefundRequested: 'order.refund_requested',
+};
+
 export async function connectSagaClient(amqpUrl: string, opts: { listenQueue?: string; temporary?: boolean } = {}) {
   const connection = await amqp.connect(amqpUrl, { noDelay: true });
   const channel = await connection.createConfirmChannel();
   await channel.assertExchange('inventory.events', 'topic', { durable: true });
   await channel.assertExchange('payment.events', 'topic', { durable: true });
+  // Declared as the worker declares it: publishing to a missing exchange would close the channel.
+  await channel.assertExchange('order.events', 'topic', { durable: true });
   const listenQueue = opts.listenQueue ?? `saga-test-${randomUUID()}`;
   // A temporary queue disappears with this connection: the demo leaves nothing behind.
   await channel.assertQueue(listenQueue, opts.temporary ? { exclusive: true, autoDelete: true, durable: false } : { durable: true });
@@ -83,6 +118,16 @@ export async function connectSagaClient(amqpUrl: string, opts: { listenQueue?: s
     },
     async publish(event: ReturnType<typeof inventoryReserved>) {
       await this.publishRaw(event);
+    },
+    /** Publishes an OrderCancelled or RefundRequested to order.events under its routing key, with broker confirm. */
+    async publishOrderEvent(event: OrderEvent) {
+      channel.publish('order.events', ORDER_ROUTING_KEYS[event.type], Buffer.from(JSON.stringify(event)), {
+        persistent: true,
+        contentType: 'application/cloudevents+json',
+        messageId: event.id,
+        type: event.type,
+      });
+      await channel.waitForConfirms();
     },
     /** Distinct terminal events per order id. */
     byOrder(): Map<string, ReceivedEvent[]> {

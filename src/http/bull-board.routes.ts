@@ -8,24 +8,37 @@ import { redactForDisplay } from './display.redact.js';
 export const BULL_BOARD_PATH = '/admin/queues';
 
 export interface BullBoardOptions {
-  queue: Queue;
-  /** Off by default: a retry from the dashboard is a new charge attempt. */
+  /** Every queue the board shows, in this order (the payments queue first, then `compensations`). */
+  queues: Queue[];
+  /** Off by default: a retry from the dashboard is a new charge or refund attempt. */
   readWrite: boolean;
 }
 
-/** Where a job's payment is explained: job id and data both carry the order id. */
+/** What each queue's jobs are, and what a retry from the board does to money. */
+const QUEUE_PURPOSE: Record<string, { jobs: string; retry: string }> = {
+  payments: { jobs: 'Charges to run, one job per order.', retry: 'a retry is a new charge attempt' },
+  compensations: {
+    jobs: 'Cancellations and refunds to carry out, one job per OrderCancelled or RefundRequested.',
+    retry: 'a retry asks the gateway for the refund again',
+  },
+};
+
+function describeQueue(name: string, readWrite: boolean): string {
+  const purpose = QUEUE_PURPOSE[name] ?? { jobs: `Jobs of the ${name} queue.`, retry: 'a retry runs the job again' };
+  return readWrite ? `${purpose.jobs} Read-write: ${purpose.retry}.` : `${purpose.jobs} Read-only (ADMIN_READ_WRITE=false).`;
+}
+
+/** Where a job's payment is explained: every job's data carries the order id (a charge's job id is the order id too). */
 export function paymentUrlOf(job: { id?: string | number | null; data?: unknown }): string | undefined {
   const orderId = (job.data as { orderId?: unknown } | null)?.orderId ?? String(job.id ?? '');
   return typeof orderId === 'string' && orderId.length > 0 ? `/payments/${encodeURIComponent(orderId)}` : undefined;
 }
 
-export function createPaymentsBoardAdapter({ queue, readWrite }: BullBoardOptions): BullMQAdapter {
+export function createBoardAdapter(queue: Queue, readWrite: boolean): BullMQAdapter {
   const adapter = new BullMQAdapter(queue, {
     readOnlyMode: !readWrite,
     allowRetries: readWrite,
-    description: readWrite
-      ? 'Charges to run, one job per order. Read-write: a retry is a new charge attempt.'
-      : 'Charges to run, one job per order. Read-only (ADMIN_READ_WRITE=false).',
+    description: describeQueue(queue.name, readWrite),
     externalJobUrl: (job) => {
       const href = paymentUrlOf(job);
       return href ? { href, displayText: 'Payment timeline' } : { href: '/machines/payment', displayText: 'State chart' };
@@ -51,7 +64,7 @@ export function registerBullBoard(app: FastifyInstance, options: BullBoardOption
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
-    queues: [createPaymentsBoardAdapter(options)],
+    queues: options.queues.map((queue) => createBoardAdapter(queue, options.readWrite)),
     serverAdapter,
     options: {
       uiConfig: {

@@ -21,6 +21,8 @@ export interface OpsServerDeps {
   outbox?: PaymentEventSource;
   /** The BullMQ payments queue: shown in Bull Board, its job counts exported as gauges. */
   queue: Queue;
+  /** More queues Bull Board shows after the payments queue (the `compensations` queue). */
+  boardQueues?: Queue[];
   /** Dependency checks for /health/ready; `degraded: true` keeps the process ready. */
   health: HealthChecks;
   /** CONTRACT.md §2: unset, only loopback callers see the ops pages. */
@@ -56,7 +58,7 @@ export function createOpsServer(deps: OpsServerDeps): FastifyInstance {
   app.get('/', async (_request, reply) => reply.redirect(STATE_CHART_PATH));
   registerHealthRoutes(app, deps.health);
   registerMetricsRoutes(app, { metrics: deps.metrics, queue: deps.queue, collect: deps.collect });
-  registerBullBoard(app, { queue: deps.queue, readWrite: deps.adminReadWrite });
+  registerBullBoard(app, { queues: [deps.queue, ...(deps.boardQueues ?? [])], readWrite: deps.adminReadWrite });
   const drawn = registerMachineRoutes(app, {
     machine: paymentMachine,
     machineVersion: PAYMENT_MACHINE_VERSION,

@@ -5,7 +5,9 @@ import { BULL_BOARD_PATH } from './bull-board.routes.js';
 import { paymentPath } from './chart/chart.stats.js';
 import type { DrawnMachine } from './machine.routes.js';
 import { paymentNotFoundPage, paymentPage } from './pages/payment.page.js';
-import { paymentView } from './payment.view.js';
+import { isChargeSettled, type PaymentStatus } from '../machines/payment.types.js';
+import { compensationOpen } from './compensation.view.js';
+import { paymentView, type PaymentView } from './payment.view.js';
 
 export interface PaymentRouteDeps {
   payments: Pick<PaymentsRepository, 'findWithHistory'>;
@@ -31,8 +33,15 @@ export function wantsHtml(request: FastifyRequest<{ Querystring: { format?: stri
   return (request.headers.accept ?? '').includes('text/html');
 }
 
-function isFinal(drawn: DrawnMachine, status: string): boolean {
-  return drawn.chart.states.find((s) => s.name === status)?.final ?? false;
+/**
+ * Nothing more will happen without new input: the chart's final state, or
+ * (since no state is final once refunds and disputes can follow) a settled
+ * charge with no refund or cancellation still to be answered. The page stops
+ * reloading then.
+ */
+function isFinal(drawn: DrawnMachine, view: PaymentView): boolean {
+  if (drawn.chart.states.find((s) => s.name === view.status)?.final) return true;
+  return isChargeSettled(view.status as PaymentStatus) && !compensationOpen(view);
 }
 
 export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRouteDeps): void {
@@ -67,7 +76,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRouteDe
       );
     }
     const { payment, history } = found;
-    const view = paymentView(payment, history, events);
+    const view = paymentView(payment, history, events, found);
     if (!html) return view;
     const path = paymentPath(deps.drawn.chart, history);
     return reply.type('text/html; charset=utf-8').send(
@@ -75,7 +84,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRouteDe
         view,
         layout: deps.drawn.layout,
         path,
-        final: isFinal(deps.drawn, view.status),
+        final: isFinal(deps.drawn, view),
         jobUrl: `${BULL_BOARD_PATH}/queue/${encodeURIComponent(deps.queueName)}/${encodeURIComponent(orderId)}`,
         jsonUrl: `/payments/${orderId}?format=json`,
       }),

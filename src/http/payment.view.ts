@@ -1,6 +1,8 @@
 import type { PaymentEventRecord } from '../persistence/outbox.repository.js';
+import type { OrderCancellation, Refund } from '../persistence/compensations.repository.js';
 import type { Payment, Transition } from '../persistence/payments.repository.js';
 import { formatAmount } from '../money.js';
+import { compensationView, type CompensationView } from './compensation.view.js';
 import { redactForDisplay } from './display.redact.js';
 
 /**
@@ -8,7 +10,7 @@ import { redactForDisplay } from './display.redact.js';
  * of the row) so a column added later, or the payment method, cannot leak:
  * the payment method and the raw gateway response are never shown.
  */
-export interface PaymentView {
+export interface PaymentView extends CompensationView {
   orderId: string;
   paymentId: string;
   status: string;
@@ -76,7 +78,20 @@ function decimalAmount(p: Payment): string {
   }
 }
 
-export function paymentView(p: Payment, history: Transition[], events: PaymentEventRecord[] = []): PaymentView {
+/** What was given back of the payment: none when the ops server reads no compensations. */
+export interface Compensations {
+  refunds?: Refund[];
+  cancellation?: OrderCancellation | null;
+}
+
+const NONE: Compensations = { refunds: [], cancellation: null };
+
+export function paymentView(
+  p: Payment,
+  history: Transition[],
+  events: PaymentEventRecord[] = [],
+  compensations: Compensations = NONE,
+): PaymentView {
   const context = p.snapshot?.context;
   return {
     orderId: p.orderId,
@@ -98,6 +113,7 @@ export function paymentView(p: Payment, history: Transition[], events: PaymentEv
     updatedAt: p.updatedAt.toISOString(),
     completedAt: iso(p.completedAt),
     failedAt: iso(p.failedAt),
+    ...compensationView(p, compensations.refunds ?? [], compensations.cancellation ?? null),
     history: history.map(historyView),
     events: events.map((e) => ({
       id: e.id,

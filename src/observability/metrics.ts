@@ -110,7 +110,52 @@ export function createMetrics(register = new client.Registry()) {
       labelNames: ['dependency'] as const,
       registers: [register],
     }),
+    // Compensations (CONTRACT.md §8): the refunds' outcomes and the order.events input.
+    refunds: new client.Counter({
+      name: 'refunds_total',
+      help: 'Refund outcomes: succeeded, pending (the gateway has not settled it), failed (the gateway refused or failed it), refused (before any gateway call: invalid, exceeds what is refundable, not charged)',
+      labelNames: ['outcome'] as const,
+      registers: [register],
+    }),
+    compensationsConsumed: new client.Counter({
+      name: 'compensations_consumed_total',
+      help: 'order.events deliveries handled, by event type (OrderCancelled, RefundRequested, or unknown when the delivery cannot tell) and outcome',
+      labelNames: ['type', 'outcome'] as const,
+      registers: [register],
+    }),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+export type RefundOutcome = 'succeeded' | 'pending' | 'failed' | 'refused';
+
+/** Counts one refund outcome; the worker calls it where it writes the refund's state. */
+export function countRefund(metrics: Pick<Metrics, 'refunds'>, outcome: RefundOutcome): void {
+  metrics.refunds.inc({ outcome });
+}
+
+/**
+ * The consumer's outcomes that name the event type; the others (a duplicate,
+ * a dead-lettered or card-data delivery) do not, and are counted under
+ * `unknown` unless the caller passes the type.
+ */
+const TYPE_OF_OUTCOME: Record<string, string> = {
+  cancellation: 'OrderCancelled',
+  refund: 'RefundRequested',
+  conflict: 'RefundRequested',
+};
+
+/**
+ * The order-events consumer's `consumed` hook (order-events.consumer.ts's
+ * OutcomeCounter): `createOrderEventsConsumer({ ..., consumed: compensationsConsumedCounter(metrics) })`.
+ */
+export function compensationsConsumedCounter(metrics: Pick<Metrics, 'compensationsConsumed'>): {
+  inc(labels: { outcome: string; type?: string }): void;
+} {
+  return {
+    inc({ outcome, type }) {
+      metrics.compensationsConsumed.inc({ type: type ?? TYPE_OF_OUTCOME[outcome] ?? 'unknown', outcome });
+    },
+  };
+}

@@ -5,6 +5,7 @@ import * as dropUnusedIndexes from './migrations/20261126000002_drop_unused_paym
 import * as compensationsMigration from './migrations/20261206000001_compensations.js';
 import * as compensationStates from './migrations/20261206000010_compensation_states.js';
 import * as webhookEventsMigration from './migrations/20261207000001_webhook_events.js';
+import * as statusWidth from './migrations/20261206000020_status_width.js';
 
 // int8 (bigint) stays a string from pg; the repositories turn it into a BigInt,
 // never a Number, so no amount passes through a binary float.
@@ -16,6 +17,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261206000001_compensations': compensationsMigration,
   '20261206000010_compensation_states': compensationStates,
   '20261207000001_webhook_events': webhookEventsMigration,
+  '20261206000020_status_width': statusWidth,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import { PAYMENT_STATUSES, type PaymentStatus } from '../machines/payment.machine.js';
 import type { StoredSnapshot } from '../machines/payment.snapshot.js';
 import type { Model } from 'objection';
-import { PaymentModel, type PaymentTransitionModel } from './models.js';
+import type { OrderCancellation, Refund } from './compensations.repository.js';
+import { PaymentModel, type OrderCancellationModel, type PaymentTransitionModel, type RefundModel } from './models.js';
 import { batcher, groupCommit } from '../batching.js';
 import { createSql } from './sql.js';
 
@@ -128,6 +129,43 @@ function toTransition(r: PaymentTransitionModel): Transition {
     detail: r.detail,
     createdAt: r.created_at,
   };
+}
+
+function toRefund(r: RefundModel): Refund {
+  return {
+    id: r.id,
+    orderId: r.order_id,
+    paymentId: r.payment_id,
+    amountMinor: r.amount_minor === null ? null : BigInt(r.amount_minor),
+    amount: r.amount,
+    currency: r.currency,
+    reason: r.reason,
+    status: r.status,
+    failureCode: r.failure_code,
+    failureReason: r.failure_reason,
+    gatewayRefundId: r.gateway_refund_id,
+    idempotencyKey: r.idempotency_key,
+    sourceEventId: r.source_event_id,
+    cancel: r.cancel,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toCancellation(c: OrderCancellationModel): OrderCancellation {
+  return { orderId: c.order_id, sourceEventId: c.source_event_id, reason: c.reason, receivedAt: c.received_at, answeredAt: c.answered_at };
+}
+
+/**
+ * A payment as the ops pages read it: its history, its refunds (oldest first)
+ * and the order's cancellation. This repository always reads both; they are
+ * optional so that a port's fake without compensations still fits.
+ */
+export interface PaymentRecord {
+  payment: Payment;
+  history: Transition[];
+  refunds?: Refund[];
+  cancellation?: OrderCancellation | null;
 }
 
 const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
@@ -386,12 +424,19 @@ export function createPaymentsRepository(knex: Knex) {
   const commitLoaders = new Map(shapes.flat().map((shape) => [shape, commitLoader(shape.many)]));
 
   /** A payment with its history, oldest first (the payment page): read through the models' relation, never batched. */
-  const findWithHistory = async (orderId: string): Promise<{ payment: Payment; history: Transition[] } | undefined> => {
+  const findWithHistory = async (orderId: string): Promise<PaymentRecord | undefined> => {
     const row = await Payments.query()
       .findOne({ order_id: orderId })
-      .withGraphFetched('transitions')
-      .modifyGraph('transitions', (q) => q.orderBy('id'));
-    return row ? { payment: toPayment(row), history: (row.transitions ?? []).map(toTransition) } : undefined;
+      .withGraphFetched('[transitions, refunds, cancellation]')
+      .modifyGraph('transitions', (q) => q.orderBy('id'))
+      .modifyGraph('refunds', (q) => q.orderBy([{ column: 'created_at' }, { column: 'id' }]));
+    if (!row) return undefined;
+    return {
+      payment: toPayment(row),
+      history: (row.transitions ?? []).map(toTransition),
+      refunds: (row.refunds ?? []).map(toRefund),
+      cancellation: row.cancellation ? toCancellation(row.cancellation) : null,
+    };
   };
 
   return {

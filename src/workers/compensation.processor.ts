@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CompensationsRepository } from '../persistence/compensations.repository.js';
 import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/payments.repository.js';
-import { CANCEL_ORDER_JOB, REFUND_PAYMENT_JOB, type CompensationJob } from '../queues/compensations.queue.js';
+import { APPLY_WEBHOOK_JOB, CANCEL_ORDER_JOB, REFUND_PAYMENT_JOB, type ApplyWebhookJob, type CompensationJob } from '../queues/compensations.queue.js';
 import { checkRefundAmount, cancellationRefundId } from '../queues/order-refund-request.js';
 import { paymentCancelled, refundFailed } from '../queues/payment-events.js';
 import { advance, ConcurrentUpdateError } from './payment-transitions.js';
@@ -188,18 +188,23 @@ export function createCompensationProcessor(deps: CompensationDeps) {
     return 'applied';
   }
 
-  async function processCompensation(job: Job<CompensationJob>) {
-    const log = deps.logger.child({ orderId: job.data.orderId, jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
-    try {
-      if (job.name === CANCEL_ORDER_JOB) return await cancelOrder(job.data.orderId, log);
-      if (job.name === REFUND_PAYMENT_JOB && 'refundId' in job.data) return await refundPayment(job.data.refundId, job.data.orderId, log);
-      throw new UnrecoverableError(`unknown compensation job ${job.name}`);
-    } catch (err) {
-      if (err instanceof ConcurrentUpdateError) log.info(err.message);
-      else if (err instanceof RetryLaterError) log.info(err.message);
-      throw err;
-    }
+  /** The job of each kind; `webhook` runs the ApplyWebhook jobs (it calls `apply`), wired by the caller. */
+  function processorFor(webhook: (job: Job<ApplyWebhookJob>) => Promise<unknown>) {
+    return async function processCompensation(job: Job<CompensationJob>): Promise<unknown> {
+      const data = job.data;
+      const log = deps.logger.child({ ...('orderId' in data ? { orderId: data.orderId } : { eventId: data.eventId }), jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
+      try {
+        if (job.name === CANCEL_ORDER_JOB && 'orderId' in data) return await cancelOrder(data.orderId, log);
+        if (job.name === REFUND_PAYMENT_JOB && 'refundId' in data) return await refundPayment(data.refundId, data.orderId, log);
+        if (job.name === APPLY_WEBHOOK_JOB && 'eventId' in data) return await webhook(job as Job<ApplyWebhookJob>);
+        throw new UnrecoverableError(`compensation job ${job.name} with data ${JSON.stringify(Object.keys(data))} is not one this worker knows`);
+      } catch (err) {
+        // Expected on the way: another job holds the payment, or something settles later. BullMQ retries.
+        if (err instanceof ConcurrentUpdateError || err instanceof RetryLaterError) log.info(err.message);
+        throw err;
+      }
+    };
   }
 
-  return { processCompensation, apply };
+  return { processorFor, apply };
 }

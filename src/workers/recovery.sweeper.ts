@@ -3,6 +3,8 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PaymentsRepository } from '../persistence/payments.repository.js';
 import { enqueueCharge, type ChargePaymentJob } from '../queues/payments.queue.js';
+import type { CompensationsRepository } from '../persistence/compensations.repository.js';
+import { cancelJobId, createCompensationEnqueuer, refundJobId, type CompensationsQueue } from '../queues/compensations.queue.js';
 
 /**
  * PostgreSQL is the record, Redis the scheduler. The sweeper finds payments
@@ -24,6 +26,9 @@ export interface SweepResult {
 export interface SweeperDeps {
   payments: PaymentsRepository;
   queue: Queue<ChargePaymentJob>;
+  /** With both, unanswered cancellations and open refunds are rescued too. */
+  compensations?: Pick<CompensationsRepository, 'unansweredCancellations' | 'openRefunds'>;
+  compensationsQueue?: CompensationsQueue;
   logger: Logger;
   metrics: Metrics;
   staleAfterMs: number;
@@ -62,7 +67,46 @@ export async function sweepUnfinished(deps: SweeperDeps): Promise<SweepResult> {
       count('completed_job');
     }
   }
+  if (deps.compensations && deps.compensationsQueue) {
+    const c = await sweepCompensations(deps.compensations, deps.compensationsQueue, deps, count);
+    return { scanned: stale.length + c, rescued };
+  }
   return { scanned: stale.length, rescued };
+}
+
+/**
+ * Cancellations not answered and refunds not settled a while after they
+ * arrived, whose job is gone, failed or completed: asked for again. The job
+ * reads the record and the payment's machine, so running it again is safe.
+ */
+async function sweepCompensations(
+  compensations: NonNullable<SweeperDeps['compensations']>,
+  queue: CompensationsQueue,
+  deps: SweeperDeps,
+  count: (reason: string) => void,
+): Promise<number> {
+  const enqueue = createCompensationEnqueuer(queue);
+  const batch = deps.batch ?? 500;
+  const cancellations = await compensations.unansweredCancellations(deps.staleAfterMs, batch);
+  const refunds = await compensations.openRefunds(deps.staleAfterMs, batch);
+  const work = [
+    ...cancellations.map((c) => ({ jobId: cancelJobId(c.orderId), orderId: c.orderId, add: () => enqueue.cancellation(c.orderId) })),
+    ...refunds.map((r) => ({ jobId: refundJobId(r.id), orderId: r.orderId, add: () => enqueue.refund({ refundId: r.id, orderId: r.orderId }) })),
+  ];
+  for (const { jobId, orderId, add } of work) {
+    const job = await queue.getJob(jobId);
+    const state = job ? await job.getState() : 'missing';
+    const log = deps.logger.child({ orderId, jobId, jobState: state });
+    if (state === 'missing' || state === 'unknown') await add();
+    else if (state === 'failed' && job) await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    else if (state === 'completed' && job) {
+      await job.remove();
+      await add();
+    } else continue; // a live job has it
+    log.warn('rescued a compensation whose job was gone or finished: asked for again');
+    count(`compensation_${state}_job`);
+  }
+  return work.length;
 }
 
 export interface RecoverySweeper {

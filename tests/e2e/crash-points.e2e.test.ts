@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inventoryReserved } from '../../scripts/lib/saga-client.js';
+import { inventoryReserved, orderCancelled } from '../../scripts/lib/saga-client.js';
 import { createKnex } from '../../src/persistence/db.js';
 import type { CrashPointName } from '../../src/workers/crash-points.js';
 import { isChargeSettled, paymentMachine, type PaymentStatus } from '../../src/machines/payment.machine.js';
@@ -21,6 +21,8 @@ interface Scenario {
   code?: string;
   env?: Record<string, string>;
   points: CrashPointName[];
+  /** An OrderCancelled published before the reservation, or once the charge is Processing. */
+  cancel?: 'before' | 'while-charging';
 }
 
 const SCENARIOS: Scenario[] = [
@@ -55,6 +57,24 @@ const SCENARIOS: Scenario[] = [
     env: { GATEWAY_URL: 'http://127.0.0.1:9', JOB_ATTEMPTS: '2', BREAKER_FAILURES: '1000' },
     points: ['worker:after-gateway-call', 'worker:after-terminal-commit'],
   },
+  {
+    ends: 'Initiated --CANCEL--> Failed',
+    method: 'pm_card_visa',
+    expected: 'PaymentFailed',
+    code: 'order_cancelled',
+    cancel: 'before',
+    points: ['consumer:after-insert', 'relay:before-mark-published'],
+  },
+  {
+    ends: 'Processing --CHARGE_VOIDED--> Failed',
+    // Never answered and never charged: the outcome stays unknown until the cancelled payment's intent is cancelled.
+    method: 'pm_card_sim_timeout',
+    expected: 'PaymentFailed',
+    code: 'order_cancelled',
+    cancel: 'while-charging',
+    env: { GATEWAY_TIMEOUT_MS: '500' },
+    points: ['worker:after-gateway-call', 'worker:after-terminal-commit'],
+  },
 ];
 
 /** Every transition of the machine that settles a payment's charge (guarded alternatives counted once). */
@@ -87,10 +107,20 @@ describe('crash safety: a process killed at each step', () => {
     expect(SCENARIOS.map((s) => s.ends).sort()).toEqual(terminalTransitions());
   });
 
-  it.each(CASES)('when killed at $point on $ends, then the order still settles exactly once', async ({ point, method, amount, expected, code, env }) => {
+  it.each(CASES)('when killed at $point on $ends, then the order still settles exactly once', async ({ point, method, amount, expected, code, env, cancel }) => {
     const orderId = randomUUID();
     const doomed = await d.startWorker({ ...env, TEST_CRASH_AT: point });
+    if (cancel === 'before') await d.client.publishOrderEvent(orderCancelled({ orderId, reason: 'crash test' }));
     await d.client.publish(inventoryReserved({ orderId, amount: amount ?? '25.00', currency: 'EUR', paymentMethod: method }));
+    if (cancel === 'while-charging') {
+      const knex = createKnex(d.iso.databaseUrl);
+      try {
+        await eventually(async () => (await knex('payments').where({ order_id: orderId }).first())?.status === 'Processing');
+      } finally {
+        await knex.destroy();
+      }
+      await d.client.publishOrderEvent(orderCancelled({ orderId, reason: 'crash test' }));
+    }
     const exit = await doomed.exited;
     expect(exit.signal).toBe('SIGKILL');
 
@@ -106,10 +136,16 @@ describe('crash safety: a process killed at each step', () => {
     } finally {
       await knex.destroy();
     }
-    const events = d.client.received.filter((e) => e.data.orderId === orderId);
+    const received = d.client.received.filter((e) => e.data.orderId === orderId);
+    const events = received.filter((e) => e.type === 'PaymentCompleted' || e.type === 'PaymentFailed');
     expect(new Set(events.map((e) => e.id)).size).toBe(1);
     expect(events[0]!.type).toBe(expected);
     if (code) expect(events[0]!.data.code).toBe(code);
+    if (cancel) {
+      await d.client.waitFor(`the cancellation of ${orderId} answered`, (evs) => evs.some((e) => e.data.orderId === orderId && e.type === 'PaymentCancelled'), 30_000);
+      const answers = d.client.received.filter((e) => e.data.orderId === orderId && e.type === 'PaymentCancelled');
+      expect(new Set(answers.map((e) => e.id)).size).toBe(1);
+    }
     const charges = successfulChargesByOrder(await d.ledger()).get(orderId) ?? [];
     expect(charges.length).toBe(expected === 'PaymentCompleted' ? 1 : 0);
     expect((await survivor.stop('SIGTERM')).code).toBe(0);

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { PaymentEvent } from '../../src/machines/payment.machine.js';
 import { applyPaymentEvent, createPaymentSnapshot } from '../../src/machines/payment.snapshot.js';
 import { formatAmount } from '../../src/money.js';
+import type { CompensationsRepository, RefundStatus } from '../../src/persistence/compensations.repository.js';
 import type { Payment, PaymentsRepository, TransitionWrite } from '../../src/persistence/payments.repository.js';
 
 /**
@@ -131,6 +132,80 @@ export async function seedRejected(payments: PaymentsRepository): Promise<Seeded
 
 export async function seedInitiated(payments: PaymentsRepository): Promise<SeededPayment> {
   return create(payments, 700n);
+}
+
+export interface SeededRefund {
+  refundId: string;
+  amountMinor: bigint;
+}
+
+/**
+ * The refund's row as the consumer records it, then moved to `status` as the
+ * refund job would (the repository has no such write for tests to call).
+ */
+async function refundRow(
+  knex: Knex,
+  compensations: CompensationsRepository,
+  p: SeededPayment,
+  r: SeededRefund & { status: RefundStatus; gatewayRefundId: string | null; cancel?: boolean },
+): Promise<void> {
+  await compensations.insertRefund({
+    id: r.refundId,
+    orderId: p.orderId,
+    paymentId: p.paymentId,
+    amountMinor: r.amountMinor,
+    amount: formatAmount(r.amountMinor, p.payment.currency),
+    currency: p.payment.currency,
+    reason: r.cancel ? 'customer cancelled' : 'damaged in transit',
+    sourceEventId: randomUUID(),
+    cancel: r.cancel ?? false,
+  });
+  await knex('refunds').where({ id: r.refundId }).update({ status: r.status, gateway_refund_id: r.gatewayRefundId, updated_at: knex.fn.now() });
+}
+
+/**
+ * Charged 49.99 USD, then 12.50 refunded (succeeded) and 5.00 more asked for
+ * and still pending at the gateway: PartiallyRefunded, one refund open.
+ */
+export async function seedPartiallyRefunded(
+  payments: PaymentsRepository,
+  compensations: CompensationsRepository,
+  knex: Knex,
+): Promise<SeededPayment & { refunded: SeededRefund; pending: SeededRefund }> {
+  const p = await seedSucceeded(payments);
+  const refunded = { refundId: randomUUID(), amountMinor: 1250n };
+  const pending = { refundId: randomUUID(), amountMinor: 500n };
+  await refundRow(knex, compensations, p, { ...refunded, status: 'succeeded', gatewayRefundId: 're_ops_done' });
+  await step(payments, p, { type: 'REFUND_REQUESTED', refundId: refunded.refundId, amountMinor: '1250', reason: 'damaged in transit' });
+  await step(payments, p, { type: 'REFUND_SUCCEEDED', refundId: refunded.refundId, gatewayRefundId: 're_ops_done' });
+  await refundRow(knex, compensations, p, { ...pending, status: 'pending', gatewayRefundId: 're_ops_pending' });
+  await step(payments, p, { type: 'REFUND_REQUESTED', refundId: pending.refundId, amountMinor: '500', reason: 'damaged in transit' });
+  await step(payments, p, { type: 'REFUND_PENDING', refundId: pending.refundId, gatewayRefundId: 're_ops_pending' });
+  return { ...p, refunded, pending };
+}
+
+/** Charged, then the order cancelled: everything refunded (the cancellation's own refund), the cancellation answered. */
+export async function seedCancelledAfterSuccess(
+  payments: PaymentsRepository,
+  compensations: CompensationsRepository,
+  knex: Knex,
+): Promise<SeededPayment & { refund: SeededRefund }> {
+  const p = await seedSucceeded(payments);
+  const refund = { refundId: randomUUID(), amountMinor: p.payment.amountMinor };
+  await compensations.recordCancellation({ orderId: p.orderId, sourceEventId: randomUUID(), reason: 'customer cancelled' });
+  await refundRow(knex, compensations, p, { ...refund, status: 'succeeded', gatewayRefundId: 're_ops_cancel', cancel: true });
+  await step(payments, p, { type: 'CANCEL', reason: 'customer cancelled', refundId: refund.refundId });
+  await step(payments, p, { type: 'REFUND_SUCCEEDED', refundId: refund.refundId, gatewayRefundId: 're_ops_cancel' });
+  await knex('order_cancellations').where({ order_id: p.orderId }).update({ answered_at: knex.fn.now() });
+  return { ...p, refund };
+}
+
+/** Charged, then disputed by the card holder. */
+export async function seedDisputed(payments: PaymentsRepository): Promise<SeededPayment & { disputeId: string }> {
+  const p = await seedSucceeded(payments);
+  const disputeId = 'dp_ops_fraud';
+  await step(payments, p, { type: 'DISPUTE_OPENED', disputeId, amountMinor: '4999', reason: 'fraudulent' });
+  return { ...p, disputeId };
 }
 
 /** What the outbox relay does once the broker confirmed the order's event. */

@@ -6,6 +6,7 @@ import { html, raw, type SafeHtml } from './html.js';
 import { page } from './page.layout.js';
 import { stateTone } from '../chart/state.tone.js';
 import { detailChips, elapsed, utc } from './timeline.format.js';
+import { compensationSection } from './compensation.section.js';
 
 export interface PaymentPageInput {
   view: PaymentView;
@@ -16,6 +17,9 @@ export interface PaymentPageInput {
   jsonUrl: string;
 }
 
+/** States in which the money was taken (some of it may have gone back since). */
+const CHARGED: ReadonlySet<string> = new Set(['Success', 'PartiallyRefunded', 'Refunded', 'Disputed']);
+
 /** The first thing an operator reads: why it failed, or what it is waiting for. */
 function verdict(v: PaymentView, final: boolean): SafeHtml {
   if (v.status === 'Failed' || v.failureCode) {
@@ -25,8 +29,10 @@ function verdict(v: PaymentView, final: boolean): SafeHtml {
       ${v.lastError ? html`<div class="reason">Last transient error: <code>${v.lastError}</code></div>` : null}
     </div>`;
   }
-  if (v.status === 'Success') {
-    return html`<div class="why ok">Charged: transaction <code>${v.transactionId ?? '—'}</code>${v.gateway ? html` at ${v.gateway}` : null}.</div>`;
+  if (CHARGED.has(v.status)) {
+    const refunded = v.amountRefundedMinor === '0' ? null : html` Refunded <b>${v.amountRefunded} ${v.currency}</b> of ${v.amount}.`;
+    const disputed = v.dispute ? html` <span class="warn">Disputed (${v.dispute.reason}).</span>` : null;
+    return html`<div class="why ok">Charged: transaction <code>${v.transactionId ?? '—'}</code>${v.gateway ? html` at ${v.gateway}` : null}.${refunded}${disputed}</div>`;
   }
   const lastError = v.lastError ? html`, last transient error <code>${v.lastError}</code>` : null;
   return html`<div class="why ok">In <b>${v.status}</b>${final ? null : raw(' (not finished)')}: ${v.attempts ?? 0} gateway attempt(s)${lastError}. This page reloads every few seconds.</div>`;
@@ -102,6 +108,8 @@ export function paymentPage(i: PaymentPageInput): string {
   ${verdict(v, i.final)}
   ${facts(v)}
 </section>
+<h2>Refunds, cancellation and disputes</h2>
+${compensationSection(v)}
 <h2>Path through the state chart</h2>
 <section class="card chart-panel" data-payment-path>
   ${chartSvg(i.layout, { path: i.path })}

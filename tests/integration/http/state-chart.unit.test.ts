@@ -105,16 +105,24 @@ describe('what the pages never show', () => {
     expect(maskCardNumbers('4000-0566-5566-5556')).toBe('[card number removed]');
   });
 
-  it('when a failure reason contains markup, then the page shows it as text', () => {
+  it('when a failure reason or a refund reason contains markup, then the page shows it as text', () => {
     const view = {
       orderId: 'o', paymentId: 'p', status: 'Failed', amount: '1.00', amountMinor: '100', currency: 'USD',
       customerId: null, transactionId: null, gateway: null, failureCode: 'card_declined',
       failureReason: '<script>alert(1)</script>', attempts: 1, lastError: null, machineVersion: 1, sourceEventId: null,
       createdAt: '2026-11-26T10:00:00.000Z', updatedAt: '2026-11-26T10:00:01.000Z', completedAt: null,
       failedAt: '2026-11-26T10:00:01.000Z', history: [], events: [],
+      amountRefunded: '0.00', amountRefundedMinor: '0', cancellation: null, dispute: null,
+      refunds: [{
+        id: 'r', amount: null, amountMinor: null, currency: 'USD', status: 'requested', reason: '<img src=x onerror=alert(2)>',
+        cancel: false, gatewayRefundId: null, failureCode: null, failureReason: null,
+        createdAt: '2026-11-26T10:00:02.000Z', updatedAt: '2026-11-26T10:00:02.000Z',
+      }],
     } satisfies PaymentView;
     const html = paymentPage({ view, layout: layoutChart(chart), path: paymentPath(chart, []), final: true, jobUrl: '/j', jsonUrl: '/p' });
     expect(html).not.toContain('<script>alert(1)');
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html).not.toContain('<img src=x');
+    expect(html).toContain('&lt;img src=x onerror=alert(2)&gt;');
   });
 });
