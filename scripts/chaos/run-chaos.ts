@@ -87,7 +87,7 @@ export async function runChaos(options: Partial<ChaosOptions> & Pick<ChaosOption
     });
     log(`${mix.orders.length} orders, ${mix.duplicates} duplicates, ${mix.poison.length} poison messages; ${describePlan(compensation)}; ${plan.length} faults over ${o.durationS} s`);
 
-    const driving = trackDrive(driveCompensation(compensation, compensationPorts(d.client), { spreadMs: o.durationS * 800, answerTimeoutMs: 60_000 }));
+    const driving = trackDrive(driveCompensation(compensation, compensationPorts(d.client), { spreadMs: o.durationS * 800, answerTimeoutMs: 60_000, duringWithinMs: 1500 }));
     const window = await runFaultWindow(d, mix, plan, injector, o.durationS * 1000, log);
     log('waiting for the system to settle');
     const settled = await waitForSettle(d, iso.amqpUrl, mix, o.settleTimeoutS * 1000, compensation, driving);

@@ -25,6 +25,8 @@ export interface DriveOptions {
   spreadMs: number;
   /** How long one order waits for an answer it depends on. */
   answerTimeoutMs: number;
+  /** A cancellation `during` follows its reservation after a random pause up to this long. */
+  duringWithinMs: number;
 }
 
 export interface DriveResult {
@@ -56,7 +58,9 @@ export async function driveCompensation(plan: CompensationPlan, ports: Compensat
     await Promise.all(
       plan.orders.map(async (order, i) => {
         await sleep(i * gap);
-        await playOrder(order, { send, reserve, awaitOrFlag, confirmed: (id) => result.cancelConfirmedFirst.push(id) });
+        // A cancellation "during" lands anywhere from before the charge is sent to after it settled.
+        const midCharge = () => sleep(random() * o.duringWithinMs);
+        await playOrder(order, { send, reserve, awaitOrFlag, midCharge, confirmed: (id) => result.cancelConfirmedFirst.push(id) });
       }),
     );
   } finally {
@@ -69,6 +73,7 @@ interface Steps {
   send(event: OrderEvent): Promise<void>;
   reserve(order: PlannedOrder): Promise<void>;
   awaitOrFlag(order: PlannedOrder, what: string, predicate: (events: SeenEvent[]) => boolean): Promise<boolean>;
+  midCharge(): Promise<void>;
   confirmed(orderId: string): void;
 }
 
@@ -81,7 +86,10 @@ async function playOrder(order: PlannedOrder, s: Steps): Promise<void> {
     return;
   }
   await s.reserve(order);
-  if (order.cancel === 'during') return cancel();
+  if (order.cancel === 'during') {
+    await s.midCharge();
+    return cancel();
+  }
   if (!order.refunds.length && order.cancel !== 'after') return;
   await s.awaitOrFlag(order, 'its terminal event (PaymentCompleted or PaymentFailed)', (es) => es.some((e) => e.type === 'PaymentCompleted' || e.type === 'PaymentFailed'));
   if (order.refunds.length) {

@@ -32,6 +32,8 @@ describe('compensation end to end: cancellations and refunds over two workers, w
       workers: 2,
       simEnv: {
         SIM_SEED: String(seed),
+        // Charges take a while, so a cancellation sent after its reservation can meet one in flight.
+        SIM_LATENCY_MS: '20-400',
         SIM_WEBHOOK_URL: relay.urls.join(','),
         SIM_WEBHOOK_SECRET: SECRET,
         SIM_WEBHOOK_DUPLICATE_RATE: '0.3',
@@ -51,7 +53,7 @@ describe('compensation end to end: cancellations and refunds over two workers, w
   it('every cancellation and refund is answered once, and what the customer paid in the end is exact', async () => {
     const plan = buildCompensationPlan({ seed, orders: ORDERS });
     const ports = await sagaPorts(d.client);
-    const drive = await driveCompensation(plan, ports, { spreadMs: 15_000, answerTimeoutMs: 20_000 });
+    const drive = await driveCompensation(plan, ports, { spreadMs: 15_000, answerTimeoutMs: 20_000, duringWithinMs: 600 });
 
     let missing = missingAnswers(plan, d.client.received);
     await until(async () => (missing = missingAnswers(plan, d.client.received)).length === 0, 60_000, 250);
@@ -69,7 +71,10 @@ describe('compensation end to end: cancellations and refunds over two workers, w
       ...(missing.length ? [`answers still missing at the end (${missing.length}):`, ...missing.slice(0, 10).map((m) => `  - ${m}`)] : []),
       ...(unaccepted.length ? [`webhook deliveries the workers did not accept (${unaccepted.length}), e.g. ${JSON.stringify(unaccepted.slice(0, 2))}`] : []),
     ]);
-    if (results.some((r) => r.violations.length) || missing.length || unaccepted.length) console.log(report);
+    const answers = tally([...new Map(d.client.received.map((e) => [e.id, e])).values()].map((e) => `${e.type}${e.data.code ? `(${String(e.data.code)})` : ''}`));
+    const relayed = tally(relay.deliveries.map((r) => `${r.eventType} ${r.status}`));
+    // What the run exercised is worth seeing every time, not only when it fails.
+    console.log(`${report}\n\ndistinct events received: ${JSON.stringify(answers)}\nwebhook deliveries relayed to the workers (type, status): ${JSON.stringify(relayed)}`);
 
     for (const r of results) {
       expect.soft(r.violations, `${r.name} (seed ${seed})`).toEqual([]);
