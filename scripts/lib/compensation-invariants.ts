@@ -261,7 +261,7 @@ function nothingUnasked(plan: PlanAsRun, events: SeenEvent[]): InvariantResult {
 }
 
 function labelOf(o: PlannedOrder): string {
-  const extras = [o.paymentMethod, o.cancel ? `cancelled ${o.cancel}` : '', o.refunds.length ? `${o.refunds.length} refund(s)` : ''].filter(Boolean);
+  const extras = [o.paymentMethod, o.cancel ? `cancelled ${o.cancel}${o.cancelRacesRefunds ? ' racing its refunds' : ''}` : '', o.refunds.length ? `${o.refunds.length} refund(s)` : ''].filter(Boolean);
   return `order ${o.orderId} (${o.amount} ${o.currency}, ${extras.join(', ')})`;
 }
 

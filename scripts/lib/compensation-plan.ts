@@ -10,7 +10,8 @@ import { createPrng, type Random } from '../../src/gateway/simulator/prng.js';
  * right after it (while charging), and after the order's terminal event.
  * A sixth of the charged orders get two partial refunds sent concurrently,
  * together under the charge; some of those are cancelled afterwards too, so
- * the cancellation must return only what is left. A few refunds probe the
+ * the cancellation must return only what is left, and some are cancelled in
+ * the same moment, so the refunds and the cancellation race. A few refunds probe the
  * refusals: one for an order never charged, one over what was charged.
  */
 export type CancelMoment = 'before' | 'during' | 'after';
@@ -34,6 +35,8 @@ export interface PlannedOrder {
   /** Codes its PaymentFailed may carry besides `order_cancelled` (a decline's, or an outage's under faults). */
   failCodes: string[];
   cancel?: CancelMoment;
+  /** Cancelled `after` together with its refunds, not once they are answered: they race for what is refundable. */
+  cancelRacesRefunds?: boolean;
   refunds: PlannedRefund[];
 }
 
@@ -70,7 +73,10 @@ export function buildCompensationPlan(o: PlanOptions): CompensationPlan {
   const refundable = shuffle(orders.filter((x) => x.charge === 'succeeds' && (x.cancel === undefined || x.cancel === 'after')), random);
   const expect = o.refundsMayFail ? 'either' : 'refunded';
   for (const order of refundable.slice(0, Math.round(o.orders / 6))) {
-    order.refunds = twoPartialRefunds(order, random).map((r) => ({ ...r, expect }));
+    // Half of those also cancelled race their refunds: whichever is first, nothing is refunded twice.
+    const races = order.cancel === 'after' && random() < 0.5;
+    order.refunds = twoPartialRefunds(order, random).map((r) => ({ ...r, expect: races ? 'either' : expect }));
+    if (races) order.cancelRacesRefunds = true;
   }
   const probes = Math.max(1, Math.round(o.orders / 60));
   const declined = orders.filter((x) => x.charge === 'declined' && x.cancel === undefined).slice(0, probes);

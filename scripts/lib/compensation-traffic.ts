@@ -93,13 +93,15 @@ async function playOrder(order: PlannedOrder, s: Steps): Promise<void> {
   if (!order.refunds.length && order.cancel !== 'after') return;
   await s.awaitOrFlag(order, 'its terminal event (PaymentCompleted or PaymentFailed)', (es) => es.some((e) => e.type === 'PaymentCompleted' || e.type === 'PaymentFailed'));
   if (order.refunds.length) {
-    // Sent together, so the service meets them concurrently.
-    await Promise.all(order.refunds.map((r) => s.send(refundRequested({ orderId: order.orderId, refundId: r.refundId, amount: r.amount }))));
+    // Sent together, so the service meets them concurrently (with the cancellation, when they race).
+    const racing = order.cancelRacesRefunds ? [cancel()] : [];
+    await Promise.all([...racing, ...order.refunds.map((r) => s.send(refundRequested({ orderId: order.orderId, refundId: r.refundId, amount: r.amount })))]);
     const wanted = new Set(order.refunds.map((r) => r.refundId));
     await s.awaitOrFlag(order, `answers to refunds ${[...wanted].join(', ')}`, (es) => {
       const answered = new Set(es.filter((e) => e.type === 'PaymentRefunded' || e.type === 'RefundFailed').map((e) => String(e.data.refundId)));
       return [...wanted].every((id) => answered.has(id));
     });
+    if (order.cancelRacesRefunds) return;
   }
   if (order.cancel === 'after') await cancel();
 }

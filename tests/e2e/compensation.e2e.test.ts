@@ -65,7 +65,7 @@ describe('compensation end to end: cancellations and refunds over two workers, w
     const results = checkCompensation(await fetchLedgers(d.gatewayUrl), d.client.received, { ...plan, cancelConfirmedFirst: drive.cancelConfirmedFirst });
     const counts = (pred: (o: (typeof plan.orders)[number]) => boolean) => plan.orders.filter(pred).length;
     const report = verdict(results, [
-      `compensation run, seed ${seed}: ${ORDERS} orders; cancelled before ${counts((o) => o.cancel === 'before')}, during ${counts((o) => o.cancel === 'during')}, after ${counts((o) => o.cancel === 'after')}; ` +
+      `compensation run, seed ${seed}: ${ORDERS} orders; cancelled before ${counts((o) => o.cancel === 'before')}, during ${counts((o) => o.cancel === 'during')}, after ${counts((o) => o.cancel === 'after')} (${counts((o) => Boolean(o.cancelRacesRefunds))} racing their refunds); ` +
         `${plan.orders.reduce((n, o) => n + o.refunds.length, 0)} refunds requested; ${drive.messagesPublished} messages published; ${d.client.received.length} events received`,
       ...(drive.timedOut.length ? [`waits that timed out (${drive.timedOut.length}):`, ...drive.timedOut.slice(0, 10).map((t) => `  - ${t}`)] : []),
       ...(missing.length ? [`answers still missing at the end (${missing.length}):`, ...missing.slice(0, 10).map((m) => `  - ${m}`)] : []),
