@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCompensation } from '../../scripts/lib/compensation-invariants.js';
-import { buildCompensationPlan } from '../../scripts/lib/compensation-plan.js';
+import { orderCancelled, publishOrderEvent, refundRequested } from '../../scripts/lib/compensation-messages.js';
+import { buildCompensationPlan, type CompensationPlan } from '../../scripts/lib/compensation-plan.js';
 import { driveCompensation, missingAnswers } from '../../scripts/lib/compensation-traffic.js';
 import { startWebhookRelay, type WebhookRelay } from '../../scripts/lib/compensation-webhook-relay.js';
 import { until } from '../../scripts/lib/poll.js';
@@ -25,6 +27,7 @@ describe('compensation end to end: cancellations and refunds over two workers, w
   const seed = Number(process.env.COMPENSATION_SEED ?? randomSeed());
   let relay: WebhookRelay;
   let d: Deployment;
+  let plan: CompensationPlan;
 
   beforeAll(async () => {
     relay = await startWebhookRelay({ slots: 2 });
@@ -51,7 +54,7 @@ describe('compensation end to end: cancellations and refunds over two workers, w
   });
 
   it('every cancellation and refund is answered once, and what the customer paid in the end is exact', async () => {
-    const plan = buildCompensationPlan({ seed, orders: ORDERS });
+    plan = buildCompensationPlan({ seed, orders: ORDERS });
     const ports = await sagaPorts(d.client);
     const drive = await driveCompensation(plan, ports, { spreadMs: 15_000, answerTimeoutMs: 20_000, duringWithinMs: 600 });
 
@@ -84,6 +87,42 @@ describe('compensation end to end: cancellations and refunds over two workers, w
     expect.soft(tally(unaccepted.map((u) => `${u.type}: ${u.outcome}, last status ${u.lastStatus}`)), 'webhook deliveries the workers did not accept with a 2xx, by kind').toEqual({});
     for (const w of d.workers) expect(w.child.exitCode, `${w.name} still running`).toBeNull();
   }, 300_000);
+
+  it('bad compensation input: a refund id reused for another amount and unattributable messages are dead-lettered, bad data for a known order is answered RefundFailed(invalid_request)', async () => {
+    const refunded = plan.orders.find((o) => o.refunds.length === 2 && !o.cancel && o.currency === 'USD') ?? plan.orders.find((o) => o.refunds.length === 2 && !o.cancel)!;
+    const taken = refunded.refunds[0]!;
+    const answered = (refundId: string) => [...new Set(d.client.received.filter((e) => e.data.refundId === refundId).map((e) => e.id))];
+    const answerBefore = answered(taken.refundId);
+    expect(answerBefore, `refund ${taken.refundId} answered once by the first test`).toHaveLength(1);
+    const usd = plan.orders.find((o) => o.currency === 'USD' && o.charge === 'succeeds' && !o.cancel)!;
+
+    const conflict = refundRequested({ orderId: refunded.orderId, refundId: taken.refundId, amount: refunded.refunds[1]!.amount });
+    const notAUuid = refundRequested({ orderId: usd.orderId, refundId: 'refund-1', amount: '1.00' });
+    const noOrder = orderCancelled({ orderId: 'order-1' });
+    const badAmount = refundRequested({ orderId: usd.orderId, refundId: randomUUID(), amount: '1.5' });
+    for (const event of [conflict, notAUuid, noOrder, badAmount]) await publishOrderEvent(d.client.channel, event);
+
+    await d.client.waitFor(`an answer to the refund of ${badAmount.data.amount} USD`, () => answered(badAmount.data.refundId).length > 0, 30_000);
+    const failed = d.client.received.find((e) => e.data.refundId === badAmount.data.refundId)!;
+    expect(failed.type).toBe('RefundFailed');
+    expect(failed.data.code).toBe('invalid_request');
+    expect(String(failed.data.reason), 'the reason names the field').toMatch(/amount/);
+
+    const wanted = new Map([[conflict.id, 'the refund id reused for another amount'], [notAUuid.id, 'a refundId that is no UUID'], [noOrder.id, 'an orderId that is no UUID']]);
+    const dead: Array<{ content: Buffer; headers: Record<string, unknown> }> = [];
+    await until(async () => {
+      dead.push(...(await d.client.deadLetters()));
+      return [...wanted.keys()].every((id) => dead.some((m) => m.content.includes(id)));
+    }, 30_000, 250);
+    for (const [id, what] of wanted) {
+      const copy = dead.find((m) => m.content.includes(id));
+      expect(copy, `${what} dead-lettered`).toBeDefined();
+      expect(String(copy?.headers['x-error'] ?? ''), `${what}: the reason in x-error`).not.toBe('');
+    }
+    await quietFor(d.client.received);
+    expect(answered(taken.refundId), `refund ${taken.refundId}: still its one answer after the conflict`).toEqual(answerBefore);
+    expect(answered(badAmount.data.refundId), 'the invalid refund answered once').toHaveLength(1);
+  }, 120_000);
 });
 
 function tally(items: string[]): Record<string, number> {
