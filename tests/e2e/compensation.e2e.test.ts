@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkCompensation } from '../../scripts/lib/compensation-invariants.js';
 import { orderCancelled, publishOrderEvent, refundRequested } from '../../scripts/lib/compensation-messages.js';
 import { buildCompensationPlan, type CompensationPlan } from '../../scripts/lib/compensation-plan.js';
-import { driveCompensation, missingAnswers } from '../../scripts/lib/compensation-traffic.js';
 import { startWebhookRelay, type WebhookRelay } from '../../scripts/lib/compensation-webhook-relay.js';
 import { until } from '../../scripts/lib/poll.js';
 import { randomSeed } from '../../src/gateway/simulator/prng.js';
-import { fetchLedgers, quietFor, sagaPorts, unacceptedWebhooks, verdict } from '../support/compensation-e2e.js';
+import { expectEveryInvariantHeld, playAndCheck, quietFor, tally } from '../support/compensation-e2e.js';
 import { deploy, type Deployment } from '../support/e2e-harness.js';
 
 /**
@@ -55,36 +53,9 @@ describe('compensation end to end: cancellations and refunds over two workers, w
 
   it('every cancellation and refund is answered once, and what the customer paid in the end is exact', async () => {
     plan = buildCompensationPlan({ seed, orders: ORDERS });
-    const ports = await sagaPorts(d.client);
-    const drive = await driveCompensation(plan, ports, { spreadMs: 15_000, answerTimeoutMs: 20_000, duringWithinMs: 600 });
-
-    let missing = missingAnswers(plan, d.client.received);
-    await until(async () => (missing = missingAnswers(plan, d.client.received)).length === 0, 60_000, 250);
-    await quietFor(d.client.received);
-    // Pending refunds settle by webhook: give deliveries still being retried their chance to land.
-    let unaccepted = await unacceptedWebhooks(d.gatewayUrl);
-    await until(async () => (unaccepted = await unacceptedWebhooks(d.gatewayUrl)).length === 0, 20_000, 500);
-
-    const results = checkCompensation(await fetchLedgers(d.gatewayUrl), d.client.received, { ...plan, cancelConfirmedFirst: drive.cancelConfirmedFirst });
-    const counts = (pred: (o: (typeof plan.orders)[number]) => boolean) => plan.orders.filter(pred).length;
-    const report = verdict(results, [
-      `compensation run, seed ${seed}: ${ORDERS} orders; cancelled before ${counts((o) => o.cancel === 'before')}, during ${counts((o) => o.cancel === 'during')}, after ${counts((o) => o.cancel === 'after')} (${counts((o) => Boolean(o.cancelRacesRefunds))} racing their refunds); ` +
-        `${plan.orders.reduce((n, o) => n + o.refunds.length, 0)} refunds requested; ${drive.messagesPublished} messages published; ${d.client.received.length} events received`,
-      ...(drive.timedOut.length ? [`waits that timed out (${drive.timedOut.length}):`, ...drive.timedOut.slice(0, 10).map((t) => `  - ${t}`)] : []),
-      ...(missing.length ? [`answers still missing at the end (${missing.length}):`, ...missing.slice(0, 10).map((m) => `  - ${m}`)] : []),
-      ...(unaccepted.length ? [`webhook deliveries the workers did not accept (${unaccepted.length}), e.g. ${JSON.stringify(unaccepted.slice(0, 2))}`] : []),
-    ]);
-    const answers = tally([...new Map(d.client.received.map((e) => [e.id, e])).values()].map((e) => `${e.type}${e.data.code ? `(${String(e.data.code)})` : ''}`));
-    const relayed = tally(relay.deliveries.map((r) => `${r.eventType} ${r.status}`));
-    // What the run exercised is worth seeing every time, not only when it fails.
-    console.log(`${report}\n\ndistinct events received: ${JSON.stringify(answers)}\nwebhook deliveries relayed to the workers (type, status): ${JSON.stringify(relayed)}`);
-
-    for (const r of results) {
-      expect.soft(r.violations, `${r.name} (seed ${seed})`).toEqual([]);
-      expect.soft(r.checked, `${r.name} checked something`).toBeGreaterThan(0);
-    }
-    expect.soft(missing, `answers missing (seed ${seed})`).toEqual([]);
-    expect.soft(tally(unaccepted.map((u) => `${u.type}: ${u.outcome}, last status ${u.lastStatus}`)), 'webhook deliveries the workers did not accept with a 2xx, by kind').toEqual({});
+    const outcome = await playAndCheck(d, plan, { spreadMs: 15_000, answerTimeoutMs: 20_000, duringWithinMs: 600 });
+    console.log(`${outcome.report}\nwebhook deliveries relayed to the workers (type, status): ${JSON.stringify(tally(relay.deliveries.map((r) => `${r.eventType} ${r.status}`)))}`);
+    expectEveryInvariantHeld(outcome, seed);
     for (const w of d.workers) expect(w.child.exitCode, `${w.name} still running`).toBeNull();
   }, 300_000);
 
@@ -124,9 +95,3 @@ describe('compensation end to end: cancellations and refunds over two workers, w
     expect(answered(badAmount.data.refundId), 'the invalid refund answered once').toHaveLength(1);
   }, 120_000);
 });
-
-function tally(items: string[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const item of items) counts[item] = (counts[item] ?? 0) + 1;
-  return counts;
-}
