@@ -36,7 +36,7 @@ export const WEBHOOK_SECRET = 'whsec_chaos_run';
 /**
  * Refunds and webhooks as Stripe gives them, all run long: a refund is often
  * pending first (settled by webhook or look-up), webhooks arrive late, out of
- * order and twice. Failing refunds are a fault of their own (fault-plan.ts).
+ * order, twice or never. Failing refunds are a fault of their own (fault-plan.ts).
  */
 const SIMULATOR_REFUNDS_AND_WEBHOOKS = {
   SIM_REFUND_PENDING_RATE: '0.25',
@@ -44,6 +44,8 @@ const SIMULATOR_REFUNDS_AND_WEBHOOKS = {
   SIM_WEBHOOK_SECRET: WEBHOOK_SECRET,
   SIM_WEBHOOK_DUPLICATE_RATE: '0.2',
   SIM_WEBHOOK_DELAY_MS: '0-2000',
+  // Some never arrive: a pending refund must then be settled by asking the gateway.
+  SIM_WEBHOOK_DROP_RATE: '0.1',
 };
 
 export async function startDeployment(iso: Isolated, o: { workers: number; seed: number }, log: (line: string) => void): Promise<ChaosDeployment> {
