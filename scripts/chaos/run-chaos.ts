@@ -84,6 +84,7 @@ export async function runChaos(options: Partial<ChaosOptions> & Pick<ChaosOption
       // Under gateway faults a refund may fail at the gateway, and any charge may give up.
       refundsMayFail: true,
       extraFailCodes: ['gateway_unavailable'],
+      unknownOutcomes: true,
     });
     log(`${mix.orders.length} orders, ${mix.duplicates} duplicates, ${mix.poison.length} poison messages; ${describePlan(compensation)}; ${plan.length} faults over ${o.durationS} s`);
 

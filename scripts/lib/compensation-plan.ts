@@ -52,6 +52,11 @@ export interface PlanOptions {
   refundsMayFail?: boolean;
   /** Extra failure codes any order may end with (e.g. `gateway_unavailable` under gateway faults). */
   extraFailCodes?: string[];
+  /**
+   * Some orders use the simulator's tokens whose every confirmation goes unanswered (charged,
+   * never charged, or charged late), so a cancellation can meet a charge whose outcome is unknown.
+   */
+  unknownOutcomes?: boolean;
 }
 
 const CURRENCIES = ['USD', 'EUR', 'JPY', 'BHD'] as const;
@@ -60,6 +65,15 @@ const METHODS: Array<{ weight: number; method: string; charge: PlannedOrder['cha
   { weight: 85, method: 'pm_card_visa', charge: 'succeeds', codes: [] },
   { weight: 10, method: 'pm_card_chargeDeclined', charge: 'declined', codes: ['card_declined'] },
   { weight: 5, method: 'pm_card_chargeDeclinedInsufficientFunds', charge: 'declined', codes: ['insufficient_funds'] },
+];
+
+const UNKNOWN_OUTCOMES: typeof METHODS = [
+  // Charged, the answer lost: settled by reading the intent, so it completes.
+  { weight: 4, method: 'pm_card_sim_lostResponse', charge: 'succeeds', codes: [] },
+  // Never answered, never charged: the attempts run out.
+  { weight: 3, method: 'pm_card_sim_timeout', charge: 'declined', codes: ['gateway_unavailable'] },
+  // Never answered, charged later unless cancelled first.
+  { weight: 3, method: 'pm_card_sim_lateCharge', charge: 'either', codes: ['gateway_unavailable'] },
 ];
 
 export function buildCompensationPlan(o: PlanOptions): CompensationPlan {
@@ -90,8 +104,9 @@ export function buildCompensationPlan(o: PlanOptions): CompensationPlan {
 }
 
 function newOrder(random: Random, o: PlanOptions): PlannedOrder {
-  let roll = random() * METHODS.reduce((a, m) => a + m.weight, 0);
-  const pick = METHODS.find((m) => (roll -= m.weight) < 0) ?? METHODS[0]!;
+  const methods = o.unknownOutcomes ? [...METHODS, ...UNKNOWN_OUTCOMES] : METHODS;
+  let roll = random() * methods.reduce((a, m) => a + m.weight, 0);
+  const pick = methods.find((m) => (roll -= m.weight) < 0) ?? methods[0]!;
   const currency = CURRENCIES[Math.floor(random() * CURRENCIES.length)]!;
   // At least 1,000 minor units, so two partial refunds of at least 10% each fit under it.
   const minor = BigInt(1000 + Math.floor(random() * 999_000));
