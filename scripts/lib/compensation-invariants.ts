@@ -61,6 +61,7 @@ export function checkCompensation(ledgers: Ledgers, events: SeenEvent[], plan: P
     everyRefundAnsweredOnce(plan, facts),
     netCharge(plan, facts),
     noRefundOverCharge(plan, facts, ledgers),
+    refundsAgreeWithGateway(plan, facts),
     nothingUnasked(plan, events),
   ];
 }
@@ -238,6 +239,34 @@ function noRefundOverCharge(plan: PlanAsRun, facts: Map<string, Facts>, ledgers:
   const stray = ledgers.refunds.filter((r) => !known.has(r.paymentIntent) && !planned.has(r.orderId ?? ''));
   for (const r of stray) violations.push(`refund ${r.id} of ${r.paymentIntent} (order ${r.orderId ?? 'unknown'}) for no planned order`);
   return { name: 'refunds never add up to more than the charge', checked: plan.orders.length, violations };
+}
+
+/**
+ * What PaymentRefunded says matches the gateway and the payment: its
+ * gatewayRefundId is a refund of this order that succeeded, for this amount;
+ * its paymentId is the payment's; and the last amountRefunded is the total.
+ */
+function refundsAgreeWithGateway(plan: PlanAsRun, facts: Map<string, Facts>): InvariantResult {
+  const violations: string[] = [];
+  let checked = 0;
+  for (const o of plan.orders) {
+    const f = facts.get(o.orderId)!;
+    const refunded = [...f.cancelAnswers, ...[...f.refundAnswers.values()].flat()].filter((e) => e.type === 'PaymentRefunded');
+    const paymentId = f.terminal[0]?.data.paymentId;
+    for (const e of refunded) {
+      checked++;
+      const at = f.refunds.find((r) => r.id === e.data.gatewayRefundId);
+      const what = `${f.label}: PaymentRefunded ${e.id} (refund ${String(e.data.refundId)})`;
+      if (!at) violations.push(`${what} names gateway refund ${String(e.data.gatewayRefundId)}, which the gateway has no record of for this order`);
+      else if (at.status !== 'succeeded' || BigInt(at.amount) !== minor(e.data.amount, o.currency)) violations.push(`${what} for ${String(e.data.amount)}; the gateway's ${at.id} is ${at.status} for ${at.amount} minor units`);
+      if (paymentId !== undefined && e.data.paymentId !== paymentId) violations.push(`${what} names payment ${String(e.data.paymentId)}, its terminal event ${String(paymentId)}`);
+    }
+    if (!refunded.length) continue;
+    const total = refunded.reduce((sum, e) => sum + (minor(e.data.amount, o.currency) ?? 0n), 0n);
+    const last = refunded.map((e) => minor(e.data.amountRefunded, o.currency) ?? -1n).reduce((a, b) => (b > a ? b : a));
+    if (last !== total) violations.push(`${f.label}: the largest amountRefunded is ${minorText(last)} minor units, the refunds answered add up to ${minorText(total)}`);
+  }
+  return { name: 'PaymentRefunded agrees with the gateway: its refund succeeded for its amount; amountRefunded ends at the total', checked, violations };
 }
 
 function nothingUnasked(plan: PlanAsRun, events: SeenEvent[]): InvariantResult {

@@ -48,19 +48,19 @@ function goodRun(): { ledgers: Ledgers; events: SeenEvent[]; plan: PlanAsRun } {
     charges: [charge(A, '10000', 'USD'), charge(C, '5000', 'JPY'), charge(D, '1250', 'BHD'), charge(E, '2000', 'USD', 'failed'), charge(F, '3000', 'USD', 'failed')],
     refunds: [refund('re_1', A, '1000', 'USD'), refund('re_2', A, '2000', 'USD'), refund('re_c', C, '5000', 'JPY'), refund('re_3', D, '250', 'BHD'), refund('re_d', D, '1000', 'BHD')],
   };
-  const completed = event('PaymentCompleted', { orderId: A, amount: '100.00', currency: 'USD' }, 'evt-a-completed');
+  const completed = event('PaymentCompleted', { orderId: A, paymentId: 'p-a', amount: '100.00', currency: 'USD' }, 'evt-a-completed');
   const events = [
     completed,
     completed, // a redelivery: same id, no second answer
-    event('PaymentRefunded', { orderId: A, refundId: R1, amount: '10.00', amountRefunded: '10.00', currency: 'USD' }),
-    event('PaymentRefunded', { orderId: A, refundId: R2, amount: '20.00', amountRefunded: '30.00', currency: 'USD' }),
+    event('PaymentRefunded', { orderId: A, paymentId: 'p-a', refundId: R1, amount: '10.00', amountRefunded: '10.00', currency: 'USD', gatewayRefundId: 're_1' }),
+    event('PaymentRefunded', { orderId: A, paymentId: 'p-a', refundId: R2, amount: '20.00', amountRefunded: '30.00', currency: 'USD', gatewayRefundId: 're_2' }),
     event('PaymentCancelled', { orderId: B, paymentId: null }),
     event('PaymentFailed', { orderId: B, code: 'order_cancelled' }),
-    event('PaymentCompleted', { orderId: C, amount: '5000', currency: 'JPY' }),
-    event('PaymentRefunded', { orderId: C, refundId: 'svc-c', amount: '5000', amountRefunded: '5000', currency: 'JPY' }),
-    event('PaymentCompleted', { orderId: D, amount: '1.250', currency: 'BHD' }),
-    event('PaymentRefunded', { orderId: D, refundId: R3, amount: '0.250', amountRefunded: '0.250', currency: 'BHD' }),
-    event('PaymentRefunded', { orderId: D, refundId: 'svc-d', amount: '1.000', amountRefunded: '1.250', currency: 'BHD' }, 'evt-d-cancel'),
+    event('PaymentCompleted', { orderId: C, paymentId: 'p-c', amount: '5000', currency: 'JPY' }),
+    event('PaymentRefunded', { orderId: C, paymentId: 'p-c', refundId: 'svc-c', amount: '5000', amountRefunded: '5000', currency: 'JPY', gatewayRefundId: 're_c' }),
+    event('PaymentCompleted', { orderId: D, paymentId: 'p-d', amount: '1.250', currency: 'BHD' }),
+    event('PaymentRefunded', { orderId: D, paymentId: 'p-d', refundId: R3, amount: '0.250', amountRefunded: '0.250', currency: 'BHD', gatewayRefundId: 're_3' }),
+    event('PaymentRefunded', { orderId: D, paymentId: 'p-d', refundId: 'svc-d', amount: '1.000', amountRefunded: '1.250', currency: 'BHD', gatewayRefundId: 're_d' }, 'evt-d-cancel'),
     event('PaymentFailed', { orderId: E, code: 'card_declined' }),
     event('PaymentCancelled', { orderId: E, paymentId: 'p-e' }),
     event('PaymentFailed', { orderId: F, code: 'card_declined' }),
@@ -214,6 +214,34 @@ describe('compensation invariants', () => {
       names: A,
       mutate: (r) => ({ ...r, ledgers: { ...r.ledgers, refunds: [...r.ledgers.refunds, { id: 're_x', paymentIntent: 'pi_a', orderId: A, amount: '8000', currency: 'USD', status: 'pending' }] } }),
       says: /add up to 11000 minor units, the charge was 10000/,
+    },
+    {
+      rule: 'a PaymentRefunded naming a gateway refund that does not exist',
+      invariant: /agrees with the gateway/,
+      names: C,
+      mutate: (r) => ({ ...r, events: r.events.map((e) => (e.data.orderId === C && e.type === 'PaymentRefunded' ? { ...e, data: { ...e.data, gatewayRefundId: 're_nope' } } : e)) }),
+      says: /gateway refund re_nope, which the gateway has no record of/,
+    },
+    {
+      rule: 'a PaymentRefunded whose gateway refund failed',
+      invariant: /agrees with the gateway/,
+      names: D,
+      mutate: (r) => ({ ...r, ledgers: { ...r.ledgers, refunds: [...r.ledgers.refunds.filter((x) => x.id !== 're_3'), { id: 're_3', paymentIntent: 'pi_d', orderId: D, amount: '250', currency: 'BHD', status: 'failed' }] } }),
+      says: /re_3 is failed for 250 minor units/,
+    },
+    {
+      rule: 'amountRefunded that never reaches the total',
+      invariant: /agrees with the gateway/,
+      names: A,
+      mutate: (r) => ({ ...r, events: r.events.map((e) => (e.data.refundId === R2 ? { ...e, data: { ...e.data, amountRefunded: '20.00' } } : e)) }),
+      says: /largest amountRefunded is 2000 minor units, the refunds answered add up to 3000/,
+    },
+    {
+      rule: 'a PaymentRefunded naming another payment',
+      invariant: /agrees with the gateway/,
+      names: A,
+      mutate: (r) => ({ ...r, events: r.events.map((e) => (e.data.refundId === R1 ? { ...e, data: { ...e.data, paymentId: 'p-other' } } : e)) }),
+      says: /names payment p-other, its terminal event p-a/,
     },
     {
       rule: 'a PaymentCancelled for an order nobody cancelled',
