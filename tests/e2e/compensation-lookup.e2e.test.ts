@@ -28,3 +28,41 @@ describe('compensation without webhooks: pending refunds settled by look-up', ()
     expectEveryInvariantHeld(outcome, seed);
   }, 240_000);
 });
+
+/**
+ * The gateway refuses a share of refunds outright or after they were pending
+ * (Stripe: `failed`, the money stays with the merchant), and some requests,
+ * refunds included, go unanswered (made or not). A RefundRequested may then
+ * be answered RefundFailed, but a cancellation still owes the customer
+ * everything: the service must try again until its refund succeeds, and
+ * never take an earlier attempt's outcome for a later one's.
+ */
+describe('compensation when the gateway fails refunds, with no webhooks', () => {
+  const seed = Number(process.env.COMPENSATION_SEED ?? randomSeed());
+  let d: Deployment;
+
+  beforeAll(async () => {
+    d = await deploy({
+      workers: 2,
+      simEnv: {
+        SIM_SEED: String(seed),
+        SIM_REFUND_PENDING_RATE: '0.4',
+        SIM_REFUND_FAIL_RATE: '0.3',
+        SIM_REFUND_SETTLE_MS: '1000',
+        SIM_TIMEOUT_RATE: '0.1',
+        SIM_LOST_RESPONSE_RATE: '0.1',
+      },
+      workerEnv: { GATEWAY_TIMEOUT_MS: '1000' },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await d?.teardown();
+  });
+
+  it('a refund request may fail, but every cancelled order still gets all its money back, once', async () => {
+    const plan = buildCompensationPlan({ seed, orders: 150, refundsMayFail: true, extraFailCodes: ['gateway_unavailable'] });
+    const outcome = await playAndCheck(d, plan, { spreadMs: 6000, answerTimeoutMs: 45_000, duringWithinMs: 300 });
+    console.log(outcome.report);
+    expectEveryInvariantHeld(outcome, seed);
+  }, 240_000);
+});
