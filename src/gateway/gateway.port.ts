@@ -93,6 +93,11 @@ export type RefundOutcome =
 
 export type RefundLookupRequest = Pick<RefundRequest, 'orderId' | 'paymentId' | 'refundId' | 'intentId'> & {
   gatewayRefundId?: string;
+  /**
+   * The key of the attempt asked about: a refund made under another key (an
+   * earlier attempt of the same refund, which failed) is not this one.
+   */
+  idempotencyKey?: string;
 };
 
 /**

@@ -87,7 +87,9 @@ export function createMockRefunds(chargedOf: (intentId: string) => ChargedAmount
       if (!found) throw new TransientGatewayError('gateway_error', `look-up refused: no such refund ${request.gatewayRefundId}`, 'unknown');
       return outcomeOf(found);
     }
-    const mine = refundsOf(request.intentId).filter((r) => r.refundId === request.refundId);
+    const mine = refundsOf(request.intentId).filter(
+      (r) => r.refundId === request.refundId && (!request.idempotencyKey || byKey.get(request.idempotencyKey) === r),
+    );
     const found = mine.find((r) => r.status === 'succeeded') ?? mine.find((r) => r.status === 'pending') ?? mine[0];
     return found ? outcomeOf(found) : { status: 'not_found' };
   }

@@ -13,7 +13,8 @@ const STRIPE_REASONS: readonly string[] = ['duplicate', 'fraudulent', 'requested
 const METADATA_VALUE_MAX = 500;
 
 export function refundParams(request: RefundRequest): Stripe.RefundCreateParams {
-  const metadata: Record<string, string> = { orderId: request.orderId, paymentId: request.paymentId, refundId: request.refundId };
+  // The key too: a look-up must tell this attempt's refund from an earlier attempt's.
+  const metadata: Record<string, string> = { orderId: request.orderId, paymentId: request.paymentId, refundId: request.refundId, idempotencyKey: request.idempotencyKey };
   if (request.reason) metadata.reason = request.reason.slice(0, METADATA_VALUE_MAX);
   const params: Stripe.RefundCreateParams = { payment_intent: request.intentId, metadata };
   // Stripe's API demands a number: minor units are at most 99,999,999 (money.ts), a safe integer.
@@ -57,8 +58,10 @@ export function refundOutcome(refund: Stripe.Refund): RefundOutcome {
  * refund; should a repeat after the key was pruned have made another, a refund
  * that moved (or may move) money wins over a failed one.
  */
-export function refundFor(refundId: string, refunds: readonly Stripe.Refund[]): RefundLookup {
-  const outcomes = refunds.filter((r) => r.metadata?.refundId === refundId).map(refundOutcome);
+export function refundFor(refundId: string, refunds: readonly Stripe.Refund[], idempotencyKey?: string): RefundLookup {
+  const outcomes = refunds
+    .filter((r) => r.metadata?.refundId === refundId && (!idempotencyKey || r.metadata?.idempotencyKey === idempotencyKey))
+    .map(refundOutcome);
   for (const status of ['succeeded', 'pending', 'failed'] as const) {
     const found = outcomes.find((o) => o.status === status);
     if (found) return found;

@@ -67,7 +67,7 @@ export function createStripeGateway({ apiKey, url, timeoutMs, name = 'stripe' }:
       try {
         const { gatewayRefundId } = request;
         if (gatewayRefundId) return refundOutcome(await bounded(() => stripe.refunds.retrieve(gatewayRefundId), timeoutMs, signal));
-        return refundFor(request.refundId, await bounded(() => refundsMadeFor(request), timeoutMs, signal));
+        return refundFor(request.refundId, await bounded(() => refundsMadeFor(request), timeoutMs, signal), request.idempotencyKey);
       } catch (error) {
         throw cannotTell(error);
       }

@@ -13,6 +13,8 @@ export const REDACTED_KEYS: ReadonlySet<string> = new Set([
   'apiKey',
   'STRIPE_API_KEY',
   'ADMIN_TOKEN',
+  'STRIPE_WEBHOOK_SECRET',
+  'stripe-signature',
   'adminToken',
   'token',
   'secret',

@@ -13,6 +13,7 @@ import { paymentCancelled, refundFailed } from '../queues/payment-events.js';
 import { advance, ConcurrentUpdateError } from './payment-transitions.js';
 import { RetryLaterError } from './payment.processor.js';
 import { lookUpRefund, sendRefund } from './refund-outcome.js';
+import { crashPoint } from './crash-points.js';
 
 export interface CompensationDeps {
   payments: Pick<PaymentsRepository, 'findByOrderId' | 'commitTransition' | 'note' | 'orderIdOfTransaction'>;
@@ -75,12 +76,15 @@ export function createCompensationProcessor(deps: CompensationDeps) {
     for (const refundId of refundsOwed(payment.snapshot)) {
       // Record before the side effect: the attempt's key is on its row before the gateway sees it.
       await compensations.syncRefunds({ ...payment, refunds: payment.snapshot.context.refunds });
+      crashPoint('refund:after-reserve-commit');
       const step = await sendRefund(gateway(), payment, refundId);
+      crashPoint('refund:after-gateway-call');
       if (step.kind === 'unsettled') {
         log.warn({ refundId, reason: step.reason }, 'refund outcome unknown: asked again later under the same key');
         continue;
       }
       payment = (await applyIfAccepted(payment, step.event, { refundId })).payment;
+      crashPoint('refund:after-outcome-commit');
       deps.onRefundOutcome?.(step.event.type);
     }
     for (const refundId of refundsUnsettled(payment.snapshot)) {
@@ -143,7 +147,9 @@ export function createCompensationProcessor(deps: CompensationDeps) {
       // Nothing was charged that a refund could return.
       const code = 'not_charged';
       const reason = payment ? `order ${orderId} was never charged (${payment.failureCode ?? 'failed'})` : `order ${orderId} has no payment`;
-      if (await compensations.refuseRefund(refundId, code, reason, refundFailed({ orderId, refundId, code, reason }))) {
+      const event = refundFailed({ orderId, refundId, code, reason });
+      if (await compensations.refuseRefund(refundId, code, reason, event)) {
+        publish(orderId, [event]);
         log.info({ refundId, code }, 'refund refused: nothing was charged');
       }
       return { refundId, status: 'failed', code };

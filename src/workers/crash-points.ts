@@ -10,7 +10,10 @@ export type CrashPointName =
   | 'worker:after-gateway-call'
   | 'worker:after-terminal-commit'
   | 'relay:after-publish'
-  | 'relay:before-mark-published';
+  | 'relay:before-mark-published'
+  | 'refund:after-reserve-commit'
+  | 'refund:after-gateway-call'
+  | 'refund:after-outcome-commit';
 
 const armed = process.env.TEST_CRASH_AT;
 

@@ -64,9 +64,12 @@ export async function sendRefund(gateway: PaymentGateway, payment: Payment, refu
  */
 export async function lookUpRefund(gateway: PaymentGateway, payment: Payment, refundId: string): Promise<RefundStep> {
   const refund = payment.snapshot.context.refunds[refundId];
-  const { orderId, paymentId, intentId } = refundRequestOf(payment, refundId);
+  const { orderId, paymentId, intentId, idempotencyKey } = refundRequestOf(payment, refundId);
   try {
-    const found = await gateway.lookupRefund({ orderId, paymentId, refundId, intentId, ...(refund?.gatewayRefundId ? { gatewayRefundId: refund.gatewayRefundId } : {}) });
+    const found = await gateway.lookupRefund({
+      orderId, paymentId, refundId, intentId, idempotencyKey,
+      ...(refund?.gatewayRefundId ? { gatewayRefundId: refund.gatewayRefundId } : {}),
+    });
     if (found.status === 'not_found') return { kind: 'unsettled', reason: 'the gateway has no such refund yet: it is sent again under the same key' };
     return { kind: 'event', event: fromGateway(refundId, found) };
   } catch (err) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inventoryReserved, orderCancelled } from '../../scripts/lib/saga-client.js';
+import { inventoryReserved, orderCancelled, refundRequested } from '../../scripts/lib/saga-client.js';
 import { createKnex } from '../../src/persistence/db.js';
 import type { CrashPointName } from '../../src/workers/crash-points.js';
 import { isChargeSettled, paymentMachine, type PaymentStatus } from '../../src/machines/payment.machine.js';
@@ -148,6 +148,38 @@ describe('crash safety: a process killed at each step', () => {
     }
     const charges = successfulChargesByOrder(await d.ledger()).get(orderId) ?? [];
     expect(charges.length).toBe(expected === 'PaymentCompleted' ? 1 : 0);
+    expect((await survivor.stop('SIGTERM')).code).toBe(0);
+  }, 120_000);
+});
+
+describe('crash safety on the refund path: a process killed at each step', () => {
+  let d: Deployment;
+
+  beforeAll(async () => {
+    d = await deploy({ workers: 0 });
+  }, 120_000);
+  afterAll(async () => {
+    await d?.teardown();
+  });
+
+  const POINTS: CrashPointName[] = ['refund:after-reserve-commit', 'refund:after-gateway-call', 'refund:after-outcome-commit'];
+
+  it.each(POINTS)('when killed at %s, then the refund is made once and answered once', async (point) => {
+    const orderId = randomUUID();
+    const refundId = randomUUID();
+    const doomed = await d.startWorker({ TEST_CRASH_AT: point });
+    await d.client.publish(inventoryReserved({ orderId, amount: '25.00', currency: 'EUR', paymentMethod: 'pm_card_visa' }));
+    await d.client.waitFor(`PaymentCompleted for ${orderId}`, (evs) => evs.some((e) => e.data.orderId === orderId && e.type === 'PaymentCompleted'), 30_000);
+    await d.client.publishOrderEvent(refundRequested({ orderId, refundId, amount: '10.00', reason: 'crash test' }));
+    expect((await doomed.exited).signal).toBe('SIGKILL');
+
+    const survivor = await d.startWorker({});
+    await d.client.waitFor(`PaymentRefunded for ${orderId}`, (evs) => evs.some((e) => e.data.orderId === orderId && e.type === 'PaymentRefunded'), 60_000);
+    const answers = d.client.received.filter((e) => e.data.orderId === orderId && e.type === 'PaymentRefunded');
+    expect(new Set(answers.map((e) => e.id)).size).toBe(1);
+    expect(answers[0]!.data).toMatchObject({ refundId, amount: '10.00', amountRefunded: '10.00' });
+    const refunds = (await (await fetch(`${d.gatewayUrl}/_sim/refunds`)).json()) as Array<{ orderId: string; amount: string; status: string }>;
+    expect(refunds.filter((r) => r.orderId === orderId && r.status === 'succeeded').map((r) => r.amount)).toEqual(['1000']);
     expect((await survivor.stop('SIGTERM')).code).toBe(0);
   }, 120_000);
 });

@@ -4,7 +4,8 @@ import { createChanges } from './changes.js';
 
 /** One outbox row as the table holds it. */
 export interface OutboxRow extends PendingEvent {
-  paymentId: string;
+  /** Null for an order cancelled before it had a payment (its PaymentCancelled). */
+  paymentId: string | null;
   publishedAt: Date | null;
   publishAttempts: number;
 }
@@ -61,7 +62,7 @@ export function createInMemoryOutbox({ now = () => new Date() }: { now?: () => D
   return {
     ...port,
     /** Writes an event as a commit would (the payments fake calls this with the state change). */
-    append(event: OutboxEvent, owner: { orderId: string; paymentId: string; createdAt?: Date }): OutboxRow {
+    append(event: OutboxEvent, owner: { orderId: string; paymentId: string | null; createdAt?: Date }): OutboxRow {
       const row: OutboxRow = {
         id: event.id,
         orderId: owner.orderId,

@@ -2,11 +2,14 @@ import type { NewPayment, Payment, PaymentsRepository, Transition, TransitionWri
 import { createInMemoryOutbox, type InMemoryOutbox } from './in-memory-outbox.repository.js';
 
 /**
- * The part of the payments repository the processor, the transitions and the
- * sweeper use. Picked from the real type, so a changed signature there fails
+ * The part of the payments repository the processors (charges and
+ * compensations), the transitions and the sweeper use. Picked from the real type, so a changed signature there fails
  * the typecheck here; methods added there do not concern this fake.
  */
-export type PaymentsPort = Pick<PaymentsRepository, 'insert' | 'findByOrderId' | 'commitTransition' | 'note' | 'findWithHistory' | 'history' | 'findUnfinished'>;
+export type PaymentsPort = Pick<
+  PaymentsRepository,
+  'insert' | 'findByOrderId' | 'commitTransition' | 'note' | 'findWithHistory' | 'history' | 'findUnfinished' | 'orderIdOfTransaction'
+>;
 
 /**
  * The processor's deps name the whole repository type (it is `ReturnType` of the
@@ -118,6 +121,10 @@ export function createInMemoryPaymentsRepository(o: { outbox?: InMemoryOutbox; j
     async findWithHistory(orderId: string): Promise<{ payment: Payment; history: Transition[] } | undefined> {
       const found = byOrder.get(orderId);
       return found && { payment: copy(found), history: copy(history.get(orderId) ?? []) };
+    },
+
+    async orderIdOfTransaction(transactionId: string): Promise<string | undefined> {
+      return [...byOrder.values()].find((p) => p.transactionId === transactionId)?.orderId;
     },
 
     async history(orderId: string): Promise<Transition[]> {

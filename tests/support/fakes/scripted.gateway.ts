@@ -1,6 +1,7 @@
 import { PermanentGatewayError, TransientGatewayError } from '../../../src/gateway/gateway.errors.js';
 import type { ChargeHandle, ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway } from '../../../src/gateway/gateway.port.js';
 import { createChanges } from './changes.js';
+import { createScriptedRefunds, type RefundScriptStep } from './scripted-refunds.js';
 
 /**
  * What the next confirm does:
@@ -21,11 +22,15 @@ export interface ScriptedGatewayOptions {
   voidFails?: boolean;
   /** What search by order id (legacy payments, no handle) answers. */
   searchFinds?: ChargeLookup;
+  /** What each refund that is not a repeat of a key does, in order (then `succeeded`). */
+  refunds?: RefundScriptStep[];
+  /** Refund look-ups throw (the gateway cannot tell). */
+  refundLookupFails?: boolean;
   /** Receives `<name>.<operation>` for every call, shared across fakes to check order. */
   journal?: string[];
 }
 
-/** The charge operations of the port: all the processor calls. The port may grow (refunds) without this fake. */
+/** The charge operations of the port: all the charge processor calls. The port may grow without this fake. */
 export type ChargePort = Pick<PaymentGateway, 'name' | 'prepare' | 'charge' | 'lookup' | 'void'>;
 
 /** The processor takes `PaymentGateway`; the real port is assignable to ChargePort, so this assertion is checked. */
@@ -41,6 +46,7 @@ export function createScriptedGateway(steps: ChargeStep[] = [], o: ScriptedGatew
   const name = o.name ?? 'scripted';
   const script = [...steps];
   const prepared = new Map<string, string>();
+  const amounts = new Map<string, { amountMinor: bigint; currency: string }>();
   const charged = new Map<string, ChargeSucceeded>();
   const canceled = new Set<string>();
   const landing = new Set<string>();
@@ -53,6 +59,13 @@ export function createScriptedGateway(steps: ChargeStep[] = [], o: ScriptedGatew
     o.journal?.push(`${name}.${operation}`);
     changes.notify();
   };
+
+  const refunds = createScriptedRefunds(o.refunds ?? [], {
+    name,
+    chargedOf: (intentId) => (charged.has(intentId) ? amounts.get(intentId) : undefined),
+    ...(o.refundLookupFails ? { lookupFails: true } : {}),
+    log,
+  });
 
   const stateOf = (intentId: string): ChargeLookup =>
     charged.get(intentId) ?? (canceled.has(intentId) ? { status: 'canceled', transactionId: intentId } : { status: 'not_charged', transactionId: intentId });
@@ -98,6 +111,7 @@ export function createScriptedGateway(steps: ChargeStep[] = [], o: ScriptedGatew
       log('prepare');
       const intentId = prepared.get(request.idempotencyKey) ?? `pi_${name}_${++nextId}`;
       prepared.set(request.idempotencyKey, intentId);
+      amounts.set(intentId, { amountMinor: request.amountMinor, currency: request.currency });
       return { orderId: request.orderId, paymentId: request.paymentId, intentId };
     },
     async charge(handle: ChargeHandle) {
@@ -127,11 +141,19 @@ export function createScriptedGateway(steps: ChargeStep[] = [], o: ScriptedGatew
       if (!charged.has(handle.intentId)) canceled.add(handle.intentId);
       return stateOf(handle.intentId);
     },
-  } satisfies ChargePort;
+    refund: refunds.refund,
+    lookupRefund: refunds.lookupRefund,
+  } satisfies PaymentGateway;
 
   return {
     gateway,
     calls,
+    /** Refund and refund look-up calls, in order. */
+    refundCalls: refunds.calls,
+    /** Every refund the gateway made, in order. */
+    refunds: refunds.made,
+    /** Settles a pending refund, as the gateway does later. */
+    settleRefund: refunds.settle,
     charged,
     canceled,
     /** Resolves once `predicate` holds after a call (e.g. on `calls`). */

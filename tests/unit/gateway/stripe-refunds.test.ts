@@ -23,7 +23,7 @@ function stripeRefund(fields: Partial<Stripe.Refund>): Stripe.Refund {
     created: 1_700_000_000,
     payment_intent: 'pi_1',
     charge: 'ch_1',
-    metadata: { orderId: 'order-1', paymentId: 'payment-1', refundId: 'refund-1' },
+    metadata: { orderId: 'order-1', paymentId: 'payment-1', refundId: 'refund-1', idempotencyKey: request.idempotencyKey },
     status: 'succeeded',
     reason: null,
     ...fields,
@@ -35,7 +35,7 @@ describe('stripe refund mapping', () => {
     expect(refundParams({ ...request, reason: 'customer changed their mind' })).toEqual({
       payment_intent: 'pi_1',
       amount: 1250,
-      metadata: { orderId: 'order-1', paymentId: 'payment-1', refundId: 'refund-1', reason: 'customer changed their mind' },
+      metadata: { orderId: 'order-1', paymentId: 'payment-1', refundId: 'refund-1', idempotencyKey: request.idempotencyKey, reason: 'customer changed their mind' },
     });
   });
 
