@@ -152,7 +152,7 @@ function everyCancellationAnsweredOnce(plan: PlanAsRun, facts: Map<string, Facts
   for (const o of cancelled) {
     const f = facts.get(o.orderId)!;
     if (f.cancelAnswers.length !== 1) {
-      violations.push(`${f.label}: OrderCancelled answered ${f.cancelAnswers.length} times${f.cancelAnswers.length ? ` (${describe(f.cancelAnswers)})` : ''}`);
+      violations.push(`${f.label}: OrderCancelled answered ${f.cancelAnswers.length} times${f.cancelAnswers.length ? ` (${describe(f.cancelAnswers)})` : ''}; ${atGateway(f)}`);
       continue;
     }
     const answer = f.cancelAnswers[0]!;
@@ -183,7 +183,7 @@ function everyRefundAnsweredOnce(plan: PlanAsRun, facts: Map<string, Facts>): In
       const answers = f.refundAnswers.get(r.refundId)!;
       const label = `${f.label} refund ${r.refundId} (${r.amount})`;
       if (answers.length !== 1) {
-        violations.push(`${label}: answered ${answers.length} times${answers.length ? ` (${describe(answers)})` : ''}`);
+        violations.push(`${label}: answered ${answers.length} times${answers.length ? ` (${describe(answers)})` : ''}; ${atGateway(f)}`);
         continue;
       }
       const problem = refundAnswerProblem(o, r, answers[0]!, f.succeeded.length > 0);
@@ -287,6 +287,13 @@ function nothingUnasked(plan: PlanAsRun, events: SeenEvent[]): InvariantResult {
     else if (!o.cancel) violations.push(`${labelOf(o)}: ${what}, but the order was never cancelled`);
   }
   return { name: 'no compensation answer that nobody asked for', checked: answers.length, violations };
+}
+
+/** What the gateway holds for the order, so an unanswered message's report says where its money is. */
+function atGateway(f: Facts): string {
+  const charges = f.attempts.map((c) => `${c.id} ${c.amount} ${c.status}`).join(', ') || 'none';
+  const refunds = f.refunds.map((r) => `${r.id} ${r.amount} ${r.status}`).join(', ') || 'none';
+  return `at the gateway: charges ${charges}; refunds ${refunds}`;
 }
 
 function labelOf(o: PlannedOrder): string {
