@@ -1,10 +1,13 @@
-// `npm run chaos`: 1,000 orders through three workers while processes,
+// `npm run chaos`: 1,000 orders through three workers (and 300 more that are
+// cancelled and refunded, CONTRACT.md §8) while processes,
 // connections, Redis data and the gateway fail on a seeded schedule; prints
 // the faults injected, the invariants checked and the figures, and exits
 // non-zero on any violation. Options: --orders N, --duration S (the fault
 // window), --workers N, --seed N (repeat a run), --each-once (one fault of
 // each kind instead of a mix), --logs DIR (keep every process's output),
-// --faults kind,kind (only those kinds, to narrow a failure down).
+// --faults kind,kind (only those kinds, to narrow a failure down),
+// --compensations N (orders of their own cancelled and refunded meanwhile;
+// 30% of --orders by default).
 import { parseArgs } from 'node:util';
 import { runCli, UserFacingError } from '../src/cli.js';
 import { randomSeed } from '../src/gateway/simulator/prng.js';
@@ -30,6 +33,7 @@ await runCli('chaos', async () => {
       'each-once': { type: 'boolean' },
       logs: { type: 'string' },
       faults: { type: 'string' },
+      compensations: { type: 'string' },
     },
   });
   const number = (name: string, value: string | undefined, fallback: number, min: number) => {
@@ -55,6 +59,7 @@ await runCli('chaos', async () => {
     mode: values['each-once'] ? 'each-once' : 'mixed',
     ...(values.logs ? { logDir: values.logs } : {}),
     ...(values.faults ? { kinds: faultKinds(values.faults) } : {}),
+    ...(values.compensations !== undefined ? { compensationOrders: number('compensations', values.compensations, 0, 0) } : {}),
     log: (line) => console.log(line),
   });
   console.log(`\n${report.text}`);

@@ -1,8 +1,9 @@
 import amqp from 'amqplib';
-import type { Channel, ConsumeMessage } from 'amqplib';
+import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import { AmqpConnectionManagerClass } from 'amqp-connection-manager';
+import { ORDER_EVENTS_EXCHANGE, orderEventMessage, type OrderEvent } from '../lib/compensation-messages.js';
 import type { ReceivedEvent } from '../lib/saga-client.js';
-import type { OutgoingMessage } from './order-mix.js';
+import { CHAOS_ID_HEADER, type OutgoingMessage } from './order-mix.js';
 
 /**
  * The saga's other side for a chaos run. Unlike the tests' saga client it
@@ -13,6 +14,8 @@ import type { OutgoingMessage } from './order-mix.js';
  */
 export interface ChaosClient {
   publish(message: OutgoingMessage): Promise<void>;
+  /** An OrderCancelled or RefundRequested to `order.events`, re-sent the same way when unconfirmed. */
+  publishOrderEvent(event: OrderEvent): Promise<void>;
   /** Every payment event delivered, copies included. */
   received: ReceivedEvent[];
   /** Times the connection was lost. */
@@ -47,7 +50,10 @@ export async function connectChaosClient(amqpUrl: string, log: (line: string) =>
   const received: ReceivedEvent[] = [];
   const publisher = manager.createChannel({
     confirm: true,
-    setup: (ch: Channel) => ch.assertExchange('inventory.events', 'topic', { durable: true }).then(() => undefined),
+    setup: async (ch: Channel) => {
+      await ch.assertExchange('inventory.events', 'topic', { durable: true });
+      await ch.assertExchange(ORDER_EVENTS_EXCHANGE, 'topic', { durable: true });
+    },
   });
   const listener = manager.createChannel({
     setup: async (ch: Channel) => {
@@ -67,6 +73,22 @@ export async function connectChaosClient(amqpUrl: string, log: (line: string) =>
   listener.on('error', () => undefined);
   await Promise.all([publisher.waitForConnect(), listener.waitForConnect()]);
 
+  /**
+   * A channel closed with the message unconfirmed rejects it: send it again, as any
+   * at-least-once publisher would (the payment service absorbs the copy).
+   */
+  async function confirmed(exchange: string, routingKey: string, body: Buffer, options: Options.Publish): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await publisher.publish(exchange, routingKey, body, options);
+        return;
+      } catch (err) {
+        if (attempt >= 120) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
   return {
     received,
     disconnects: () => lost,
@@ -78,17 +100,13 @@ export async function connectChaosClient(amqpUrl: string, log: (line: string) =>
         ...(m.messageId ? { messageId: m.messageId } : {}),
         ...(m.type ? { type: m.type } : {}),
       };
-      // A channel closed with the message unconfirmed rejects it: send it again, as any
-      // at-least-once publisher would (the payment service absorbs the copy).
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await publisher.publish('inventory.events', 'inventory.reserved', m.body, options);
-          return;
-        } catch (err) {
-          if (attempt >= 120) throw err;
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
+      await confirmed('inventory.events', 'inventory.reserved', m.body, options);
+    },
+    async publishOrderEvent(event) {
+      const m = orderEventMessage(event);
+      // Tagged like every chaos message, so a dead-lettered copy says which it was.
+      const headers = { [CHAOS_ID_HEADER]: `compensation:${event.type}:${event.data.orderId}` };
+      await confirmed(m.exchange, m.routingKey, m.body, { ...m.options, headers });
     },
     deadLetters: () => drain(amqpUrl, DEAD_LETTER_QUEUE),
     async close() {

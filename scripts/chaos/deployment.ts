@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { createKnex } from '../../src/persistence/db.js';
 import type { Isolated } from '../lib/isolation.js';
 import { startProcess, type Proc } from '../lib/processes.js';
+import { startWebhookRelay, type WebhookRelay } from '../lib/compensation-webhook-relay.js';
 import { connectChaosClient, type ChaosClient } from './chaos-client.js';
 import { waitForConsumers } from '../lib/input-queue.js';
 import { createWorkerPool, type WorkerPool } from './worker-pool.js';
@@ -30,20 +31,48 @@ export const LOCK_MS = 2000;
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
 /** Stripe's search lags writes by up to a minute normally: every chaos run has the simulator lag as much. */
 export const SEARCH_LAG_MS = 60_000;
+export const WEBHOOK_SECRET = 'whsec_chaos_run';
+
+/**
+ * Refunds and webhooks as Stripe gives them, all run long: a refund is often
+ * pending first (settled by webhook or look-up), webhooks arrive late, out of
+ * order, twice or never. Failing refunds are a fault of their own (fault-plan.ts).
+ */
+const SIMULATOR_REFUNDS_AND_WEBHOOKS = {
+  SIM_REFUND_PENDING_RATE: '0.25',
+  SIM_REFUND_SETTLE_MS: '1500',
+  SIM_WEBHOOK_SECRET: WEBHOOK_SECRET,
+  SIM_WEBHOOK_DUPLICATE_RATE: '0.2',
+  SIM_WEBHOOK_DELAY_MS: '0-2000',
+  // Some never arrive: a pending refund must then be settled by asking the gateway.
+  SIM_WEBHOOK_DROP_RATE: '0.1',
+};
 
 export async function startDeployment(iso: Isolated, o: { workers: number; seed: number }, log: (line: string) => void): Promise<ChaosDeployment> {
-  const started: { simulator?: Proc; pool?: WorkerPool; client?: ChaosClient; knex?: Knex } = {};
+  const started: { simulator?: Proc; pool?: WorkerPool; client?: ChaosClient; knex?: Knex; relay?: WebhookRelay } = {};
   const close = async () => {
+    await started.relay?.close().catch(() => undefined);
     await started.client?.close().catch(() => undefined);
     await started.knex?.destroy().catch(() => undefined);
     await started.pool?.killAll();
     await started.simulator?.stop('SIGKILL');
   };
   try {
-    const simulator = (started.simulator = startProcess('gateway', 'src/gateway/simulator/main.ts', { GATEWAY_PORT: '0', SIM_SEED: String(o.seed), SIM_SEARCH_LAG_MS: String(SEARCH_LAG_MS) }));
+    // Workers come and go on new ports: the simulator posts webhooks to one relay endpoint per slot.
+    const relay = (started.relay = await startWebhookRelay({ slots: o.workers }));
+    const simulator = (started.simulator = startProcess('gateway', 'src/gateway/simulator/main.ts', {
+      GATEWAY_PORT: '0',
+      SIM_SEED: String(o.seed),
+      SIM_SEARCH_LAG_MS: String(SEARCH_LAG_MS),
+      SIM_WEBHOOK_URL: relay.urls.join(','),
+      ...SIMULATOR_REFUNDS_AND_WEBHOOKS,
+    }));
     const gatewayUrl = String((JSON.parse(await simulator.waitForLine(/simulator listening/)) as { url: string }).url);
     const simulatorExit = watchSimulator(simulator, log);
-    const pool = (started.pool = createWorkerPool(o.workers, workerEnv(iso, gatewayUrl)));
+    const pool = (started.pool = createWorkerPool(o.workers, workerEnv(iso, gatewayUrl), {
+      ready: (slot, httpUrl) => relay.route(slot, `${httpUrl}/webhooks/stripe`),
+      down: (slot) => relay.route(slot, undefined),
+    }));
     log(`seed ${o.seed}: starting ${o.workers} workers in ${iso.vhost} (database, vhost and Redis prefix ${iso.queuePrefix} of its own)`);
     await pool.start();
     await waitForConsumers(iso.amqpUrl, o.workers);
@@ -80,6 +109,7 @@ function workerEnv(iso: Isolated, gatewayUrl: string): Record<string, string> {
     OUTBOX_POLL_MS: '100',
     SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
     LOG_LEVEL: 'info',
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
   };
 }
 

@@ -39,13 +39,17 @@ interface Applied {
   endsAt?: number | Promise<number>;
 }
 
-type GatewaySetting = 'errorRate' | 'timeoutRate' | 'lostResponseRate';
+type GatewaySetting = 'errorRate' | 'timeoutRate' | 'lostResponseRate' | 'refundFailRate';
 
 const GATEWAY_SETTING: Partial<Record<FaultKind, GatewaySetting>> = {
   'gateway-errors': 'errorRate',
   'gateway-hangs': 'timeoutRate',
   'gateway-lost-responses': 'lostResponseRate',
+  // The gateway's own refusal of a refund (Stripe: `failed`, the money stays with the merchant).
+  'refunds-failing': 'refundFailRate',
 };
+
+const NO_GATEWAY_FAULTS: Record<GatewaySetting, number> = { errorRate: 0, timeoutRate: 0, lostResponseRate: 0, refundFailRate: 0 };
 
 export interface FaultInjector {
   inject(fault: PlannedFault, atMs: number): Promise<InjectedFault>;
@@ -126,9 +130,9 @@ export function createFaultInjector(t: FaultTargets): FaultInjector {
     },
     async restoreAll() {
       open.clear();
-      await setGateway({ errorRate: 0, timeoutRate: 0, lostResponseRate: 0 });
+      await setGateway(NO_GATEWAY_FAULTS);
       await Promise.allSettled([...windows]);
-      await setGateway({ errorRate: 0, timeoutRate: 0, lostResponseRate: 0 });
+      await setGateway(NO_GATEWAY_FAULTS);
       await t.pool.quiesce();
     },
   };

@@ -14,6 +14,7 @@ export const FAULT_KINDS = [
   'gateway-errors',
   'gateway-hangs',
   'gateway-lost-responses',
+  'refunds-failing',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -29,7 +30,7 @@ export interface PlannedFault {
    * a gateway fault window, or the pause before a killed worker is restarted.
    */
   holdMs: number;
-  /** For gateway faults: the probability per request while the window is open. */
+  /** For gateway faults: the probability per request (per new refund for `refunds-failing`) while the window is open. */
   rate: number;
 }
 
@@ -57,6 +58,7 @@ const WEIGHTS: Record<FaultKind, number> = {
   'gateway-errors': 2,
   'gateway-hangs': 1,
   'gateway-lost-responses': 2,
+  'refunds-failing': 1,
 };
 
 export function planFaults(o: FaultPlanOptions): PlannedFault[] {
@@ -120,6 +122,7 @@ function holdFor(kind: FaultKind, random: Random, lockMs: number): number {
     case 'worker-killed':
       return Math.round(200 + 1500 * random());
     case 'gateway-errors':
+    case 'refunds-failing':
       return Math.round(4000 + 2000 * random());
     case 'gateway-hangs':
     case 'gateway-lost-responses':

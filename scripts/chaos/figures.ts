@@ -38,6 +38,7 @@ export function collectFigures(i: FigureInputs): ChaosFigures {
     everyConfirmFaulted: everyConfirmFaulted(i.observed),
     workerProcesses: i.incarnations.length,
     clientReconnects: i.clientReconnects,
+    compensationAnswers: compensationAnswers(i.observed),
   };
 }
 
@@ -88,4 +89,16 @@ function byLabel(counts: Map<string, number>, label: string): Record<string, num
     out[name] = (out[name] ?? 0) + value;
   }
   return out;
+}
+
+/** The compensation orders' distinct answers by type (and code): what the run exercised. */
+function compensationAnswers(o: Observed): Record<string, number> {
+  const theirs = new Set(o.compensation.orders.map((x) => x.orderId));
+  const distinct = new Map(o.received.filter((e) => theirs.has(String(e.data?.orderId))).map((e) => [e.id, e]));
+  const counts: Record<string, number> = {};
+  for (const e of distinct.values()) {
+    const key = `${e.type}${e.data.code ? `(${String(e.data.code)})` : ''}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }

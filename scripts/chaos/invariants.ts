@@ -1,3 +1,4 @@
+import { checkCompensation, type LedgerRefund, type PlanAsRun } from '../lib/compensation-invariants.js';
 import type { ReceivedEvent } from '../lib/saga-client.js';
 import type { DeadLetterCopy } from './chaos-client.js';
 import { CHAOS_ID_HEADER, type ExpectedOrder, type OrderMix } from './order-mix.js';
@@ -26,6 +27,9 @@ export interface Observed {
   mix: OrderMix;
   rows: PaymentRow[];
   ledger: LedgerCharge[];
+  refunds: LedgerRefund[];
+  /** The compensation plan played alongside the mix: its orders are checked by the compensation invariants. */
+  compensation: PlanAsRun;
   received: ReceivedEvent[];
   deadLetters: DeadLetterCopy[];
   unexpectedExits: UnexpectedExit[];
@@ -56,7 +60,13 @@ export function checkInvariants(o: Observed): InvariantResult[] {
     badMessagesDeadLettered(o),
     noWorkerExitedOnItsOwn(o),
     workersDrainOnSigterm(o),
+    ...checkCompensation({ charges: o.ledger, refunds: o.refunds }, o.received, o.compensation),
   ];
+}
+
+/** Orders of the compensation plan: their states and answers go beyond a charge, and their own invariants check them. */
+function compensated(o: Observed): Set<string> {
+  return new Set(o.compensation.orders.map((x) => x.orderId));
 }
 
 function settledInTime(o: Observed): InvariantResult {
@@ -64,7 +74,7 @@ function settledInTime(o: Observed): InvariantResult {
 }
 
 function atMostOneCharge(o: Observed): InvariantResult {
-  const accepted = new Set(o.mix.orders.map((x) => x.orderId));
+  const accepted = new Set([...o.mix.orders.map((x) => x.orderId), ...compensated(o)]);
   const byOrder = groupBy(o.ledger.filter((c) => c.status === 'succeeded'), (c) => c.orderId ?? '(none)');
   const violations: string[] = [];
   for (const [orderId, charges] of byOrder) {
@@ -83,7 +93,8 @@ function everyOrderSettled(o: Observed): InvariantResult {
     if (found.length !== 1) violations.push(`order ${order.orderId} has ${found.length} payment rows`);
     else if (found[0]!.status !== 'Success' && found[0]!.status !== 'Failed') violations.push(`order ${order.orderId} left ${found[0]!.status}`);
   }
-  for (const row of o.rows) if (!expected.has(row.order_id)) violations.push(`payment row for ${row.order_id}, a message that had to be refused`);
+  const theirs = compensated(o);
+  for (const row of o.rows) if (!expected.has(row.order_id) && !theirs.has(row.order_id)) violations.push(`payment row for ${row.order_id}, a message that had to be refused`);
   return { name: 'every accepted order ends Success or Failed', checked: o.mix.orders.length, violations };
 }
 
@@ -127,6 +138,7 @@ function unexpectedOutcome(order: ExpectedOrder, row: PaymentRow): string | unde
 
 function oneTerminalEvent(o: Observed): InvariantResult {
   const events = groupBy(o.received, (e) => e.data?.orderId ?? '(none)');
+  for (const orderId of compensated(o)) events.delete(orderId);
   const rows = new Map(o.rows.map((r) => [r.order_id, r]));
   const violations: string[] = [];
   for (const order of o.mix.orders) {

@@ -29,6 +29,8 @@ export interface ChaosFigures {
   everyConfirmFaulted: Record<string, number>;
   workerProcesses: number;
   clientReconnects: number;
+  /** Distinct events for the compensation orders, by type and code. */
+  compensationAnswers: Record<string, number>;
 }
 
 export interface FaultCount {
@@ -79,6 +81,8 @@ export function formatReport(r: { seed: number; faults: FaultCount[]; injected: 
     ['worker processes started (restarts included)', String(f.workerProcesses)],
     ['saga client reconnects', String(f.clientReconnects)],
   ]));
+  // On a line of its own: a long list would widen the whole table.
+  out.push('', `compensation orders, distinct events by type: ${describe(f.compensationAnswers)}`);
   const failed = r.invariants.filter((i) => i.violations.length).length;
   out.push('', failed ? `FAILED: ${failed} invariant(s) violated` : 'OK: every invariant held');
   return out.join('\n');

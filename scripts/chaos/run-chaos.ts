@@ -1,4 +1,7 @@
 import path from 'node:path';
+import { buildCompensationPlan, type CompensationPlan } from '../lib/compensation-plan.js';
+import { driveCompensation, missingAnswers, type DriveResult } from '../lib/compensation-traffic.js';
+import type { LedgerRefund } from '../lib/compensation-invariants.js';
 import { isolate } from '../lib/isolation.js';
 import { sleep, until } from '../lib/poll.js';
 import { LOCK_MS, SHUTDOWN_TIMEOUT_MS, startDeployment, type ChaosDeployment } from './deployment.js';
@@ -8,7 +11,7 @@ import { collectFigures } from './figures.js';
 import { checkInvariants, type InvariantResult, type LedgerCharge, type Observed, type PaymentRow } from './invariants.js';
 import { buildOrderMix, type OrderMix } from './order-mix.js';
 import { countFaults, formatReport, type ChaosFigures, type FaultCount } from './report.js';
-import { isSettled, publishMix, settleState, type Progress } from './traffic.js';
+import { compensationPorts, isSettled, publishMix, settleState, type Progress } from './traffic.js';
 
 export interface ChaosOptions {
   orders: number;
@@ -25,6 +28,8 @@ export interface ChaosOptions {
   logDir?: string;
   /** Only these fault kinds (to narrow down a failure); all by default. */
   kinds?: readonly FaultKind[];
+  /** Orders of their own that are cancelled and refunded while the faults run; 30% of `orders` by default. */
+  compensationOrders?: number;
 }
 
 export const DEFAULT_CHAOS_OPTIONS: Omit<ChaosOptions, 'seed' | 'log'> = {
@@ -73,13 +78,24 @@ export async function runChaos(options: Partial<ChaosOptions> & Pick<ChaosOption
       database: new URL(iso.databaseUrl).pathname.slice(1),
       gatewayUrl: d.gatewayUrl,
     });
-    log(`${mix.orders.length} orders, ${mix.duplicates} duplicates, ${mix.poison.length} poison messages; ${plan.length} faults over ${o.durationS} s`);
+    const compensation = buildCompensationPlan({
+      seed: o.seed,
+      orders: o.compensationOrders ?? Math.round(o.orders * 0.3),
+      // Under gateway faults a refund may fail at the gateway, and any charge may give up.
+      refundsMayFail: true,
+      extraFailCodes: ['gateway_unavailable'],
+      unknownOutcomes: true,
+    });
+    log(`${mix.orders.length} orders, ${mix.duplicates} duplicates, ${mix.poison.length} poison messages; ${describePlan(compensation)}; ${plan.length} faults over ${o.durationS} s`);
 
+    const driving = trackDrive(driveCompensation(compensation, compensationPorts(d.client), { spreadMs: o.durationS * 800, answerTimeoutMs: 60_000, duringWithinMs: 1500 }));
     const window = await runFaultWindow(d, mix, plan, injector, o.durationS * 1000, log);
     log('waiting for the system to settle');
-    const settled = await waitForSettle(d, iso.amqpUrl, mix, o.settleTimeoutS * 1000);
+    const settled = await waitForSettle(d, iso.amqpUrl, mix, o.settleTimeoutS * 1000, compensation, driving);
     const settledAt = Date.now();
-    const observed = await observe(d, mix, settled);
+    const drive = await driving.result;
+    if (drive instanceof Error) throw new Error(`publishing the compensation messages failed: ${drive.message}`, { cause: drive });
+    const observed = await observe(d, mix, settled, { ...compensation, cancelConfirmedFirst: drive?.cancelConfirmedFirst ?? [] });
     const invariants = checkInvariants(observed);
     const figures = collectFigures({ ...window, observed, incarnations: d.pool.incarnations, settledAt, clientReconnects: d.client.disconnects() });
     const faults = countFaults(window.injected);
@@ -134,23 +150,46 @@ async function injectAll(plan: PlannedFault[], injector: FaultInjector, startedA
   return injected;
 }
 
-async function waitForSettle(d: ChaosDeployment, amqpUrl: string, mix: OrderMix, timeoutMs: number): Promise<Observed['settled']> {
+interface Driving {
+  done: boolean;
+  /** The drive's result, or the error that stopped it (never rejects). */
+  result: Promise<DriveResult | Error>;
+}
+
+function trackDrive(drive: Promise<DriveResult>): Driving {
+  const driving: Driving = { done: false, result: drive.then((r) => r, (err: Error) => err) };
+  void driving.result.then(() => (driving.done = true));
+  return driving;
+}
+
+function describePlan(plan: CompensationPlan): string {
+  const count = (moment: string) => plan.orders.filter((x) => x.cancel === moment).length;
+  const refunds = plan.orders.reduce((n, x) => n + x.refunds.length, 0);
+  return `${plan.orders.length} compensation orders (cancelled before ${count('before')}, during ${count('during')}, after ${count('after')}; ${refunds} refunds)`;
+}
+
+async function waitForSettle(d: ChaosDeployment, amqpUrl: string, mix: OrderMix, timeoutMs: number, compensation: CompensationPlan, driving: Driving): Promise<Observed['settled']> {
   let last: Awaited<ReturnType<typeof settleState>> | undefined;
+  let missing: string[] = [];
   const ok = await until(async () => {
     last = await settleState(d.knex, amqpUrl, d.client, mix);
-    return isSettled(last, mix);
+    missing = missingAnswers(compensation, d.client.received);
+    return isSettled(last, mix) && driving.done && missing.length === 0;
   }, timeoutMs, 500);
-  return { ok, detail: ok ? 'settled' : `not settled after ${timeoutMs / 1000} s: ${JSON.stringify(last)}` };
+  const waiting = `${driving.done ? '' : 'compensation messages still being sent; '}${missing.length} compensation answers missing${missing.length ? ` (${missing.slice(0, 5).join('; ')})` : ''}`;
+  return { ok, detail: ok ? 'settled' : `not settled after ${timeoutMs / 1000} s: ${JSON.stringify(last)}; ${waiting}` };
 }
 
 /** Stops the workers (SIGTERM, as an operator would) and gathers what the checks need. */
-async function observe(d: ChaosDeployment, mix: OrderMix, settled: Observed['settled']): Promise<Observed> {
+async function observe(d: ChaosDeployment, mix: OrderMix, settled: Observed['settled'], compensation: Observed['compensation']): Promise<Observed> {
   await d.pool.scrape();
   const shutdownExits = await d.pool.stopAll(SHUTDOWN_TIMEOUT_MS + 15_000);
   return {
     mix,
     rows: (await d.knex('payments').select('id', 'order_id', 'status', 'amount', 'currency', 'transaction_id', 'failure_code')) as PaymentRow[],
     ledger: (await (await fetch(`${d.gatewayUrl}/_sim/charges`)).json()) as LedgerCharge[],
+    refunds: (await (await fetch(`${d.gatewayUrl}/_sim/refunds`)).json()) as LedgerRefund[],
+    compensation,
     received: d.client.received,
     deadLetters: await d.client.deadLetters(),
     unexpectedExits: d.pool.unexpectedExits,

@@ -1,8 +1,10 @@
 import type { Knex } from 'knex';
+import type { CompensationPorts } from '../lib/compensation-traffic.js';
 import { INPUT_QUEUE, queueDepths } from '../lib/input-queue.js';
+import { inventoryReserved } from '../lib/saga-client.js';
 import { sleep, until } from '../lib/poll.js';
 import type { ChaosClient } from './chaos-client.js';
-import type { OrderMix } from './order-mix.js';
+import { CHAOS_ID_HEADER, type OrderMix } from './order-mix.js';
 
 /**
  * The run's traffic and its end: publishing the mix at a steady pace, and
@@ -72,4 +74,17 @@ export async function settleState(knex: Knex, amqpUrl: string, client: ChaosClie
   const answered = new Set(client.received.map((e) => e.data?.orderId).filter((id) => wanted.has(id)));
   const [inputReady, deadLettered] = await queueDepths(amqpUrl, [INPUT_QUEUE, 'payment-service.dead-letter']);
   return { unfinished, rows, outboxPending, ordersAnswered: answered.size, inputReady: inputReady!, deadLettered: deadLettered! };
+}
+
+/** The chaos client as the compensation plan's ports: its orders' reservations and order events, tagged like the mix. */
+export function compensationPorts(client: ChaosClient): CompensationPorts {
+  return {
+    async publishReservation(o) {
+      const event = inventoryReserved({ orderId: o.orderId, amount: o.amount, currency: o.currency, paymentMethod: o.paymentMethod, customerId: 'cus_chaos' });
+      const chaosId = `compensation:InventoryReserved:${o.orderId}`;
+      await client.publish({ chaosId, headers: { [CHAOS_ID_HEADER]: chaosId }, body: Buffer.from(JSON.stringify(event)), messageId: event.id, type: 'InventoryReserved' });
+    },
+    publishOrderEvent: (event) => client.publishOrderEvent(event),
+    received: client.received,
+  };
 }

@@ -54,7 +54,13 @@ export interface WorkerPool {
   killAll(): Promise<void>;
 }
 
-export function createWorkerPool(size: number, env: Record<string, string>): WorkerPool {
+/** Told when a slot's worker is ready (its ops server's address) and when the run takes it down. */
+export interface SlotHooks {
+  ready?(slot: number, httpUrl: string): void;
+  down?(slot: number): void;
+}
+
+export function createWorkerPool(size: number, env: Record<string, string>, hooks: SlotHooks = {}): WorkerPool {
   const slots: Slot[] = Array.from({ length: size }, (_, index) => ({ index, state: 'down' }));
   const incarnations: WorkerIncarnation[] = [];
   const unexpectedExits: UnexpectedExit[] = [];
@@ -85,6 +91,7 @@ export function createWorkerPool(size: number, env: Record<string, string>): Wor
         const ready = await inc.proc.waitForLine(/"msg":"worker ready/, 90_000);
         inc.httpUrl = String((JSON.parse(ready) as { http?: string }).http ?? '').replace('0.0.0.0', '127.0.0.1');
         slot.state = 'running';
+        hooks.ready?.(slot.index, inc.httpUrl);
         return;
       } catch (err) {
         if (closing || tries >= 5) throw err;
@@ -114,6 +121,7 @@ export function createWorkerPool(size: number, env: Record<string, string>): Wor
       const inc = slot.current!;
       inc.endedByRun = true;
       slot.state = 'down';
+      hooks.down?.(index);
       inc.proc.child.kill('SIGKILL');
       const restart = track(inc.proc.exited.then(() => sleep(restartAfterMs)).then(() => (closing ? undefined : launch(slot))));
       restarts.add(restart);
