@@ -41,9 +41,19 @@ function fromGateway(refundId: string, found: Exclude<RefundLookup, { status: 'n
   }
 }
 
-/** Sends an owed refund. An unknown outcome is settled by asking the gateway, as for charges. */
+/**
+ * Sends an owed refund. An unknown outcome is settled by asking the gateway, as for charges.
+ * A refund sent again under a new attempt (a cancellation's refund that failed) first asks
+ * whether an earlier attempt did go through after all: a stale failure (a late webhook, say)
+ * may have re-armed a refund whose money is already back, and a new attempt would then be
+ * refused for good as exceeding the charge, leaving the refund owed for ever.
+ */
 export async function sendRefund(gateway: PaymentGateway, payment: Payment, refundId: string): Promise<RefundStep> {
   const request = refundRequestOf(payment, refundId);
+  if ((payment.snapshot.context.refunds[refundId]?.attempt ?? 1) > 1) {
+    const earlier = await anyAttempt(gateway, request);
+    if (earlier.kind === 'unsettled' || earlier.event.type !== 'REFUND_FAILED') return earlier;
+  }
   try {
     return { kind: 'event', event: fromGateway(refundId, await gateway.refund(request)) };
   } catch (err) {
@@ -74,6 +84,19 @@ export async function lookUpRefund(gateway: PaymentGateway, payment: Payment, re
     return { kind: 'event', event: fromGateway(refundId, found) };
   } catch (err) {
     if (err instanceof TransientGatewayError || err instanceof PermanentGatewayError) return { kind: 'unsettled', reason: `look-up failed: ${err.message}` };
+    throw err;
+  }
+}
+
+/** What any attempt of this refund came to at the gateway: one that moved (or may move) money wins over a failed one. */
+async function anyAttempt(gateway: PaymentGateway, request: RefundRequest): Promise<RefundStep> {
+  const { orderId, paymentId, refundId, intentId } = request;
+  try {
+    const found = await gateway.lookupRefund({ orderId, paymentId, refundId, intentId });
+    if (found.status === 'not_found') return { kind: 'event', event: { type: 'REFUND_FAILED', refundId, code: 'not_found', reason: 'no earlier attempt was made' } };
+    return { kind: 'event', event: fromGateway(refundId, found) };
+  } catch (err) {
+    if (err instanceof TransientGatewayError || err instanceof PermanentGatewayError) return { kind: 'unsettled', reason: `look-up of earlier attempts failed: ${err.message}` };
     throw err;
   }
 }

@@ -151,3 +151,39 @@ describe('lookUpRefund', () => {
     await expect(lookUpRefund(asPaymentGateway(gw.gateway), payment, refundId)).resolves.toMatchObject({ kind: 'unsettled' });
   });
 });
+
+describe('a refund sent again under a new attempt', () => {
+  it('when an earlier attempt went through after all (a stale failure re-armed it), then that is the outcome and nothing is sent again', async () => {
+    const gw = gatewayWith(['succeeded']);
+    const { payment, refundId } = await owing(gw);
+    await sendRefund(asPaymentGateway(gw.gateway), payment, refundId);
+    const made = gw.refunds[0]!.gatewayRefundId;
+    // A late failure for another attempt re-armed the refund: attempt 2, no gateway id recorded.
+    const refund = payment.snapshot.context.refunds[refundId]!;
+    const rearmed: Payment = {
+      ...payment,
+      snapshot: { ...payment.snapshot, context: { ...payment.snapshot.context, refunds: { [refundId]: { ...refund, attempt: 2, gatewayRefundId: null } } } },
+    };
+
+    const step = await sendRefund(asPaymentGateway(gw.gateway), rearmed, refundId);
+
+    expect(step).toEqual({ kind: 'event', event: { type: 'REFUND_SUCCEEDED', refundId, gatewayRefundId: made } });
+    expect(gw.refundCalls.refund).toHaveLength(1);
+  });
+
+  it('when every earlier attempt failed, then the new attempt is sent under its own key', async () => {
+    const gw = gatewayWith(['failed', 'succeeded']);
+    const { payment, refundId } = await owing(gw);
+    await sendRefund(asPaymentGateway(gw.gateway), payment, refundId);
+    const refund = payment.snapshot.context.refunds[refundId]!;
+    const rearmed: Payment = {
+      ...payment,
+      snapshot: { ...payment.snapshot, context: { ...payment.snapshot.context, refunds: { [refundId]: { ...refund, attempt: 2, gatewayRefundId: null } } } },
+    };
+
+    const step = await sendRefund(asPaymentGateway(gw.gateway), rearmed, refundId);
+
+    expect(step).toMatchObject({ kind: 'event', event: { type: 'REFUND_SUCCEEDED', refundId } });
+    expect(gw.refundCalls.refund.map((r) => r.idempotencyKey)).toEqual([`${payment.id}-refund-${refundId}-1`, `${payment.id}-refund-${refundId}-2`]);
+  });
+});
