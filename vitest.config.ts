@@ -19,8 +19,8 @@ export default defineConfig({
       // alone reach (rounded down; the whole suite only adds to them): a change that
       // leaves the saga's core less tested fails `npm run coverage`.
       thresholds: {
-        'src/machines/**': { statements: 94, branches: 85, functions: 80, lines: 98 },
-        'src/workers/**': { statements: 87, branches: 82, functions: 84, lines: 90 },
+        'src/machines/**': { statements: 96, branches: 89, functions: 86, lines: 99 },
+        'src/workers/**': { statements: 89, branches: 82, functions: 88, lines: 92 },
       },
     },
   },
