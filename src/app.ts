@@ -20,6 +20,7 @@ import { declareTopology } from './queues/topology.js';
 import { createChargeEnqueuer, createPaymentsQueue } from './queues/payments.queue.js';
 import { createDependencyChecks } from './health.js';
 import { createPaymentProcessor } from './workers/payment.processor.js';
+import { createRuleFileScreen } from './risk/rule-file.js';
 import { createPaymentWorker } from './workers/payment.worker.js';
 import { createCompensationProcessor } from './workers/compensation.processor.js';
 import { createCompensationWorker } from './workers/compensation.worker.js';
@@ -107,6 +108,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     metrics,
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
     onCompensationOwed: (orderId) => void runNow(compensationsQueue, cancelJobId(orderId), logger),
+    ...(config.RISK_RULES ? { risk: createRuleFileScreen({ rules: config.RISK_RULES.rules, redis, prefix: config.QUEUE_PREFIX }) } : {}),
   });
   const jobs = countInFlight(processor);
   const worker = createPaymentWorker({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { loadRiskRules, RiskRulesError, type RiskRules } from './risk/rule-file.js';
 
 /**
  * The one place environment variables are read. `loadConfig` validates every
@@ -123,6 +124,22 @@ const schema = z.object({
   /** How long an open breaker waits before one probe may pass. */
   BREAKER_OPEN_MS: int(100).default(5_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
+  /**
+   * A JSON file of risk rules (CONTRACT.md section 10), read and validated here so a bad
+   * rule stops the process at start. Unset: payments are not screened.
+   */
+  RISK_RULES: z
+    .string()
+    .transform((path, ctx): { path: string; rules: RiskRules } => {
+      try {
+        return { path, rules: loadRiskRules(path) };
+      } catch (err) {
+        if (!(err instanceof RiskRulesError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.problem });
+        return z.NEVER;
+      }
+    })
+    .optional(),
 }).superRefine((c, ctx) => {
   // Anyone who has read docker-compose.yml knows this one: it must not open a real deployment.
   if (c.ADMIN_TOKEN === DEV_ADMIN_TOKEN && !c.ALLOW_DEV_ADMIN_TOKEN) {

@@ -64,8 +64,8 @@ export type PaymentEvent =
    * so the first handle costs no commit of its own.
    */
   | { type: 'START'; gateway?: string; intentId?: string; cleared?: string[] }
-  /** The payment data is invalid (amount, currency, method): fail without charging. */
-  | { type: 'REJECT'; code: 'invalid_request'; reason: string }
+  /** The payment data is invalid (amount, currency, method), or risk screening blocked it: fail without charging. */
+  | { type: 'REJECT'; code: 'invalid_request' | 'risk_blocked'; reason: string }
   | { type: 'CHARGE_SUCCEEDED'; transactionId: string; gateway: string }
   /** A definite, permanent refusal: declined card, invalid request. Never retried. */
   | { type: 'CHARGE_DECLINED'; code: string; reason: string; gateway?: string }

@@ -9,6 +9,7 @@ import { isChargeSettled } from '../machines/payment.machine.js';
 import type { ChargeOutcome, GatewayCall } from './charge-outcome.js';
 import { chargeViaGateways, settleBeforeGivingUp, type RoutedGateway } from './gateway-router.js';
 import { attemptsExhausted, chargeOwed, migrateSnapshot, voidOwed } from '../machines/payment.snapshot.js';
+import type { RiskScreen } from '../risk/risk.port.js';
 
 /** What the processor needs of the payments table. */
 export type PaymentsPort = Pick<PaymentsRepository, 'findByOrderId' | 'commitTransition' | 'note'>;
@@ -27,6 +28,8 @@ export interface PaymentProcessorDeps {
   onOutboxWritten?: (orderId: string, event: OutboxEvent) => void;
   /** A settled charge left compensation owed (a cancellation that came while charging): its job should run now. */
   onCompensationOwed?: (orderId: string) => void;
+  /** Screens each payment before its first charge (RISK_RULES). Absent: no screening. */
+  risk?: RiskScreen;
 }
 
 export interface PaymentJobResult {
@@ -84,9 +87,10 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     const calls: GatewayCall[] = [];
     let outcome: ChargeOutcome | { kind: 'voided' } | undefined;
     let cleared: string[] = [];
-    if (voidOwed(payment.snapshot)) { //                                        3a. cancelled while the outcome was unknown: cancel, never confirm
+    const blocked = await screen(payment, job, log); //                         2b. screen before the first charge: a block sends nothing
+    if (!blocked && voidOwed(payment.snapshot)) { //                                        3a. cancelled while the outcome was unknown: cancel, never confirm
       outcome = (await settleBeforeGivingUp(gateways, payment, calls)) ?? { kind: 'voided' };
-    } else if (chargeOwed(payment.snapshot)) { //                               3. prepare; commit Processing and the handle; confirm
+    } else if (!blocked && chargeOwed(payment.snapshot)) { //                               3. prepare; commit Processing and the handle; confirm
       const routed = await chargeViaGateways(gateways, payment, calls, route(job.id));
       crashPoint('worker:after-gateway-call');
       payment = routed.payment;
@@ -103,7 +107,7 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
       metrics.gatewayCall.observe({ gateway: c.gateway, operation: c.operation, outcome: c.outcome }, c.durationMs / 1000);
     }
 
-    const { payment: settled, outbox } = await settle(payment, outcome, cleared, calls, job, log); //  4. commit the outcome (+ its events)
+    const { payment: settled, outbox } = blocked ?? (await settle(payment, outcome, cleared, calls, job, log)); //  4. commit the outcome (+ its events)
     crashPoint('worker:after-terminal-commit');
     for (const event of outbox) deps.onOutboxWritten?.(orderId, event); //       5. publish the events now (the relay is the safety net)
     if (settled.snapshot.context.cancellation && !settled.snapshot.context.cancellation.answered) deps.onCompensationOwed?.(orderId);
@@ -114,6 +118,23 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
     }
     return finish(settled, outcome);
   };
+
+  /**
+   * Screens a payment not yet charged; a block commits its failure (risk_blocked) with the
+   * rule in the history. Screening again on a retried attempt is safe: a screen answers the
+   * same order the same way and counts it once.
+   */
+  async function screen(payment: Payment, job: Job, log: Logger): Promise<Advanced | undefined> {
+    if (!deps.risk || payment.status !== 'Initiated' || !chargeOwed(payment.snapshot)) return undefined;
+    const { id: paymentId, orderId, customerId, paymentMethod, amountMinor, currency } = payment;
+    const verdict = await deps.risk.screen({ orderId, paymentId, customerId, paymentMethod, amountMinor, currency });
+    if (verdict.decision === 'allow') {
+      await payments.note(payment, 'RISK_SCREENED', { decision: 'allow', rule: null });
+      return undefined;
+    }
+    log.info({ rule: verdict.rule }, `payment blocked by risk screening: ${verdict.reason}`);
+    return advance(payments, payment, { type: 'REJECT', code: 'risk_blocked', reason: verdict.reason }, { jobId: job.id, risk: { decision: 'block', rule: verdict.rule } });
+  }
 
   /** Commits what the attempt established; `undefined`: the machine's attempts were already spent, only giving up is left. */
   async function settle(payment: Payment, outcome: ChargeOutcome | { kind: 'voided' } | undefined, cleared: string[], calls: GatewayCall[], job: Job, log: Logger): Promise<Advanced> {

@@ -1,0 +1,35 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * One atomic step per screening: drop the customer's entries older than the
+ * window, add this order (NX: a redelivered order keeps its first entry and
+ * is not counted again), count, and let the key expire with the window.
+ * Redis's own clock is the window's: processes on other hosts agree on it.
+ *
+ * A new order counts every entry in the window (itself included); an order
+ * seen before counts the entries up to its own, so screening it again gives
+ * the answer it first had while those entries are in the window.
+ */
+const SCREEN = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local windowMs = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - windowMs)
+local count
+if redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1]) == 1 then
+  count = redis.call('ZCARD', KEYS[1])
+else
+  count = redis.call('ZCOUNT', KEYS[1], '-inf', redis.call('ZSCORE', KEYS[1], ARGV[1]))
+end
+redis.call('PEXPIRE', KEYS[1], windowMs)
+return count
+`;
+
+export function velocityKey(prefix: string, customerId: string): string {
+  return `${prefix}:risk:velocity:${customerId}`;
+}
+
+/** The customer's payments in the window, this order included, counted once however often it is screened. */
+export async function countInWindow(redis: Redis, prefix: string, customerId: string, orderId: string, windowSeconds: number): Promise<number> {
+  return Number(await redis.eval(SCREEN, 1, velocityKey(prefix, customerId), orderId, windowSeconds * 1000));
+}
