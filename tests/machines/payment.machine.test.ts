@@ -55,6 +55,14 @@ const accepted: Row[] = [
     effects: ['emitPaymentFailed'],
   },
   {
+    name: 'when a new payment is blocked by risk screening, then it Failed with risk_blocked and the rule in the reason, without any charge',
+    before: [],
+    event: { type: 'REJECT', code: 'risk_blocked', reason: 'blocked by rule blockedCustomers' },
+    value: 'Failed',
+    context: { attempts: 0, failureCode: 'risk_blocked', failureReason: 'blocked by rule blockedCustomers', transactionId: null },
+    effects: ['emitPaymentFailed'],
+  },
+  {
     name: 'when the charge succeeds, then it is Success with the transaction id and gateway, and PaymentCompleted is emitted',
     before: toProcessing(),
     event: CHARGE_SUCCEEDED,

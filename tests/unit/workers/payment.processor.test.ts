@@ -10,6 +10,8 @@ import { createInMemoryBreaker, type InMemoryBreaker } from '../../support/fakes
 import { asPaymentsRepository, createInMemoryPaymentsRepository, type InMemoryPaymentsRepository } from '../../support/fakes/in-memory-payments.repository.js';
 import { fakeJob, legacyV2Processing, newPayment, type SamplePayment } from '../../support/fakes/payment-records.js';
 import { asPaymentGateway, createScriptedGateway, type ScriptedGateway } from '../../support/fakes/scripted.gateway.js';
+import type { RiskDecision, RiskScreen, RiskSubject } from '../../../src/risk/risk.port.js';
+import { createRuleFileScreen } from '../../../src/risk/rule-file.js';
 
 /**
  * The processor's paths on in-memory fakes: the same story as
@@ -43,7 +45,7 @@ async function given(sample?: SamplePayment): Promise<string> {
 
 const routed = (g: ScriptedGateway, breaker?: InMemoryBreaker): RoutedGateway => ({ gateway: asPaymentGateway(g.gateway), ...(breaker ? { breaker: breaker.breaker } : {}) });
 
-function processorOn(gateways: ScriptedGateway | RoutedGateway[]) {
+function processorOn(gateways: ScriptedGateway | RoutedGateway[], risk?: RiskScreen) {
   const written: OutboxEvent[] = [];
   const pauses: number[] = [];
   const process = createPaymentProcessor({
@@ -53,6 +55,7 @@ function processorOn(gateways: ScriptedGateway | RoutedGateway[]) {
     logger,
     metrics,
     onOutboxWritten: (_orderId, event) => void written.push(event),
+    ...(risk ? { risk } : {}),
   });
   return { process, written, pauses };
 }
@@ -347,5 +350,80 @@ describe('payment processor on fakes', () => {
     const failure = await processorOn(createScriptedGateway()).process(fakeJob('5f1e1e0c-0000-4000-8000-000000000000')).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(UnrecoverableError);
     expect((failure as Error).message).toMatch(/no payment row .* check the database/);
+  });
+});
+
+describe('risk screening before the first charge', () => {
+  const gatewayCalls = (gw: ScriptedGateway) => gw.calls.prepare.length + gw.calls.charge.length + gw.calls.lookup.length;
+  /** A screen that answers `decision` and records what it was asked. */
+  function screenAnswering(decision: RiskDecision) {
+    const asked: RiskSubject[] = [];
+    return { asked, screen: { screen: async (p: RiskSubject) => (asked.push(p), decision) } satisfies RiskScreen };
+  }
+
+  it('when a rule blocks the payment, then it ends Failed risk_blocked with one PaymentFailed naming the rule, and the gateway is never called', async () => {
+    const orderId = await given({ paymentMethod: 'pm_card_stolen' });
+    const gw = createScriptedGateway(['ok'], { journal });
+    const risk = createRuleFileScreen({ rules: { blockedPaymentMethods: ['pm_card_stolen'] }, prefix: '{t}' });
+    const { process, written } = processorOn(gw, risk);
+
+    await expect(process(fakeJob(orderId))).resolves.toEqual({ status: 'Failed', transactionId: null, code: 'risk_blocked' });
+
+    expect(gatewayCalls(gw)).toBe(0);
+    expect(await stored(orderId)).toMatchObject({ status: 'Failed', failureCode: 'risk_blocked', failureReason: 'blocked by rule blockedPaymentMethods' });
+    const [row] = repo.outbox.eventsOf(orderId);
+    expect(row?.payload).toMatchObject({ type: 'PaymentFailed', data: { orderId, code: 'risk_blocked', reason: 'blocked by rule blockedPaymentMethods' } });
+    expect(written.map((e) => e.id)).toEqual([row?.id]);
+    const history = await repo.history(orderId);
+    expect(history.map((h) => h.event)).toEqual(['CREATED', 'REJECT']);
+    expect(history[1]?.detail).toMatchObject({ risk: { decision: 'block', rule: 'blockedPaymentMethods' } });
+  });
+
+  it('when the blocked payment is redelivered, then it is absorbed without screening or charging again', async () => {
+    const orderId = await given();
+    const gw = createScriptedGateway(['ok']);
+    const block = screenAnswering({ decision: 'block', rule: 'maxAmount', reason: 'amount over maxAmount for USD' });
+    const { process } = processorOn(gw, block.screen);
+
+    await process(fakeJob(orderId));
+    await expect(process(fakeJob(orderId, 1))).resolves.toMatchObject({ status: 'Failed', code: 'risk_blocked', alreadyDone: true });
+    expect(block.asked).toHaveLength(1);
+    expect(gatewayCalls(gw)).toBe(0);
+  });
+
+  it('when the screen allows, then the decision is noted and the payment is charged as without screening', async () => {
+    const orderId = await given();
+    const gw = createScriptedGateway(['ok'], { journal });
+    const allow = screenAnswering({ decision: 'allow' });
+    const { process } = processorOn(gw, allow.screen);
+
+    await expect(process(fakeJob(orderId))).resolves.toMatchObject({ status: 'Success' });
+
+    const p = await stored(orderId);
+    expect(allow.asked).toEqual([{ orderId, paymentId: p.id, customerId: 'cus_123', paymentMethod: 'pm_card_visa', amountMinor: 4999n, currency: 'USD' }]);
+    expect(journal).toEqual(['note:RISK_SCREENED', 'scripted.prepare', 'commit:START', 'scripted.charge', 'commit:CHARGE_SUCCEEDED']);
+    const history = await repo.history(orderId);
+    expect(history.find((h) => h.event === 'RISK_SCREENED')?.detail).toMatchObject({ decision: 'allow', rule: null });
+  });
+
+  it('when a payment is already Processing (a retried attempt), then it is not screened again', async () => {
+    const orderId = await given();
+    const gw = createScriptedGateway(['down', 'ok']);
+    const allow = screenAnswering({ decision: 'allow' });
+    const { process } = processorOn(gw, allow.screen);
+
+    await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
+    await expect(process(fakeJob(orderId, 1))).resolves.toMatchObject({ status: 'Success' });
+    expect(allow.asked).toHaveLength(1);
+  });
+
+  it('when the screen cannot answer (Redis down), then the job fails to be retried and nothing is charged', async () => {
+    const orderId = await given();
+    const gw = createScriptedGateway(['ok']);
+    const broken: RiskScreen = { screen: async () => { throw new Error('connect ECONNREFUSED 127.0.0.1:6379'); } };
+
+    await expect(processorOn(gw, broken).process(fakeJob(orderId))).rejects.toThrow(/ECONNREFUSED/);
+    expect(gatewayCalls(gw)).toBe(0);
+    expect((await stored(orderId)).status).toBe('Initiated');
   });
 });
