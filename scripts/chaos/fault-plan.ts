@@ -1,4 +1,5 @@
 import { createPrng, type Random } from '../../src/gateway/simulator/prng.js';
+import { shuffle } from '../lib/seeded.js';
 
 /**
  * The faults a chaos run injects, and when. Pure: the same seed and window
@@ -141,12 +142,4 @@ function weighted(random: Random, allowed: readonly FaultKind[]): FaultKind | un
     if (WEIGHTS[kind] > 0 && roll < 0) return kind;
   }
   return undefined;
-}
-
-export function shuffle<T>(items: T[], random: Random): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
 }

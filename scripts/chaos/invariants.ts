@@ -1,4 +1,7 @@
-import { checkCompensation, type LedgerRefund, type PlanAsRun } from '../lib/compensation-invariants.js';
+import { checkCompensation, type InvariantResult, type LedgerCharge, type LedgerRefund, type PlanAsRun } from '../lib/compensation-invariants.js';
+
+/** The same ledger rows and results as the compensation checks, so the two reports are one table. */
+export type { InvariantResult, LedgerCharge };
 import type { ReceivedEvent } from '../lib/saga-client.js';
 import type { DeadLetterCopy } from './chaos-client.js';
 import { CHAOS_ID_HEADER, type ExpectedOrder, type OrderMix } from './order-mix.js';
@@ -15,14 +18,6 @@ export interface PaymentRow {
   failure_code: string | null;
 }
 
-export interface LedgerCharge {
-  id: string;
-  orderId: string | null;
-  amount: string;
-  currency: string;
-  status: string;
-}
-
 export interface Observed {
   mix: OrderMix;
   rows: PaymentRow[];
@@ -37,13 +32,6 @@ export interface Observed {
   /** Worker processes started over the run, restarts included. */
   workerProcesses: number;
   settled: { ok: boolean; detail: string };
-}
-
-export interface InvariantResult {
-  name: string;
-  /** How many things (orders, messages, processes) were checked. */
-  checked: number;
-  violations: string[];
 }
 
 /** Attempts exhausted with nothing charged: an honest Failed for any card under a long gateway fault. */

@@ -1,6 +1,6 @@
 import { createPrng, type Random } from '../../src/gateway/simulator/prng.js';
 import { inventoryReserved } from '../lib/saga-client.js';
-import { shuffle } from './fault-plan.js';
+import { seededUuid, shuffle } from '../lib/seeded.js';
 
 /**
  * What a chaos run publishes: mostly good orders, some declined, some
@@ -154,13 +154,4 @@ function conflictMessage(o: ExpectedOrder, n: number, eventId: string): PoisonMe
 
 function tagged(chaosId: string): { chaosId: string; headers: Record<string, string> } {
   return { chaosId, headers: { [CHAOS_ID_HEADER]: chaosId } };
-}
-
-/** A version-4-shaped UUID drawn from the seeded generator, so a seed repeats its orders. */
-export function seededUuid(random: Random): string {
-  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
-  hex[12] = '4';
-  hex[16] = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  const s = hex.join('');
-  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
 }

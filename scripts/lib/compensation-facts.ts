@@ -42,6 +42,7 @@ export interface PlanAsRun extends CompensationPlan {
 
 export interface InvariantResult {
   name: string;
+  /** How many things (orders, messages, processes) were checked. */
   checked: number;
   violations: string[];
 }

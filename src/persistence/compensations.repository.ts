@@ -92,7 +92,8 @@ interface RefundRow {
   updated_at: Date;
 }
 
-const toCancellation = (r: CancellationRow): OrderCancellation => ({
+/** A cancellation as the rest of the program sees it (from a row, or its objection model). */
+export const toCancellation = (r: CancellationRow): OrderCancellation => ({
   orderId: r.order_id,
   sourceEventId: r.source_event_id,
   reason: r.reason,
@@ -100,7 +101,8 @@ const toCancellation = (r: CancellationRow): OrderCancellation => ({
   answeredAt: r.answered_at,
 });
 
-const toRefund = (r: RefundRow): Refund => ({
+/** A refund as the rest of the program sees it (from a row, or its objection model): money as bigint. */
+export const toRefund = (r: RefundRow): Refund => ({
   id: r.id,
   orderId: r.order_id,
   paymentId: r.payment_id,

@@ -2,8 +2,8 @@ import type { Knex } from 'knex';
 import { PAYMENT_STATUSES, type PaymentStatus } from '../machines/payment.machine.js';
 import type { StoredSnapshot } from '../machines/payment.snapshot.js';
 import type { Model } from 'objection';
-import type { OrderCancellation, Refund } from './compensations.repository.js';
-import { PaymentModel, type OrderCancellationModel, type PaymentTransitionModel, type RefundModel } from './models.js';
+import { toCancellation, toRefund, type OrderCancellation, type Refund } from './compensations.repository.js';
+import { PaymentModel, type PaymentTransitionModel } from './models.js';
 import { batcher, groupCommit } from '../batching.js';
 import { createSql } from './sql.js';
 
@@ -129,31 +129,6 @@ function toTransition(r: PaymentTransitionModel): Transition {
     detail: r.detail,
     createdAt: r.created_at,
   };
-}
-
-function toRefund(r: RefundModel): Refund {
-  return {
-    id: r.id,
-    orderId: r.order_id,
-    paymentId: r.payment_id,
-    amountMinor: r.amount_minor === null ? null : BigInt(r.amount_minor),
-    amount: r.amount,
-    currency: r.currency,
-    reason: r.reason,
-    status: r.status,
-    failureCode: r.failure_code,
-    failureReason: r.failure_reason,
-    gatewayRefundId: r.gateway_refund_id,
-    idempotencyKey: r.idempotency_key,
-    sourceEventId: r.source_event_id,
-    cancel: r.cancel,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
-
-function toCancellation(c: OrderCancellationModel): OrderCancellation {
-  return { orderId: c.order_id, sourceEventId: c.source_event_id, reason: c.reason, receivedAt: c.received_at, answeredAt: c.answered_at };
 }
 
 /**

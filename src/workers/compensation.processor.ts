@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { gatewayNamed } from '../gateway/index.js';
 import type { PaymentGateway } from '../gateway/gateway.port.js';
 import { isChargeSettled, type PaymentEvent } from '../machines/payment.machine.js';
-import { applyPaymentEvent, migrateSnapshot, refundsOwed, refundsUnsettled } from '../machines/payment.snapshot.js';
+import { migrateSnapshot, refundsOwed, refundsUnsettled } from '../machines/payment.snapshot.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CompensationsRepository } from '../persistence/compensations.repository.js';
@@ -10,7 +10,7 @@ import type { OutboxEvent, Payment, PaymentsRepository } from '../persistence/pa
 import { APPLY_WEBHOOK_JOB, CANCEL_ORDER_JOB, REFUND_PAYMENT_JOB, type ApplyWebhookJob, type CompensationJob } from '../queues/compensations.queue.js';
 import { checkRefundAmount, cancellationRefundId } from '../queues/order-refund-request.js';
 import { paymentCancelled, refundFailed } from '../queues/payment-events.js';
-import { advance, ConcurrentUpdateError } from './payment-transitions.js';
+import { advance, ConcurrentUpdateError, RefusedTransitionError } from './payment-transitions.js';
 import { RetryLaterError } from './payment.processor.js';
 import { lookUpRefund, sendRefund } from './refund-outcome.js';
 import { crashPoint } from './crash-points.js';
@@ -59,10 +59,14 @@ export function createCompensationProcessor(deps: CompensationDeps) {
 
   /** Applies `event` if the machine takes it: the new payment, or the unchanged one when refused. */
   async function applyIfAccepted(payment: Payment, event: PaymentEvent, detail: Record<string, unknown>): Promise<{ payment: Payment; applied: boolean }> {
-    if (!applyPaymentEvent(payment.snapshot, event).changed) return { payment, applied: false };
-    const step = await advance(payments, payment, event, detail);
-    publish(payment.orderId, step.outbox);
-    return { payment: step.payment, applied: true };
+    try {
+      const step = await advance(payments, payment, event, detail);
+      publish(payment.orderId, step.outbox);
+      return { payment: step.payment, applied: true };
+    } catch (err) {
+      if (err instanceof RefusedTransitionError) return { payment, applied: false };
+      throw err;
+    }
   }
 
   /**

@@ -1,4 +1,5 @@
 import { Worker, type ConnectionOptions, type Job, type Telemetry } from 'bullmq';
+import { jobWorkerOptions } from './payment.worker.js';
 import { CAPPED_BACKOFF, cappedBackoff, COMPENSATIONS_QUEUE, type CompensationJob } from '../queues/compensations.queue.js';
 
 export interface CompensationWorkerOptions {
@@ -14,16 +15,9 @@ export interface CompensationWorkerOptions {
 /** The BullMQ worker of the compensations queue (cancellations, refunds, webhooks), beside the charge worker. */
 export function createCompensationWorker(o: CompensationWorkerOptions): Worker<CompensationJob> {
   return new Worker<CompensationJob>(COMPENSATIONS_QUEUE, o.processor, {
-    connection: o.connection,
-    prefix: o.prefix,
-    concurrency: o.concurrency,
-    lockDuration: o.lockDurationMs ?? 30_000,
-    stalledInterval: o.lockDurationMs ?? 30_000,
-    maxStalledCount: 3,
-    autorun: false,
+    ...jobWorkerOptions(o),
     settings: {
       backoffStrategy: (attemptsMade: number, type?: string) => (type === CAPPED_BACKOFF ? cappedBackoff(attemptsMade, o.backoffMs) : o.backoffMs),
     },
-    ...(o.telemetry ? { telemetry: o.telemetry } : {}),
   });
 }

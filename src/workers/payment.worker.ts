@@ -1,4 +1,4 @@
-import { Worker, type ConnectionOptions, type Telemetry } from 'bullmq';
+import { Worker, type ConnectionOptions, type Telemetry, type WorkerOptions } from 'bullmq';
 import { PAYMENTS_QUEUE, type ChargePaymentJob } from '../queues/payments.queue.js';
 import type { PaymentJobResult } from './payment.processor.js';
 
@@ -14,7 +14,12 @@ export interface PaymentWorkerOptions {
 }
 
 export function createPaymentWorker(o: PaymentWorkerOptions): Worker<ChargePaymentJob, PaymentJobResult> {
-  return new Worker<ChargePaymentJob, PaymentJobResult>(PAYMENTS_QUEUE, o.processor, {
+  return new Worker<ChargePaymentJob, PaymentJobResult>(PAYMENTS_QUEUE, o.processor, jobWorkerOptions(o));
+}
+
+/** The options every job worker of this service shares: locks, stalled-job checks, started by the caller. */
+export function jobWorkerOptions(o: Pick<PaymentWorkerOptions, 'connection' | 'prefix' | 'concurrency' | 'lockDurationMs' | 'telemetry'>): WorkerOptions {
+  return {
     connection: o.connection,
     prefix: o.prefix,
     concurrency: o.concurrency,
@@ -26,5 +31,5 @@ export function createPaymentWorker(o: PaymentWorkerOptions): Worker<ChargePayme
     maxStalledCount: 3,
     autorun: false,
     ...(o.telemetry ? { telemetry: o.telemetry } : {}),
-  });
+  };
 }

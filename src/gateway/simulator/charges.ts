@@ -1,4 +1,4 @@
-import { stripeError, type SimResponse } from './http-io.js';
+import { resourceMissing, type SimResponse } from './http-io.js';
 import type { PaymentIntentStore } from './payment-intents.js';
 import type { Refund } from './refund-object.js';
 
@@ -91,12 +91,7 @@ export function createChargeView({ intents, refundsOf, isDisputed }: ChargeViewD
   function retrieve(chargeId: string): SimResponse {
     const charge = chargeObject(chargeId);
     if (charge) return { status: 200, body: charge };
-    return stripeError(404, {
-      type: 'invalid_request_error',
-      code: 'resource_missing',
-      param: 'id',
-      message: `No such charge: '${chargeId.slice(0, 80)}'`,
-    });
+    return resourceMissing('charge', chargeId, 'id');
   }
 
   return { chargeObject, retrieve };

@@ -1,6 +1,6 @@
 import { DISPUTE_REASONS, newDispute, type Dispute, type DisputeReason } from './dispute-object.js';
 import type { Publish } from './events.js';
-import { stripeError, type SimResponse } from './http-io.js';
+import { resourceMissing, type SimResponse } from './http-io.js';
 import type { PaymentIntentStore } from './payment-intents.js';
 
 /**
@@ -51,12 +51,7 @@ export function createDisputeStore({ intents, refundedOf, unixSeconds, publish }
   function retrieve(id: string): SimResponse {
     const dispute = byId.get(id);
     if (dispute) return { status: 200, body: dispute };
-    return stripeError(404, {
-      type: 'invalid_request_error',
-      code: 'resource_missing',
-      param: 'dispute',
-      message: `No such dispute: '${id.slice(0, 80)}'`,
-    });
+    return resourceMissing('dispute', id, 'dispute');
   }
 
   return { open, retrieve, isDisputed: (chargeId: string) => byCharge.has(chargeId), list: () => [...byId.values()] };

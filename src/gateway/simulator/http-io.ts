@@ -27,6 +27,11 @@ export function stripeError(status: number, error: StripeErrorBody): SimResponse
   return { status, body: { error } };
 }
 
+/** Stripe's 404 for an id it does not know, naming the parameter that carried it. */
+export function resourceMissing(resource: string, id: string, param: string): SimResponse {
+  return stripeError(404, { type: 'invalid_request_error', code: 'resource_missing', param, message: `No such ${resource}: '${id.slice(0, 80)}'` });
+}
+
 const MAX_BODY_BYTES = 64 * 1024;
 
 export class BodyTooLargeError extends Error {

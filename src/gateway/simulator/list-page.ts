@@ -1,4 +1,4 @@
-import { stripeError, type SimResponse } from './http-io.js';
+import { resourceMissing, stripeError, type SimResponse } from './http-io.js';
 
 /**
  * One page of a Stripe list endpoint: objects newest first, filtered by
@@ -34,12 +34,7 @@ export function listPage<T extends Listable>(newestFirst: readonly T[], query: U
   const after = query.get('starting_after');
   const from = after ? matching.findIndex((item) => item.id === after) + 1 : 0;
   if (after && from === 0) {
-    return stripeError(404, {
-      type: 'invalid_request_error',
-      code: 'resource_missing',
-      param: 'starting_after',
-      message: `No such ${resource}: '${after.slice(0, 80)}'`,
-    });
+    return resourceMissing(resource, after, 'starting_after');
   }
   const data = matching.slice(from, from + limit);
   return { status: 200, body: { object: 'list', data, has_more: from + limit < matching.length, url } };

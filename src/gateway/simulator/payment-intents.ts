@@ -1,6 +1,6 @@
 import { decideCharge } from './card-outcome.js';
 import type { Publish } from './events.js';
-import { stripeError, type SimResponse } from './http-io.js';
+import { resourceMissing, stripeError, type SimResponse } from './http-io.js';
 import { createIntentHistory } from './intent-history.js';
 import { listPage } from './list-page.js';
 import { newId, newIntent, type IntentStatus, type PaymentIntent } from './intent-object.js';
@@ -196,11 +196,4 @@ function unexpectedState(action: 'confirm' | 'cancel', intent: PaymentIntent, al
   });
 }
 
-function missing(id: string): SimResponse {
-  return stripeError(404, {
-    type: 'invalid_request_error',
-    code: 'resource_missing',
-    param: 'intent',
-    message: `No such payment_intent: '${id.slice(0, 80)}'`,
-  });
-}
+const missing = (id: string): SimResponse => resourceMissing('payment_intent', id, 'intent');

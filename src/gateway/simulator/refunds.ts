@@ -1,5 +1,5 @@
 import type { Publish } from './events.js';
-import { stripeError, type SimResponse } from './http-io.js';
+import { resourceMissing, stripeError, type SimResponse } from './http-io.js';
 import { listPage } from './list-page.js';
 import type { PaymentIntent, PaymentIntentStore } from './payment-intents.js';
 import type { Random } from './prng.js';
@@ -154,11 +154,4 @@ export function createRefundStore({ intents, unixSeconds, random, settings, publ
 
 export type RefundStore = ReturnType<typeof createRefundStore>;
 
-function missing(resource: string, id: string, param = resource): SimResponse {
-  return stripeError(404, {
-    type: 'invalid_request_error',
-    code: 'resource_missing',
-    param,
-    message: `No such ${resource}: '${id.slice(0, 80)}'`,
-  });
-}
+const missing = (resource: string, id: string, param = resource): SimResponse => resourceMissing(resource, id, param);
