@@ -1,13 +1,19 @@
 import { assign, enqueueActions, setup } from 'xstate';
 import { failureOf, isRefundOutcome, REFUSAL_REASONS, routeOf, type RefusalCode, type Settles } from './payment.events.js';
+import type { ChargedStatus } from './payment.refunds.js';
 import {
   acceptsOutcome,
+  adoptFound,
   applyOutcome,
   armCancellationRefund,
   cancellationStep,
+  foundRefundFits,
   isKnownRefund,
+  isStray,
   refundRefusal,
+  reserveStray,
   statusByRefunded,
+  strayChargeRefusal,
   type Refund,
 } from './payment.refunds.js';
 import type { PaymentContext, PaymentEvent, PaymentInput } from './payment.types.js';
@@ -30,7 +36,7 @@ export type { Cancellation, ChargedStatus, Dispute, Refund, RefundStatus } from 
  * Bump PAYMENT_MACHINE_VERSION whenever states or context change shape, and add
  * a step to `payment.snapshot.ts` that migrates the previous version.
  */
-export const PAYMENT_MACHINE_VERSION = 4;
+export const PAYMENT_MACHINE_VERSION = 5;
 
 export const paymentMachine = setup({
   types: {
@@ -113,6 +119,11 @@ export const paymentMachine = setup({
       if (next === 'arm') enqueue.assign({ refunds: armCancellationRefund(context) });
       if (next === 'answer') enqueue('answerCancellationOnce');
     }),
+    // Reconciliation's repairs: a stray charge's refund to send, a refund made outside the service taken in.
+    reserveStrayRefund: assign({
+      refunds: ({ context, event }) => (event.type === 'STRAY_CHARGE_FOUND' ? reserveStray(context, event) : context.refunds),
+    }),
+    adoptFoundRefund: assign(({ context, event }) => (event.type === 'GATEWAY_REFUND_FOUND' ? adoptFound(context, event) : {})),
     recordDispute: assign({
       dispute: ({ context, event }) =>
         event.type === 'DISPUTE_OPENED' ? { disputeId: event.disputeId, amountMinor: event.amountMinor, reason: event.reason } : context.dispute,
@@ -127,6 +138,11 @@ export const paymentMachine = setup({
     isNewRefund: ({ context, event }) => event.type === 'REFUND_REQUESTED' && !isKnownRefund(context, event.refundId),
     newRefundFits: ({ context, event }) =>
       event.type === 'REFUND_REQUESTED' && !isKnownRefund(context, event.refundId) && refundRefusal(context, event.amountMinor) === null,
+    strayChargeIsNew: ({ context, event }) => event.type === 'STRAY_CHARGE_FOUND' && strayChargeRefusal(context, event) === null,
+    /** An outcome of a stray charge's refund: it moves no money of the payment's own charge, so no status changes. */
+    straySettles: ({ context, event }) => isRefundOutcome(event) && acceptsOutcome(context, event) && isStray(context.refunds[event.refundId]!),
+    foundRefundSettles: ({ context, event }, params: { to: ChargedStatus }) =>
+      event.type === 'GATEWAY_REFUND_FOUND' && foundRefundFits(context, event) && statusByRefunded({ ...context, ...adoptFound(context, event) }) === params.to,
     refundSettles: ({ context, event }, params: Settles | undefined) => {
       if (!isRefundOutcome(event) || !acceptsOutcome(context, event)) return false;
       if (params?.cancel !== undefined && context.refunds[event.refundId]!.cancel !== params.cancel) return false;
@@ -195,12 +211,18 @@ export const paymentMachine = setup({
     Success: {
       on: {
         ...charged(),
+        GATEWAY_REFUND_FOUND: [
+          { guard: { type: 'foundRefundSettles', params: { to: 'Refunded' } }, target: 'Refunded', actions: ['adoptFoundRefund', 'emitPaymentRefunded', 'followCancellation'] },
+          { guard: { type: 'foundRefundSettles', params: { to: 'PartiallyRefunded' } }, target: 'PartiallyRefunded', actions: ['adoptFoundRefund', 'emitPaymentRefunded', 'followCancellation'] },
+        ],
         REFUND_SUCCEEDED: [
+          { guard: 'straySettles', actions: 'settleRefund' },
           { guard: { type: 'refundSettles', params: { to: 'Refunded' } }, target: 'Refunded', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
           { guard: { type: 'refundSettles', params: { to: 'PartiallyRefunded' } }, target: 'PartiallyRefunded', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
         ],
         // Only a refund still in flight can fail here: nothing was refunded, so the payment stays Success.
         REFUND_FAILED: [
+          { guard: 'straySettles', actions: 'settleRefund' },
           { guard: { type: 'refundSettles', params: { cancel: true } }, actions: ['settleRefund', 'followCancellation'] },
           { guard: { type: 'refundSettles', params: { cancel: false } }, actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
         ],
@@ -209,11 +231,17 @@ export const paymentMachine = setup({
     PartiallyRefunded: {
       on: {
         ...charged(),
+        GATEWAY_REFUND_FOUND: [
+          { guard: { type: 'foundRefundSettles', params: { to: 'Refunded' } }, target: 'Refunded', actions: ['adoptFoundRefund', 'emitPaymentRefunded', 'followCancellation'] },
+          { guard: { type: 'foundRefundSettles', params: { to: 'PartiallyRefunded' } }, actions: ['adoptFoundRefund', 'emitPaymentRefunded', 'followCancellation'] },
+        ],
         REFUND_SUCCEEDED: [
+          { guard: 'straySettles', actions: 'settleRefund' },
           { guard: { type: 'refundSettles', params: { to: 'Refunded' } }, target: 'Refunded', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
           { guard: { type: 'refundSettles', params: { to: 'PartiallyRefunded' } }, actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
         ],
         REFUND_FAILED: [
+          { guard: 'straySettles', actions: 'settleRefund' },
           // The only succeeded refund turned failed (Stripe allows it): nothing is refunded any more.
           { guard: { type: 'refundSettles', params: { to: 'Success', cancel: true } }, target: 'Success', actions: ['settleRefund', 'followCancellation'] },
           { guard: { type: 'refundSettles', params: { to: 'Success', cancel: false } }, target: 'Success', actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
@@ -225,8 +253,10 @@ export const paymentMachine = setup({
     Refunded: {
       on: {
         ...charged(),
-        // Nothing is in flight once all is refunded, so only a succeeded refund turning failed arrives here.
+        // Nothing of its own is in flight once all is refunded: a stray charge's refund settles, or a succeeded refund turns failed.
+        REFUND_SUCCEEDED: { guard: 'straySettles', actions: 'settleRefund' },
         REFUND_FAILED: [
+          { guard: 'straySettles', actions: 'settleRefund' },
           { guard: { type: 'refundSettles', params: { to: 'Success', cancel: true } }, target: 'Success', actions: ['settleRefund', 'followCancellation'] },
           { guard: { type: 'refundSettles', params: { to: 'Success', cancel: false } }, target: 'Success', actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
           { guard: { type: 'refundSettles', params: { cancel: true } }, target: 'PartiallyRefunded', actions: ['settleRefund', 'followCancellation'] },
@@ -241,8 +271,13 @@ export const paymentMachine = setup({
         CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'followCancellation'] },
         REFUND_REQUESTED: { guard: 'isNewRefund', actions: ['refuseDisputed', 'emitRefundFailed'] },
         REFUND_PENDING: { guard: 'refundSettles', actions: 'settleRefund' },
-        REFUND_SUCCEEDED: { guard: 'refundSettles', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
+        STRAY_CHARGE_FOUND: { guard: 'strayChargeIsNew', actions: 'reserveStrayRefund' },
+        REFUND_SUCCEEDED: [
+          { guard: 'straySettles', actions: 'settleRefund' },
+          { guard: 'refundSettles', actions: ['settleRefund', 'emitPaymentRefunded', 'followCancellation'] },
+        ],
         REFUND_FAILED: [
+          { guard: 'straySettles', actions: 'settleRefund' },
           { guard: { type: 'refundSettles', params: { cancel: true } }, actions: ['settleRefund', 'followCancellation'] },
           { guard: { type: 'refundSettles', params: { cancel: false } }, actions: ['settleRefund', 'emitRefundFailed', 'followCancellation'] },
         ],
@@ -254,6 +289,12 @@ export const paymentMachine = setup({
       on: {
         CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'answerCancellationOnce'] },
         REFUND_REQUESTED: { guard: 'isNewRefund', actions: ['refuseNotCharged', 'emitRefundFailed'] },
+        // Charged after all (reconciliation found it): the money goes back, and the saga, told PaymentFailed, hears PaymentRefunded.
+        STRAY_CHARGE_FOUND: { guard: 'strayChargeIsNew', actions: 'reserveStrayRefund' },
+        REFUND_PENDING: { guard: 'straySettles', actions: 'settleRefund' },
+        REFUND_SUCCEEDED: { guard: 'straySettles', actions: ['settleRefund', 'emitPaymentRefunded'] },
+        // Nobody asked for it, so there is no one to answer RefundFailed: the next pass reports the charge again.
+        REFUND_FAILED: { guard: 'straySettles', actions: 'settleRefund' },
       },
     },
   },
@@ -280,7 +321,7 @@ function refused(context: PaymentContext, event: PaymentEvent, code?: RefusalCod
   return { ...context.refunds, [refundId]: refund };
 }
 
-/** What every charged, undisputed state accepts alike: a cancellation, a new refund, a refund going pending, a dispute. */
+/** What every charged, undisputed state accepts alike: a cancellation, a new refund, a refund going pending, a stray charge to refund, a dispute. */
 function charged() {
   return {
     CANCEL: { guard: 'notCancelled', actions: ['recordCancellation', 'followCancellation'] },
@@ -289,6 +330,7 @@ function charged() {
       { guard: 'isNewRefund', actions: ['refuseRefund', 'emitRefundFailed'] },
     ],
     REFUND_PENDING: { guard: 'refundSettles', actions: 'settleRefund' },
+    STRAY_CHARGE_FOUND: { guard: 'strayChargeIsNew', actions: 'reserveStrayRefund' },
     DISPUTE_OPENED: { target: 'Disputed', actions: ['recordDispute', 'emitPaymentDisputed'] },
   } as const;
 }

@@ -31,6 +31,14 @@ export interface Refund {
   /** The last failure, kept when a cancellation refund is re-armed so an operator sees why. */
   failureCode: string | null;
   failureReason: string | null;
+  /**
+   * Since version 5. Set when this refund returns a charge that is not the
+   * payment's own (a duplicate, or a charge made for a payment that failed),
+   * which reconciliation found at the gateway: the charge it returns. Such a
+   * "stray" refund never counts against what the payment's own charge has left
+   * to refund, nor in `amountRefundedMinor`.
+   */
+  intentId?: string;
 }
 
 /** An OrderCancelled the payment accepted. Answered exactly once, and `answered` is what guarantees it. */
@@ -58,6 +66,9 @@ export interface RefundLedger {
   dispute: Dispute | null;
 }
 
+/** A refund of another charge than the payment's own (see `Refund.intentId`). */
+export const isStray = (r: Refund): boolean => r.intentId !== undefined;
+
 export type RefundOutcomeEvent =
   | { type: 'REFUND_PENDING'; refundId: string; gatewayRefundId: string }
   | { type: 'REFUND_SUCCEEDED'; refundId: string; gatewayRefundId: string }
@@ -78,7 +89,7 @@ function total(refunds: Record<string, Refund>, counts: (r: Refund) => boolean):
 
 /** What a new refund may still take: charged − succeeded − requested − pending. */
 export function refundableMinor(l: RefundLedger): bigint {
-  return BigInt(l.amountMinor) - total(l.refunds, (r) => r.status === 'succeeded' || IN_FLIGHT.has(r.status));
+  return BigInt(l.amountMinor) - total(l.refunds, (r) => !isStray(r) && (r.status === 'succeeded' || IN_FLIGHT.has(r.status)));
 }
 
 /** Refund ids the worker must send to the gateway. */
@@ -129,11 +140,55 @@ export function applyOutcome(l: RefundLedger, e: RefundOutcomeEvent): Pick<Refun
     : e.type === 'REFUND_SUCCEEDED' ? { ...before, status: 'succeeded', gatewayRefundId }
     : { ...before, status: 'failed', gatewayRefundId, failureCode: e.code, failureReason: e.reason };
   const refunds = { ...l.refunds, [e.refundId]: after };
-  const amountRefundedMinor = total(refunds, (r) => r.status === 'succeeded').toString();
+  const amountRefundedMinor = succeededOwn(refunds);
   // The cancellation refund's PaymentRefunded is the cancellation's answer (CONTRACT §8).
   const answers = after.cancel && after.status === 'succeeded' && l.cancellation && !l.cancellation.answered;
   const cancellation = answers ? { ...l.cancellation!, answered: true } : l.cancellation;
   return { refunds, amountRefundedMinor, cancellation };
+}
+
+/** The sum of succeeded refunds of the payment's own charge, as the context stores it. */
+const succeededOwn = (refunds: Record<string, Refund>): string => total(refunds, (r) => !isStray(r) && r.status === 'succeeded').toString();
+
+/** Whether `refundId` or the gateway refund `gatewayRefundId` is already known to the payment. */
+function knownAnyway(l: RefundLedger, refundId: string, gatewayRefundId?: string): boolean {
+  return isKnownRefund(l, refundId) || (gatewayRefundId !== undefined && Object.values(l.refunds).some((r) => r.gatewayRefundId === gatewayRefundId));
+}
+
+/**
+ * Whether reconciliation's stray charge `intentId` may be refunded: a valid
+ * amount, not the payment's own charge, and no refund of it asked for yet
+ * (one that failed is reported again by the next pass, not re-sent on a guess).
+ */
+export function strayChargeRefusal(l: RefundLedger & { transactionId: string | null }, e: { refundId: string; intentId: string; amountMinor: string }): string | null {
+  if (!MINOR_AMOUNT.test(e.amountMinor)) return 'invalid_amount';
+  if (e.intentId === l.transactionId) return 'own_charge';
+  if (isKnownRefund(l, e.refundId) || Object.values(l.refunds).some((r) => r.intentId === e.intentId)) return 'known';
+  return null;
+}
+
+/** The refunds with reconciliation's stray charge reserved for a refund of all of it. */
+export function reserveStray(l: RefundLedger, e: { refundId: string; intentId: string; amountMinor: string; reason: string }): Record<string, Refund> {
+  const refund: Refund = {
+    amountMinor: e.amountMinor, status: 'requested', reason: e.reason, cancel: false, attempt: 1,
+    gatewayRefundId: null, failureCode: null, failureReason: null, intentId: e.intentId,
+  };
+  return { ...l.refunds, [e.refundId]: refund };
+}
+
+/** Whether a succeeded refund of the payment's own charge, made outside the service, can be taken into the ledger. */
+export function foundRefundFits(l: RefundLedger, e: { refundId: string; gatewayRefundId: string; amountMinor: string }): boolean {
+  return !knownAnyway(l, e.refundId, e.gatewayRefundId) && refundRefusal(l, e.amountMinor) === null;
+}
+
+/** The ledger with a refund found at the gateway (already succeeded) taken in. */
+export function adoptFound(l: RefundLedger, e: { refundId: string; gatewayRefundId: string; amountMinor: string; reason: string }): Pick<RefundLedger, 'refunds' | 'amountRefundedMinor'> {
+  const refund: Refund = {
+    amountMinor: e.amountMinor, status: 'succeeded', reason: e.reason, cancel: false, attempt: 0,
+    gatewayRefundId: e.gatewayRefundId, failureCode: null, failureReason: null,
+  };
+  const refunds = { ...l.refunds, [e.refundId]: refund };
+  return { refunds, amountRefundedMinor: succeededOwn(refunds) };
 }
 
 /**

@@ -60,6 +60,9 @@ const migrations: Record<number, (s: StoredSnapshot) => StoredSnapshot> = {
     version: 4,
     context: { ...v3.context, refunds: {}, amountRefundedMinor: '0', cancellation: null, dispute: null },
   }),
+  // v5 lets a refund return another charge than the payment's own (`Refund.intentId`, reconciliation's stray charges).
+  // A v4 payment has none: every refund of it returns its own charge, which is what a refund without `intentId` means.
+  5: (v4) => ({ ...v4, version: 5 }),
 };
 
 export function migrateSnapshot(stored: StoredSnapshot): StoredSnapshot {

@@ -91,7 +91,19 @@ export type PaymentEvent =
   /** RefundRequested, with the order service's refundId (its idempotency key). */
   | { type: 'REFUND_REQUESTED'; refundId: string; amountMinor: string; reason: string }
   | RefundOutcomeEvent
-  | { type: 'DISPUTE_OPENED'; disputeId: string; amountMinor: string; reason: string };
+  | { type: 'DISPUTE_OPENED'; disputeId: string; amountMinor: string; reason: string }
+  /**
+   * Reconciliation found a succeeded charge for this order at the gateway that is
+   * not the payment's own (a duplicate, or a charge of a payment that failed):
+   * refund all of it, as refund `refundId` (derived from `intentId`, so stable).
+   */
+  | { type: 'STRAY_CHARGE_FOUND'; refundId: string; intentId: string; amountMinor: string; reason: string }
+  /**
+   * Reconciliation found a succeeded refund of the payment's own charge that was
+   * made outside the service (a dashboard, say): it is taken into the ledger as
+   * refund `refundId` (derived from `gatewayRefundId`), and the saga is told.
+   */
+  | { type: 'GATEWAY_REFUND_FOUND'; refundId: string; gatewayRefundId: string; amountMinor: string; reason: string };
 
 /** The statuses the payments table stores: one per top-level state. */
 export type PaymentStatus = 'Initiated' | 'Processing' | 'Success' | 'PartiallyRefunded' | 'Refunded' | 'Disputed' | 'Failed';

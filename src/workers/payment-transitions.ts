@@ -51,7 +51,9 @@ function outboxFor(effects: PaymentEffect[], payment: Payment, event: PaymentEve
       case 'emitPaymentRefunded':
         if (!refundId || !refund) throw new Error(`order ${orderId}: the machine named emitPaymentRefunded for ${event.type} without a refund`);
         return paymentRefunded({
-          orderId, paymentId, refundId, amount: money(refund.amountMinor), amountRefunded: money(ctx.amountRefundedMinor), currency,
+          orderId, paymentId, refundId, amount: money(refund.amountMinor),
+          // A stray charge is refunded whole, once: its refund is all that was refunded of it.
+          amountRefunded: money(refund.intentId ? refund.amountMinor : ctx.amountRefundedMinor), currency,
           gatewayRefundId: refund.gatewayRefundId,
         });
       case 'emitRefundFailed':

@@ -17,12 +17,13 @@ export function refundRequestOf(payment: Payment, refundId: string): RefundReque
   const ctx = payment.snapshot.context;
   const refund = ctx.refunds[refundId];
   if (!refund) throw new Error(`order ${payment.orderId}: refund ${refundId} is not in the payment's machine`);
-  if (!ctx.transactionId) throw new Error(`order ${payment.orderId}: refund ${refundId} owed on a payment with no charge id`);
+  const intentId = refund.intentId ?? ctx.transactionId;
+  if (!intentId) throw new Error(`order ${payment.orderId}: refund ${refundId} owed on a payment with no charge id`);
   return {
     orderId: payment.orderId,
     paymentId: payment.id,
     refundId,
-    intentId: ctx.transactionId,
+    intentId,
     amountMinor: BigInt(refund.amountMinor),
     currency: payment.currency,
     reason: refund.reason,

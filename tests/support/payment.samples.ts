@@ -39,6 +39,8 @@ export const sampleEvents: { [K in PaymentEvent['type']]: EventOf<K> } = {
     gatewayRefundId: 're_1sim',
   },
   DISPUTE_OPENED: { type: 'DISPUTE_OPENED', disputeId: 'dp_1sim', amountMinor: '4999', reason: 'fraudulent' },
+  STRAY_CHARGE_FOUND: { type: 'STRAY_CHARGE_FOUND', refundId: '5e1d2c3b-4a59-5687-9a0b-1c2d3e4f5a6b', intentId: 'pi_3Ok9dup', amountMinor: '4999', reason: 'reconciliation: duplicate_charge' },
+  GATEWAY_REFUND_FOUND: { type: 'GATEWAY_REFUND_FOUND', refundId: '6f2e3d4c-5b6a-5798-8b1c-2d3e4f5a6b7c', gatewayRefundId: 're_1dash', amountMinor: '999', reason: 'reconciliation: refund made at the gateway' },
 };
 
 export const EVENT_TYPES = Object.keys(sampleEvents) as PaymentEvent['type'][];
