@@ -16,7 +16,7 @@ import { createAmqpConnection } from './queues/amqp-connection.js';
 import { createDeadLetterPublisher } from './queues/dead-letter.js';
 import { createInventoryConsumer, startInventoryConsumer } from './queues/inventory.consumer.js';
 import { createOutboxRelay } from './queues/outbox.relay.js';
-import { declareTopology } from './queues/topology.js';
+import { declareTopologyOn } from './queues/topology.js';
 import { createChargeEnqueuer, createPaymentsQueue } from './queues/payments.queue.js';
 import { createDependencyChecks } from './health.js';
 import { createPaymentProcessor } from './workers/payment.processor.js';
@@ -37,6 +37,9 @@ import { stampInput } from './workers/input-stamp.js';
 import { recordJobAttempts } from './workers/job-metrics.js';
 import { startRecoverySweeper } from './workers/recovery.sweeper.js';
 import { shutDownInOrder, withinMs } from './shutdown.js';
+import { createReconcilerOf } from './reconciliation/wiring.js';
+import { startPeriodicReconciliation } from './reconciliation/periodic.js';
+import { reportReconciliation } from './reconciliation/metrics.js';
 
 export interface App {
   /** The ops server's address, once listening. */
@@ -131,6 +134,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     onChargeOwed: (orderId) => void runNow(queue, orderId, logger),
     onRefundOutcome: (outcome) => countRefund(metrics, outcome === 'REFUND_SUCCEEDED' ? 'succeeded' : outcome === 'REFUND_PENDING' ? 'pending' : 'failed'),
   });
+  const reconciliation = createReconcilerOf({
+    knex, redis, prefix: config.QUEUE_PREFIX, gateways: gateways.map((g) => g.gateway), apply: compensation.apply, compensationsQueue, logger, metrics,
+  });
   const webhookEvents = createWebhookEventsRepository(knex);
   // Webhooks come from the primary Stripe gateway's account: a charge they settle is recorded as that gateway's.
   const webhookGateway = gateways.find((g) => g.gateway.name.startsWith('stripe'))?.gateway.name ?? gateways[0]!.gateway.name;
@@ -190,17 +196,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     health,
     ...(config.ADMIN_TOKEN ? { adminToken: config.ADMIN_TOKEN } : {}),
     adminReadWrite: config.ADMIN_READ_WRITE,
+    reconciliation: reconciliation.repository,
     collect: async () => {
       metrics.outboxLag.set((await outbox.lagMs()) / 1000);
+      await reportReconciliation(reconciliation.repository, metrics);
     },
   });
   const httpUrl = await http.listen({ port: config.HTTP_PORT, host: '0.0.0.0' });
 
   await amqp.waitUntilUp(30_000);
   // Declare the topology before saying ready: an event published after "ready" must find its queue.
-  const topology = amqp.createChannel({ name: 'topology', confirm: false, setup: (channel) => declareTopology(channel) });
-  await topology.waitForConnect();
-  await topology.close();
+  await declareTopologyOn(amqp);
   relay.start();
   void worker.run();
   void compensationWorker.run();
@@ -214,6 +220,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     onPriority: (priority) => metrics.consumerPriority.set(priority),
   });
   const orderConsumer = startOrderEventsConsumer({ connection: amqp, prefetch: config.AMQP_PREFETCH, handler: orderEvents, logger });
+  const periodic = config.RECONCILE_INTERVAL_MS
+    ? startPeriodicReconciliation({ ...reconciliation, intervalMs: config.RECONCILE_INTERVAL_MS, logger })
+    : undefined;
   const standby = config.WORKER_STANDBY
     ? startWorkerStandby({
         worker,
@@ -246,6 +255,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           },
           { name: 'finish in-flight compensations', run: () => compensationWorker.close() },
           { name: 'stop the sweeper', run: () => sweeper.close() },
+          { name: 'stop reconciliation', run: async () => periodic?.stop() },
           { name: 'flush the outbox', run: () => relay.flush() },
           { name: 'stop the relay', run: () => relay.stop() },
           { name: 'close the ops server', run: () => http.close() },

@@ -124,6 +124,8 @@ const schema = z.object({
   /** How long an open breaker waits before one probe may pass. */
   BREAKER_OPEN_MS: int(100).default(5_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
+  /** Set: one process at a time runs a reconciliation pass (with its safe repairs) over the last day this often (CONTRACT.md §9). */
+  RECONCILE_INTERVAL_MS: int(1000).optional(),
   /**
    * A JSON file of risk rules (CONTRACT.md section 10), read and validated here so a bad
    * rule stops the process at start. Unset: payments are not screened.

@@ -109,6 +109,47 @@ export type RefundLookupRequest = Pick<RefundRequest, 'orderId' | 'paymentId' | 
  */
 export type RefundLookup = RefundOutcome | { status: 'not_found' };
 
+/** A window of creation times, Unix seconds, both ends included (Stripe's `created[gte]` / `created[lte]`). */
+export interface LedgerWindow {
+  gte: number;
+  lte: number;
+}
+
+/** A charge (payment intent) as the gateway lists it, for reconciliation. */
+export interface LedgerCharge {
+  intentId: string;
+  /** The `orderId` in its metadata, as the gateway holds it (unchecked): null when there is none. */
+  orderRef: string | null;
+  amountMinor: bigint;
+  /** ISO 4217, upper case. */
+  currency: string;
+  /** The gateway's own status (`succeeded`, `canceled`, `requires_payment_method`, …). */
+  status: string;
+  created: number;
+}
+
+/** A refund as the gateway lists it. */
+export interface LedgerRefund {
+  gatewayRefundId: string;
+  intentId: string;
+  /** The `refundId` in its metadata (the service's own id of it): null for a refund made elsewhere. */
+  refundRef: string | null;
+  amountMinor: bigint;
+  currency: string;
+  /** `succeeded`, `pending`, `failed`, `canceled`, `requires_action`. */
+  status: string;
+  created: number;
+}
+
+/**
+ * The gateway's own books, read page by page (newest first), so a caller holds
+ * one page at a time however long the window is.
+ */
+export interface GatewayLedger {
+  charges(window: LedgerWindow): AsyncIterable<LedgerCharge>;
+  refunds(window: LedgerWindow): AsyncIterable<LedgerRefund>;
+}
+
 export interface PaymentGateway {
   /** A stable name recorded on the payment row (`stripe`, `mock`, `stripe@secondary`). */
   readonly name: string;
@@ -135,4 +176,6 @@ export interface PaymentGateway {
   refund(request: RefundRequest, signal?: AbortSignal): Promise<RefundOutcome>;
   /** Reads a refund by the gateway's id when known, else by the caller's refund id on the charge. Throws TransientGatewayError when it cannot tell. */
   lookupRefund(request: RefundLookupRequest, signal?: AbortSignal): Promise<RefundLookup>;
+  /** What reconciliation compares against; a gateway that cannot list its charges has none. */
+  readonly ledger?: GatewayLedger;
 }

@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { classifyGatewayError, classifyRefundError, declineCodeOf } from './error-classification.js';
 import { PermanentGatewayError, TransientGatewayError } from './gateway.errors.js';
-import type { ChargeHandle, ChargeLookup, ChargeRequest, ChargeSucceeded, PaymentGateway, RefundLookupRequest } from './gateway.port.js';
+import type { ChargeHandle, ChargeLookup, ChargeRequest, ChargeSucceeded, GatewayLedger, PaymentGateway, RefundLookupRequest } from './gateway.port.js';
 import { refundFor, refundOutcome, refundParams } from './stripe-refunds.js';
 
 /**
@@ -72,6 +72,7 @@ export function createStripeGateway({ apiKey, url, timeoutMs, name = 'stripe' }:
         throw cannotTell(error);
       }
     },
+    ledger: ledgerOf(stripe),
   };
 
   /**
@@ -238,6 +239,42 @@ function withoutCallSiteStack<T>(call: () => Promise<T>): Promise<T> {
   } finally {
     Error.stackTraceLimit = limit;
   }
+}
+
+/**
+ * Reconciliation's reading of the books: Stripe's list endpoints walked with
+ * the package's auto-pagination (100 a page, Stripe's maximum), so one page is
+ * held at a time. Each page request has the client's timeout.
+ */
+function ledgerOf(stripe: Stripe): GatewayLedger {
+  const idOf = (v: string | { id: string } | null | undefined) => (typeof v === 'string' ? v : (v?.id ?? ''));
+  return {
+    async *charges({ gte, lte }) {
+      for await (const intent of stripe.paymentIntents.list({ created: { gte, lte }, limit: 100 })) {
+        yield {
+          intentId: intent.id,
+          orderRef: intent.metadata?.orderId ?? null,
+          amountMinor: BigInt(intent.amount),
+          currency: intent.currency.toUpperCase(),
+          status: intent.status,
+          created: intent.created,
+        };
+      }
+    },
+    async *refunds({ gte, lte }) {
+      for await (const refund of stripe.refunds.list({ created: { gte, lte }, limit: 100 })) {
+        yield {
+          gatewayRefundId: refund.id,
+          intentId: idOf(refund.payment_intent),
+          refundRef: refund.metadata?.refundId ?? null,
+          amountMinor: BigInt(refund.amount),
+          currency: refund.currency.toUpperCase(),
+          status: refund.status ?? 'pending',
+          created: refund.created,
+        };
+      }
+    },
+  };
 }
 
 async function bounded<T>(

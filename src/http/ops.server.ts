@@ -12,6 +12,7 @@ import { registerMetricsRoutes } from './metrics.routes.js';
 import { OpsLogController } from './ops.log-controller.js';
 import { registerPaymentRoutes, type PaymentEventSource } from './payment.routes.js';
 import { registerWebhookRoutes, type WebhookRouteDeps } from './webhooks.routes.js';
+import { registerReconciliationRoutes, type ReconciliationRouteDeps } from './reconciliation.routes.js';
 
 export interface OpsServerDeps {
   logger: Logger;
@@ -35,6 +36,8 @@ export interface OpsServerDeps {
   chartPollMs?: number;
   /** POST /webhooks/stripe's inbox. Absent, or without a secret, the route answers 404. */
   webhooks?: WebhookRouteDeps;
+  /** GET /reconciliation's source: the passes and their discrepancies. Absent: no passes to show. */
+  reconciliation?: ReconciliationRouteDeps['reconciliation'];
 }
 
 export const STATE_CHART_PATH = '/machines/payment';
@@ -69,5 +72,6 @@ export function createOpsServer(deps: OpsServerDeps): FastifyInstance {
   registerPaymentRoutes(app, { payments: deps.payments, outbox: deps.outbox, drawn, queueName: deps.queue.name });
   // Registered even when off: an unregistered path would meet the admin guard (401/403) instead of the contract's 404.
   registerWebhookRoutes(app, deps.webhooks, deps.metrics);
+  registerReconciliationRoutes(app, { reconciliation: deps.reconciliation ?? { latestPasses: async () => [], openDiscrepancies: async () => [] } });
   return app;
 }

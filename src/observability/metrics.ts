@@ -123,6 +123,30 @@ export function createMetrics(register = new client.Registry()) {
       labelNames: ['type', 'outcome'] as const,
       registers: [register],
     }),
+    // Reconciliation (CONTRACT.md §9).
+    reconciliationDiscrepancies: new client.Gauge({
+      name: 'payment_reconciliation_discrepancies',
+      help: 'Discrepancies the latest completed reconciliation pass found and did not repair, by class (read from the database on scrape, so every process reports the same)',
+      labelNames: ['class'] as const,
+      registers: [register],
+    }),
+    reconciliationRepairs: new client.Counter({
+      name: 'payment_reconciliation_repairs_total',
+      help: 'Discrepancies this process repaired through the machine, by class',
+      labelNames: ['class'] as const,
+      registers: [register],
+    }),
+    reconciliationPasses: new client.Counter({
+      name: 'payment_reconciliation_passes_total',
+      help: 'Reconciliation passes this process ran, by outcome: completed, failed',
+      labelNames: ['outcome'] as const,
+      registers: [register],
+    }),
+    reconciliationLastPass: new client.Gauge({
+      name: 'payment_reconciliation_last_pass_timestamp_seconds',
+      help: 'When the latest completed reconciliation pass started, Unix seconds (read from the database on scrape)',
+      registers: [register],
+    }),
   };
 }
 

@@ -289,13 +289,14 @@ export function createCompensationsRepository(knex: Knex) {
         gateway_refund_id: r.gatewayRefundId,
         idempotency_key: refundIdempotencyKey(payment.id, id, r.attempt),
         cancel: r.cancel,
+        payment_intent: r.intentId ?? null,
         updated_at: knex.fn.now(),
       }));
       if (!rows.length) return;
       await knex('refunds')
         .insert(rows)
         .onConflict('id')
-        .merge(['payment_id', 'amount_minor', 'currency', 'status', 'failure_code', 'failure_reason', 'gateway_refund_id', 'idempotency_key', 'updated_at']);
+        .merge(['payment_id', 'payment_intent', 'amount_minor', 'currency', 'status', 'failure_code', 'failure_reason', 'gateway_refund_id', 'idempotency_key', 'updated_at']);
     },
 
     /** The order's payment, if it has one yet: a refund is in its currency. */

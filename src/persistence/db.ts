@@ -6,6 +6,7 @@ import * as compensationsMigration from './migrations/20261206000001_compensatio
 import * as compensationStates from './migrations/20261206000010_compensation_states.js';
 import * as webhookEventsMigration from './migrations/20261207000001_webhook_events.js';
 import * as statusWidth from './migrations/20261206000020_status_width.js';
+import * as reconciliationMigration from './migrations/20261208000001_reconciliation.js';
 
 // int8 (bigint) stays a string from pg; the repositories turn it into a BigInt,
 // never a Number, so no amount passes through a binary float.
@@ -18,6 +19,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261206000010_compensation_states': compensationStates,
   '20261207000001_webhook_events': webhookEventsMigration,
   '20261206000020_status_width': statusWidth,
+  '20261208000001_reconciliation': reconciliationMigration,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -75,7 +75,12 @@ const CANCELLATION_NAMESPACE = Buffer.from('5f0c1d2e8a7b4c3d9e6f1a2b3c4d5e6f', '
  * always carries it.
  */
 export function cancellationRefundId(orderId: string): string {
-  const hash = createHash('sha1').update(CANCELLATION_NAMESPACE).update(orderId.toLowerCase()).digest();
+  return nameBasedUuid(CANCELLATION_NAMESPACE, orderId.toLowerCase());
+}
+
+/** An RFC 4122 version 5 UUID of `name` in `namespace`: the same inputs always give the same id. */
+export function nameBasedUuid(namespace: Buffer, name: string): string {
+  const hash = createHash('sha1').update(namespace).update(name).digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50;
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');

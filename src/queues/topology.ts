@@ -72,3 +72,10 @@ export async function declarePaymentExchange(channel: Pick<Channel, 'assertExcha
 export async function declareDeadLetterQueue(channel: Pick<Channel, 'assertQueue'>): Promise<void> {
   await channel.assertQueue(DEAD_LETTER_QUEUE, { durable: true });
 }
+
+/** Declares the topology on a short-lived channel of `connection` (amqp-connection.ts), once it is up. */
+export async function declareTopologyOn(connection: { createChannel(o: { name: string; confirm: boolean; setup: (channel: TopologyChannel) => Promise<void> }): { waitForConnect(): Promise<void>; close(): Promise<void> } }): Promise<void> {
+  const topology = connection.createChannel({ name: 'topology', confirm: false, setup: (channel) => declareTopology(channel) });
+  await topology.waitForConnect();
+  await topology.close();
+}

@@ -11,7 +11,7 @@ const asset = (name: string) => readFileSync(new URL(`../assets/${name}`, import
 const STYLES = raw(asset('ops.css'));
 export const LIVE_CHART_SCRIPT = raw(asset('state-chart.live.js'));
 
-export type Section = 'chart' | 'payment' | 'board' | 'home';
+export type Section = 'chart' | 'payment' | 'board' | 'home' | 'reconciliation';
 
 export interface PageOptions {
   title: string;
@@ -44,6 +44,7 @@ ${o.refreshSeconds ? html`<meta http-equiv="refresh" content="${o.refreshSeconds
   <nav>
     ${navLink('/machines/payment', 'State chart', o.section === 'chart')}
     ${navLink('/admin/queues', 'Queue (Bull Board)', o.section === 'board')}
+    ${navLink('/reconciliation', 'Reconciliation', o.section === 'reconciliation')}
     ${navLink('/metrics', 'Metrics', false)}
     ${navLink('/health/ready', 'Health', false)}
   </nav>

@@ -1,0 +1,42 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/**
+ * One reconciliation pass at a time, across every process: a Redis key set
+ * with NX and a time to live, renewed while the pass runs and deleted by its
+ * holder only (compare-and-delete). A holder that dies stops renewing, so the
+ * key expires after `ttlMs` and the next pass can run: the lock survives a
+ * process dying mid-pass. A single Redis key is Redis's documented pattern for
+ * one instance; Redlock's multi-instance quorum would add nothing here, as the
+ * service already depends on that one Redis (or cluster slot).
+ */
+
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+export interface HeldLock {
+  /** False once the lock was lost (not renewed in time): the holder should stop. */
+  held(): boolean;
+  release(): Promise<void>;
+}
+
+export async function tryLock(redis: Redis, key: string, ttlMs: number): Promise<HeldLock | undefined> {
+  const token = randomUUID();
+  if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;
+  let held = true;
+  const renew = setInterval(() => {
+    redis.eval(RENEW, 1, key, token, ttlMs).then(
+      (ok) => { if (ok !== 1) held = false; },
+      () => { /* Redis away: the next renewal tries again; the lock may expire meanwhile. */ },
+    );
+  }, Math.max(100, Math.floor(ttlMs / 3)));
+  renew.unref();
+  return {
+    held: () => held,
+    async release() {
+      clearInterval(renew);
+      held = false;
+      await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+    },
+  };
+}

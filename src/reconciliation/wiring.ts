@@ -1,0 +1,41 @@
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { PaymentGateway } from '../gateway/gateway.port.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { createCompensationEnqueuer, type CompensationsQueue } from '../queues/compensations.queue.js';
+import { createReconciler, type ReconcilerDeps } from './reconciler.js';
+import { createReconciliationRepository } from './reconciliation.repository.js';
+
+/** The one lock every process's passes share; under the queue prefix, so an isolated setup has its own. */
+export const reconcileLockKey = (prefix: string) => `${prefix}:reconcile:lock`;
+
+export interface ReconcilerParts {
+  knex: Knex;
+  redis: Redis;
+  prefix: string;
+  gateways: readonly PaymentGateway[];
+  apply: ReconcilerDeps['apply'];
+  compensationsQueue: CompensationsQueue;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The reconciler on the parts `npm start` and `npm run reconcile` both build. */
+export function createReconcilerOf(p: ReconcilerParts) {
+  const repository = createReconciliationRepository(p.knex);
+  const enqueue = createCompensationEnqueuer(p.compensationsQueue);
+  const reconciler = createReconciler({
+    repository,
+    ledgers: p.gateways.flatMap((g) => (g.ledger ? [{ name: g.name, ledger: g.ledger }] : [])),
+    apply: p.apply,
+    followRefund: (orderId, refundId) => enqueue.refund({ orderId, refundId }),
+    redis: p.redis,
+    lockKey: reconcileLockKey(p.prefix),
+    logger: p.logger.child({ component: 'reconciliation' }),
+    metrics: p.metrics,
+    startedBy: `${hostname()}:${process.pid}`,
+  });
+  return { reconciler, repository };
+}
