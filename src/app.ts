@@ -29,7 +29,7 @@ import { createWebhookEventsRepository } from './persistence/webhook-events.repo
 import { cancelJobId, createCompensationEnqueuer, createCompensationsQueue, enqueueWebhook } from './queues/compensations.queue.js';
 import { createOrderEventsConsumer, startOrderEventsConsumer } from './queues/order-events.consumer.js';
 import { createWebhookApplier } from './queues/webhook.applier.js';
-import { compensationsConsumedCounter, countRefund } from './observability/metrics.js';
+import { compensationsConsumedCounter, countRefund, countRiskDecisions } from './observability/metrics.js';
 import type { Queue } from 'bullmq';
 import { startWorkerStandby } from './workers/worker-standby.js';
 import { countInFlight } from './workers/in-flight.js';
@@ -111,7 +111,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     metrics,
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
     onCompensationOwed: (orderId) => void runNow(compensationsQueue, cancelJobId(orderId), logger),
-    ...(config.RISK_RULES ? { risk: createRuleFileScreen({ rules: config.RISK_RULES.rules, redis, prefix: config.QUEUE_PREFIX }) } : {}),
+    ...(config.RISK_RULES ? { risk: countRiskDecisions(createRuleFileScreen({ rules: config.RISK_RULES.rules, redis, prefix: config.QUEUE_PREFIX }), metrics) } : {}),
   });
   const jobs = countInFlight(processor);
   const worker = createPaymentWorker({
@@ -198,8 +198,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     adminReadWrite: config.ADMIN_READ_WRITE,
     reconciliation: reconciliation.repository,
     collect: async () => {
-      metrics.outboxLag.set((await outbox.lagMs()) / 1000);
-      await reportReconciliation(reconciliation.repository, metrics);
+      const [lagMs, stale] = await Promise.all([outbox.lagMs(), payments.countUnfinished(config.SWEEPER_STALE_AFTER_MS), health(), reportReconciliation(reconciliation.repository, metrics)]);
+      metrics.outboxLag.set(lagMs / 1000);
+      metrics.paymentsStale.set(stale);
     },
   });
   const httpUrl = await http.listen({ port: config.HTTP_PORT, host: '0.0.0.0' });

@@ -20,10 +20,11 @@ export interface Readiness {
 /** A check that does not answer in time counts as down: a hung probe must not hang the prober. */
 export const READY_TIMEOUT_MS = 3000;
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+/** `work`, or a rejection once `ms` have passed without its answer. */
+export function withTimeout<T>(work: Promise<T>, ms: number, what = 'health checks'): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`health checks gave no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(`${what} gave no answer within ${ms} ms`)), ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

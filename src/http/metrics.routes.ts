@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -32,10 +32,29 @@ export async function refreshQueueDepth(metrics: Metrics, queue: Queue): Promise
   for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ state }, n);
 }
 
+/** What a job says of its waiting: created at `timestamp`, last taken at `processedOn`, last delayed by `delay`. */
+type JobTimes = Pick<Job, 'timestamp' | 'processedOn' | 'delay'>;
+
+/**
+ * When a waiting job became ready to run: created (plus any delay) if never taken, else its last
+ * start plus the backoff it was delayed by (later than the truth by that attempt's run time).
+ */
+export function readySince(job: JobTimes): number {
+  const delay = job.delay ?? 0;
+  return job.processedOn ? Math.max(job.timestamp, job.processedOn + delay) : job.timestamp + delay;
+}
+
+/** payment_queue_oldest_waiting_seconds: the age of the job at the head of the wait list (BullMQ takes from there). */
+export async function refreshQueueDelay(metrics: Metrics, queue: Queue, now = Date.now()): Promise<void> {
+  const [head] = await queue.getJobs(['wait'], 0, 0, true);
+  metrics.queueOldestWaiting.set(head ? Math.max(0, now - readySince(head)) / 1000 : 0);
+}
+
 export function registerMetricsRoutes(app: FastifyInstance, deps: MetricsRouteDeps): void {
   app.get('/metrics', { config: { public: true } }, async (request, reply) => {
     await Promise.all([
       bounded(refreshQueueDepth(deps.metrics, deps.queue), 'queue depth refresh', request.log),
+      bounded(refreshQueueDelay(deps.metrics, deps.queue), 'queue delay refresh', request.log),
       deps.collect ? bounded(deps.collect(), 'gauge collection', request.log) : Promise.resolve(),
     ]);
     return reply.header('content-type', deps.metrics.register.contentType).send(await deps.metrics.register.metrics());

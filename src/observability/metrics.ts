@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import type { RiskScreen } from '../risk/risk.port.js';
 
 /**
  * Every metric the service exports, declared in one place. One registry per
@@ -7,7 +8,7 @@ import client from 'prom-client';
 export function createMetrics(register = new client.Registry()) {
   client.collectDefaultMetrics({ register });
   const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-  return {
+  const metrics = {
     register,
     paymentsTerminal: new client.Counter({
       name: 'payments_terminal_total',
@@ -24,7 +25,7 @@ export function createMetrics(register = new client.Registry()) {
     }),
     gatewayCall: new client.Histogram({
       name: 'gateway_call_seconds',
-      help: 'Gateway calls by gateway, operation and outcome',
+      help: 'Gateway calls by gateway, operation and outcome (as recorded in the history, except that a timeout is outcome="timeout", not "unknown")',
       labelNames: ['gateway', 'operation', 'outcome'] as const,
       buckets: latencyBuckets,
       registers: [register],
@@ -43,7 +44,7 @@ export function createMetrics(register = new client.Registry()) {
     }),
     deadLetters: new client.Counter({
       name: 'payment_dead_letters_total',
-      help: 'Messages dead-lettered, by reason class',
+      help: 'Messages dead-lettered, by reason class: card_data, unattributable, conflict, gave_up',
       labelNames: ['reason'] as const,
       registers: [register],
     }),
@@ -123,6 +124,22 @@ export function createMetrics(register = new client.Registry()) {
       labelNames: ['type', 'outcome'] as const,
       registers: [register],
     }),
+    riskDecisions: new client.Counter({
+      name: 'risk_decisions_total',
+      help: 'Risk screening answers before a first charge, by decision (allow, block) and the rule that blocked (empty on allow)',
+      labelNames: ['decision', 'rule'] as const,
+      registers: [register],
+    }),
+    queueOldestWaiting: new client.Gauge({
+      name: 'payment_queue_oldest_waiting_seconds',
+      help: 'How long the payments queue job that has waited longest has been ready to run without a worker taking it (0 when none waits)',
+      registers: [register],
+    }),
+    paymentsStale: new client.Gauge({
+      name: 'payments_unsettled_stale',
+      help: 'Payments still Initiated or Processing and not updated for SWEEPER_STALE_AFTER_MS (what the recovery sweeper rescues); every process reports the same count',
+      registers: [register],
+    }),
     // Reconciliation (CONTRACT.md §9).
     reconciliationDiscrepancies: new client.Gauge({
       name: 'payment_reconciliation_discrepancies',
@@ -148,11 +165,20 @@ export function createMetrics(register = new client.Registry()) {
       registers: [register],
     }),
   };
+  // Counters an alert fires on at their first increase start at 0: a series born at 1 shows no increase to Prometheus.
+  for (const outcome of REFUND_OUTCOMES) metrics.refunds.inc({ outcome }, 0);
+  for (const reason of DEAD_LETTER_REASONS) metrics.deadLetters.inc({ reason }, 0);
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-export type RefundOutcome = 'succeeded' | 'pending' | 'failed' | 'refused';
+export const REFUND_OUTCOMES = ['succeeded', 'pending', 'failed', 'refused'] as const;
+export type RefundOutcome = (typeof REFUND_OUTCOMES)[number];
+
+/** payment_dead_letters_total's reasons: card data in a delivery, one that names no order, a conflicting duplicate, one handled too often. */
+export const DEAD_LETTER_REASONS = ['card_data', 'unattributable', 'conflict', 'gave_up'] as const;
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 /** Counts one refund outcome; the worker calls it where it writes the refund's state. */
 export function countRefund(metrics: Pick<Metrics, 'refunds'>, outcome: RefundOutcome): void {
@@ -180,6 +206,17 @@ export function compensationsConsumedCounter(metrics: Pick<Metrics, 'compensatio
   return {
     inc({ outcome, type }) {
       metrics.compensationsConsumed.inc({ type: type ?? TYPE_OF_OUTCOME[outcome] ?? 'unknown', outcome });
+    },
+  };
+}
+
+/** The screen with each answer counted in risk_decisions_total; a screen that throws answered nothing and counts nothing. */
+export function countRiskDecisions(screen: RiskScreen, metrics: Pick<Metrics, 'riskDecisions'>): RiskScreen {
+  return {
+    async screen(subject) {
+      const verdict = await screen.screen(subject);
+      metrics.riskDecisions.inc({ decision: verdict.decision, rule: verdict.decision === 'block' ? verdict.rule : '' });
+      return verdict;
     },
   };
 }

@@ -294,6 +294,9 @@ export type PaymentsRepository = ReturnType<typeof createPaymentsRepository>;
 export function createPaymentsRepository(knex: Knex) {
   const Payments = PaymentModel.bindKnex(knex);
   const sql = createSql(knex);
+  /** Initiated or Processing, not updated for `olderThanMs`: what the recovery sweeper looks for. */
+  const unfinishedFor = (olderThanMs: number) =>
+    Payments.query().whereIn('status', ['Initiated', 'Processing']).where('updated_at', '<', new Date(Date.now() - olderThanMs));
   /**
    * Jobs that start in the same tick (BullMQ hands several slots their next
    * job in one socket read) load their payments in one statement. Nothing is
@@ -477,12 +480,13 @@ export function createPaymentsRepository(knex: Knex) {
 
     /** Unfinished payments not touched for `olderThanMs`: the sweeper's candidates. */
     async findUnfinished(olderThanMs: number, limit: number): Promise<Payment[]> {
-      const rows = await Payments.query()
-        .whereIn('status', ['Initiated', 'Processing'])
-        .where('updated_at', '<', new Date(Date.now() - olderThanMs))
-        .orderBy('updated_at')
-        .limit(limit);
+      const rows = await unfinishedFor(olderThanMs).orderBy('updated_at').limit(limit);
       return rows.map(toPayment);
+    },
+
+    /** How many findUnfinished would list without a limit: payments_unsettled_stale on each scrape. */
+    async countUnfinished(olderThanMs: number): Promise<number> {
+      return unfinishedFor(olderThanMs).resultSize();
     },
 
     async countByStatus(): Promise<Record<PaymentStatus, number>> {

@@ -1,7 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from '../observability/logger.js';
 import { ATTR, contextFromHeaders, type SpanSpec } from '../observability/tracing.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { DeadLetterReason, Metrics } from '../observability/metrics.js';
 import { CARD_DATA_REASON, type DeadLetter, type DeadLetterMessage } from './dead-letter.js';
 
 /**
@@ -92,7 +92,7 @@ export async function refuseCardData(deps: OutcomeDeps, message: ConsumedMessage
   return 'card-data';
 }
 
-export async function park(deps: OutcomeDeps, message: ConsumedMessage, reason: string, kind: string, log: Logger): Promise<string> {
+export async function park(deps: OutcomeDeps, message: ConsumedMessage, reason: string, kind: DeadLetterReason, log: Logger): Promise<string> {
   await deps.deadLetter(message, reason);
   deps.metrics.deadLetters.inc({ reason: kind });
   log.warn({ reason }, 'dead-lettered an event');

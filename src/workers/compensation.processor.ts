@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { gatewayNamed } from '../gateway/index.js';
 import type { PaymentGateway } from '../gateway/gateway.port.js';
 import { isChargeSettled, type PaymentEvent } from '../machines/payment.machine.js';
+import { isRefundOutcome } from '../machines/payment.events.js';
 import { migrateSnapshot, refundsOwed, refundsUnsettled } from '../machines/payment.snapshot.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -26,7 +27,7 @@ export interface CompensationDeps {
   metrics: Metrics;
   /** Called for each event committed: the relay publishes it at once. */
   onOutboxWritten?: (orderId: string, event: OutboxEvent) => void;
-  /** Counts each refund outcome the gateway gave (metrics). */
+  /** Counts each refund outcome the payment took, however it came: the refund call, a look-up or a webhook (metrics). */
   onRefundOutcome?: (outcome: 'REFUND_SUCCEEDED' | 'REFUND_PENDING' | 'REFUND_FAILED') => void;
   /** The charge of this order has work owed before a compensation can go on (a cancellation must be voided): run its job now. */
   onChargeOwed?: (orderId: string) => void;
@@ -62,6 +63,7 @@ export function createCompensationProcessor(deps: CompensationDeps) {
     try {
       const step = await advance(payments, payment, event, detail);
       publish(payment.orderId, step.outbox);
+      if (isRefundOutcome(event)) deps.onRefundOutcome?.(event.type);
       return { payment: step.payment, applied: true };
     } catch (err) {
       if (err instanceof RefusedTransitionError) return { payment, applied: false };
@@ -89,7 +91,6 @@ export function createCompensationProcessor(deps: CompensationDeps) {
       }
       payment = (await applyIfAccepted(payment, step.event, { refundId })).payment;
       crashPoint('refund:after-outcome-commit');
-      deps.onRefundOutcome?.(step.event.type);
     }
     for (const refundId of refundsUnsettled(payment.snapshot)) {
       const step = await lookUpRefund(gateway(), payment, refundId);

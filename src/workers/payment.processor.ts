@@ -104,7 +104,7 @@ export function createPaymentProcessor(deps: PaymentProcessorDeps) {
       cleared = routed.cleared;
     }
     for (const c of calls) {
-      metrics.gatewayCall.observe({ gateway: c.gateway, operation: c.operation, outcome: c.outcome }, c.durationMs / 1000);
+      metrics.gatewayCall.observe({ gateway: c.gateway, operation: c.operation, outcome: c.code === 'gateway_timeout' ? 'timeout' : c.outcome }, c.durationMs / 1000);
     }
 
     const { payment: settled, outbox } = blocked ?? (await settle(payment, outcome, cleared, calls, job, log)); //  4. commit the outcome (+ its events)

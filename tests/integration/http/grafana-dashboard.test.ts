@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import client from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createMetrics } from '../../../src/observability/metrics.js';
+import { exportedMetrics } from '../../support/exported-metrics.js';
 
 interface Panel {
   id: number;
@@ -19,29 +18,15 @@ const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.exp
 /** Every selector in the dashboard is written `name{...}`. */
 const referenced = new Set(exprs.flatMap((e) => [...e.matchAll(/([a-z_:][a-z0-9_:]*)\{/g)].map((m) => m[1]!)));
 
-async function exported(): Promise<{ all: Set<string>; ours: string[] }> {
-  const metrics = createMetrics(new client.Registry());
-  const json = await metrics.register.getMetricsAsJSON();
-  const all = new Set<string>();
-  for (const m of json) {
-    all.add(m.name);
-    if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) all.add(`${m.name}${suffix}`);
-  }
-  const ours = Object.entries(metrics)
-    .filter(([key]) => key !== 'register')
-    .map(([, metric]) => (metric as unknown as { name: string }).name);
-  return { all, ours };
-}
-
 describe('grafana/payment-service.dashboard.json', () => {
   it('when imported, then every query names a metric the service exports', async () => {
-    const { all } = await exported();
+    const { all } = await exportedMetrics();
     expect(referenced.size).toBeGreaterThan(10);
     for (const name of referenced) expect(all.has(name), name).toBe(true);
   });
 
   it('when a metric is declared in metrics.ts, then a panel shows it', async () => {
-    const { ours } = await exported();
+    const { ours } = await exportedMetrics();
     const used = [...referenced].map((n) => n.replace(/_(bucket|sum|count)$/, ''));
     for (const name of ours) expect(used, name).toContain(name);
   });

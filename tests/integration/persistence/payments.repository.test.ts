@@ -239,6 +239,20 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
     }
   });
 
+  it('when payments are unfinished past the stale age, then countUnfinished counts what findUnfinished lists: Initiated and Processing, not touched since', async () => {
+    const hourMs = 3_600_000;
+    const before = await payments.countUnfinished(hourMs);
+    const backdate = (orderId: string, status: string) => knex('payments').where({ order_id: orderId }).update({ status, updated_at: new Date(Date.now() - 2 * hourMs) });
+    const [initiated, processing, settled, fresh] = await Promise.all(Array.from({ length: 4 }, () => payments.insert(newPayment())));
+    await backdate(initiated!.payment.orderId, 'Initiated');
+    await backdate(processing!.payment.orderId, 'Processing');
+    await backdate(settled!.payment.orderId, 'Success');
+    expect(fresh!.payment.status).toBe('Initiated');
+
+    expect(await payments.countUnfinished(hourMs)).toBe(before + 2);
+    expect(await payments.countUnfinished(hourMs)).toBe((await payments.findUnfinished(hourMs, 10_000)).length);
+  });
+
   it('when the same payment is committed twice in one tick, then exactly one commit wins', async () => {
     const { payment } = await payments.insert(newPayment());
     const write = { snapshot: { ...payment.snapshot, value: 'Processing' as const }, event: 'START', transactionId: null, gateway: null, failureCode: null, failureReason: null };

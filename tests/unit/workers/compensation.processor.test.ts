@@ -40,6 +40,7 @@ function workerOn(o: { charges?: ChargeStep[]; refunds?: RefundScriptStep[] } = 
   const gateways = [{ gateway: asPaymentGateway(gw.gateway) }];
   const written: OutboxEvent[] = [];
   const chargeOwed: string[] = [];
+  const refundOutcomes: string[] = [];
   const charges = createPaymentProcessor({ payments: asPaymentsRepository(repo), gateways, logger, metrics });
   const worker = createCompensationProcessor({
     payments: asPaymentsRepository(repo),
@@ -49,11 +50,12 @@ function workerOn(o: { charges?: ChargeStep[]; refunds?: RefundScriptStep[] } = 
     metrics,
     onOutboxWritten: (_orderId, event) => void written.push(event),
     onChargeOwed: (orderId) => void chargeOwed.push(orderId),
+    onRefundOutcome: (outcome) => void refundOutcomes.push(outcome),
   });
   const process = worker.processorFor(async () => {
     throw new Error('no ApplyWebhook jobs in these tests');
   });
-  return { gw, process, apply: worker.apply, charge: (orderId: string) => charges(fakeJob(orderId)), written, chargeOwed };
+  return { gw, process, apply: worker.apply, charge: (orderId: string) => charges(fakeJob(orderId)), written, chargeOwed, refundOutcomes };
 }
 
 type Worker = ReturnType<typeof workerOn>;
@@ -256,6 +258,8 @@ describe('RefundPayment jobs', () => {
     w.gw.settleRefund(w.gw.refunds[0]!.gatewayRefundId, 'failed');
     await expect(w.process(refundJob(refundId, p.orderId, 1))).resolves.toEqual({ refundId, status: 'failed', code: 'declined' });
     expect(dataOf(p.orderId, 'RefundFailed')).toEqual([expect.objectContaining({ refundId, code: 'declined' })]);
+    // Counted (refunds_total) though the failure came from a look-up, not the refund call: RefundFailed alerts on it.
+    expect(w.refundOutcomes).toEqual(['REFUND_PENDING', 'REFUND_FAILED']);
     expect(await stored(p.orderId)).toMatchObject({ status: 'Success' });
 
     const again = await refundRequested(p.orderId, '49.99');
@@ -523,6 +527,8 @@ describe('apply (webhooks)', () => {
     expect(dataOf(p.orderId, 'PaymentRefunded')).toEqual([expect.objectContaining({ refundId, amount: '15.00', gatewayRefundId })]);
 
     await expect(w.apply({ transactionId: p.transactionId! }, event, { eventId: 'evt_1' })).resolves.toBe('refused');
+    // Each outcome the payment took is counted once: the webhook's, not its refused repeat.
+    expect(w.refundOutcomes).toEqual(['REFUND_PENDING', 'REFUND_SUCCEEDED']);
     const notes = (await repo.history(p.orderId)).filter((h) => h.event === 'WEBHOOK_REFUSED');
     expect(notes).toEqual([expect.objectContaining({ detail: expect.objectContaining({ eventId: 'evt_1', event: 'REFUND_SUCCEEDED', status: 'PartiallyRefunded' }) })]);
 

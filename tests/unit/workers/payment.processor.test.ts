@@ -61,6 +61,12 @@ function processorOn(gateways: ScriptedGateway | RoutedGateway[], risk?: RiskScr
 }
 
 const stored = async (orderId: string) => (await repo.findByOrderId(orderId))!;
+/** gateway_call_seconds_count for the scripted gateway's `operation` with `outcome`, so far. */
+async function callsCounted(operation: string, outcome: string): Promise<number> {
+  const { values } = await metrics.gatewayCall.get();
+  const count = values.find((v) => v.metricName === 'gateway_call_seconds_count' && v.labels.gateway === 'scripted' && v.labels.operation === operation && v.labels.outcome === outcome);
+  return count?.value ?? 0;
+}
 const events = async (orderId: string) => (await repo.history(orderId)).map((h) => h.event);
 /** Fails unless every entry appears in the journal, in this order. */
 function expectInOrder(entries: string[]) {
@@ -135,10 +141,13 @@ describe('payment processor on fakes', () => {
       const orderId = await given();
       const gw = createScriptedGateway(['timeout', 'ok']);
       const { process } = processorOn(gw);
+      const timeouts = await callsCounted('charge', 'timeout');
 
       await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
       expect(gw.calls.lookup).toHaveLength(1);
       expect((await stored(orderId)).status).toBe('Processing');
+      // Told apart from other unknown outcomes in gateway_call_seconds: GatewayTimeoutsHigh alerts on it.
+      expect(await callsCounted('charge', 'timeout')).toBe(timeouts + 1);
 
       await expect(process(fakeJob(orderId, 1))).resolves.toMatchObject({ status: 'Success' });
       expect(gw.charged.size).toBe(1);
