@@ -2,13 +2,16 @@ import type { Redis } from 'ioredis';
 
 /**
  * One atomic step per screening: drop the customer's entries older than the
- * window, add this order (NX: a redelivered order keeps its first entry and
+ * window, add this order (once: a redelivered order keeps its first entry and
  * is not counted again), count, and let the key expire with the window.
  * Redis's own clock is the window's: processes on other hosts agree on it.
  *
  * A new order counts every entry in the window (itself included); an order
  * seen before counts the entries up to its own, so screening it again gives
- * the answer it first had while those entries are in the window.
+ * the answer it first had while those entries are in the window. That needs
+ * every entry's score to be its own: orders screened in the same millisecond
+ * would tie, and "up to its own" would count those after it. A new entry
+ * therefore goes 1 ms after the newest when the clock has not passed it yet.
  */
 const SCREEN = `
 local t = redis.call('TIME')
@@ -16,10 +19,14 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local windowMs = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - windowMs)
 local count
-if redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1]) == 1 then
-  count = redis.call('ZCARD', KEYS[1])
+local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if seen then
+  count = redis.call('ZCOUNT', KEYS[1], '-inf', seen)
 else
-  count = redis.call('ZCOUNT', KEYS[1], '-inf', redis.call('ZSCORE', KEYS[1], ARGV[1]))
+  local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+  if newest and tonumber(newest) >= now then now = tonumber(newest) + 1 end
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+  count = redis.call('ZCARD', KEYS[1])
 end
 redis.call('PEXPIRE', KEYS[1], windowMs)
 return count

@@ -60,6 +60,19 @@ describe('customer velocity (real Redis)', () => {
     expect(await one!.screen(first)).toEqual({ decision: 'allow' });
   });
 
+  it('when orders are screened in the same millisecond, then each keeps its own place and its answer when screened again', async () => {
+    const [one, two] = screens();
+    const customer = `cus_${randomUUID()}`;
+    const orders = Array.from({ length: 8 }, () => subject(customer));
+    // Sent together on each connection: Redis runs them back to back, most within one millisecond of the clock.
+    const first = await Promise.all(orders.map((o, i) => (i % 2 ? one! : two!).screen(o)));
+    expect(first.filter((d) => d.decision === 'allow')).toHaveLength(5);
+
+    const again = await Promise.all(orders.map((o, i) => (i % 2 ? two! : one!).screen(o)));
+    expect(again).toEqual(first);
+    expect(await a.zcard(velocityKey(prefix, customer))).toBe(orders.length);
+  });
+
   it('when earlier payments are older than the window, then they no longer count and the key expires with the window', async () => {
     const [one] = screens();
     const customer = `cus_${randomUUID()}`;
