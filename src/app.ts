@@ -136,6 +136,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   });
   const reconciliation = createReconcilerOf({
     knex, redis, prefix: config.QUEUE_PREFIX, gateways: gateways.map((g) => g.gateway), apply: compensation.apply, compensationsQueue, logger, metrics,
+    settleGraceMs: config.RECONCILE_SETTLE_GRACE_MS,
   });
   const webhookEvents = createWebhookEventsRepository(knex);
   // Webhooks come from the primary Stripe gateway's account: a charge they settle is recorded as that gateway's.

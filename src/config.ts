@@ -126,6 +126,8 @@ const schema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
   /** Set: one process at a time runs a reconciliation pass (with its safe repairs) over the last day this often (CONTRACT.md §9). */
   RECONCILE_INTERVAL_MS: int(1000).optional(),
+  /** A payment or charge that changed more recently than this is in flight, not a discrepancy (the worker may be settling it). */
+  RECONCILE_SETTLE_GRACE_MS: int(0, 86_400_000).default(60_000),
   /**
    * A JSON file of risk rules (CONTRACT.md section 10), read and validated here so a bad
    * rule stops the process at start. Unset: payments are not screened.

@@ -39,6 +39,8 @@ export interface Refund {
    * to refund, nor in `amountRefundedMinor`.
    */
   intentId?: string;
+  /** Since version 5. The gateway holding a stray charge, when not the payment's own (a payment that failed before any charge has none). */
+  gateway?: string;
 }
 
 /** An OrderCancelled the payment accepted. Answered exactly once, and `answered` is what guarantees it. */
@@ -168,10 +170,10 @@ export function strayChargeRefusal(l: RefundLedger & { transactionId: string | n
 }
 
 /** The refunds with reconciliation's stray charge reserved for a refund of all of it. */
-export function reserveStray(l: RefundLedger, e: { refundId: string; intentId: string; amountMinor: string; reason: string }): Record<string, Refund> {
+export function reserveStray(l: RefundLedger, e: { refundId: string; intentId: string; amountMinor: string; reason: string; gateway?: string }): Record<string, Refund> {
   const refund: Refund = {
     amountMinor: e.amountMinor, status: 'requested', reason: e.reason, cancel: false, attempt: 1,
-    gatewayRefundId: null, failureCode: null, failureReason: null, intentId: e.intentId,
+    gatewayRefundId: null, failureCode: null, failureReason: null, intentId: e.intentId, ...(e.gateway ? { gateway: e.gateway } : {}),
   };
   return { ...l.refunds, [e.refundId]: refund };
 }

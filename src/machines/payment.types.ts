@@ -97,7 +97,7 @@ export type PaymentEvent =
    * not the payment's own (a duplicate, or a charge of a payment that failed):
    * refund all of it, as refund `refundId` (derived from `intentId`, so stable).
    */
-  | { type: 'STRAY_CHARGE_FOUND'; refundId: string; intentId: string; amountMinor: string; reason: string }
+  | { type: 'STRAY_CHARGE_FOUND'; refundId: string; intentId: string; amountMinor: string; reason: string; gateway?: string }
   /**
    * Reconciliation found a succeeded refund of the payment's own charge that was
    * made outside the service (a dashboard, say): it is taken into the ledger as

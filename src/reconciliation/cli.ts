@@ -71,7 +71,7 @@ await runCli('reconcile', async () => {
     metrics,
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
   });
-  const { reconciler, repository } = createReconcilerOf({ knex, redis, prefix: config.QUEUE_PREFIX, gateways, apply: compensation.apply, compensationsQueue, logger, metrics });
+  const { reconciler, repository } = createReconcilerOf({ knex, redis, prefix: config.QUEUE_PREFIX, gateways, apply: compensation.apply, compensationsQueue, logger, metrics, settleGraceMs: config.RECONCILE_SETTLE_GRACE_MS });
   try {
     await amqp.waitUntilUp(30_000);
     await declareTopologyOn(amqp);

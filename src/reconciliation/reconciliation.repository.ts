@@ -100,7 +100,7 @@ const INSERT = `INSERT INTO reconciliation_discrepancies
 const CLASSIFY: Record<DiscrepancyClass, string> = {
   charge_without_payment: `${INSERT}
     ${LIVE_CHARGES}
-    SELECT :passId, 'charge_without_payment', NULL, NULL, NULL, l.gateway, l.intent_id, NULL, NULL, l.live_minor, l.currency,
+    SELECT CAST(:passId AS uuid), 'charge_without_payment', NULL, NULL, NULL, l.gateway, l.intent_id, NULL, NULL, l.live_minor, l.currency,
       'the gateway charged ' || l.live_minor || ' ' || l.currency || ' for ' ||
         CASE WHEN l.order_ref IS NULL THEN 'no order (no orderId in its metadata)' ELSE 'order ' || l.order_ref || ', which is not known here' END,
       jsonb_build_object('orderRef', l.order_ref), 'report_only'
@@ -109,7 +109,7 @@ const CLASSIFY: Record<DiscrepancyClass, string> = {
 
   charged_but_unsettled: `${INSERT}
     ${LIVE_CHARGES}
-    SELECT DISTINCT ON (p.id) :passId, 'charged_but_unsettled', p.order_id, p.id, p.status, l.gateway, l.intent_id, NULL, NULL, l.amount_minor, l.currency,
+    SELECT DISTINCT ON (p.id) CAST(:passId AS uuid), 'charged_but_unsettled', p.order_id, p.id, p.status, l.gateway, l.intent_id, NULL, NULL, l.amount_minor, l.currency,
       'the gateway charged ' || l.intent_id || '; the payment is still ' || p.status,
       '{}'::jsonb, 'none'
     FROM live l JOIN payments p ON p.order_id = l.order_id
@@ -118,7 +118,7 @@ const CLASSIFY: Record<DiscrepancyClass, string> = {
 
   charged_but_failed: `${INSERT}
     ${LIVE_CHARGES}
-    SELECT :passId, 'charged_but_failed', p.order_id, p.id, p.status, l.gateway, l.intent_id, NULL, NULL, l.live_minor, l.currency,
+    SELECT CAST(:passId AS uuid), 'charged_but_failed', p.order_id, p.id, p.status, l.gateway, l.intent_id, NULL, NULL, l.live_minor, l.currency,
       'the gateway charged ' || l.intent_id || ' (' || l.live_minor || ' ' || l.currency || ' held); the payment is Failed and the saga was told so',
       '{}'::jsonb, 'none'
     FROM live l JOIN payments p ON p.order_id = l.order_id
@@ -126,14 +126,14 @@ const CLASSIFY: Record<DiscrepancyClass, string> = {
 
   duplicate_charge: `${INSERT}
     ${LIVE_CHARGES}
-    SELECT :passId, 'duplicate_charge', p.order_id, p.id, p.status, l.gateway, l.intent_id, NULL, NULL, l.live_minor, l.currency,
+    SELECT CAST(:passId AS uuid), 'duplicate_charge', p.order_id, p.id, p.status, l.gateway, l.intent_id, NULL, NULL, l.live_minor, l.currency,
       'a second charge ' || l.intent_id || ' (' || l.live_minor || ' ' || l.currency || ' held) besides the recorded ' || coalesce(p.transaction_id, '(none)'),
       '{}'::jsonb, 'none'
     FROM live l JOIN payments p ON p.order_id = l.order_id
     WHERE p.status IN ${CHARGED} AND l.intent_id IS DISTINCT FROM p.transaction_id`,
 
   success_without_charge: `${INSERT}
-    SELECT :passId, 'success_without_charge', p.order_id, p.id, p.status, p.gateway, p.transaction_id, NULL, NULL, p.amount_minor, p.currency,
+    SELECT CAST(:passId AS uuid), 'success_without_charge', p.order_id, p.id, p.status, p.gateway, p.transaction_id, NULL, NULL, p.amount_minor, p.currency,
       'the payment is ' || p.status || ' with charge ' || coalesce(p.transaction_id, '(none)') || ', which the gateway has not charged',
       '{}'::jsonb, 'report_only'
     FROM payments p
@@ -142,7 +142,7 @@ const CLASSIFY: Record<DiscrepancyClass, string> = {
       WHERE c.pass_id = :passId AND c.intent_id = p.transaction_id AND c.status = 'succeeded')`,
 
   amount_mismatch: `${INSERT}
-    SELECT :passId, 'amount_mismatch', p.order_id, p.id, p.status, c.gateway, c.intent_id, NULL, NULL, c.amount_minor, c.currency,
+    SELECT CAST(:passId AS uuid), 'amount_mismatch', p.order_id, p.id, p.status, c.gateway, c.intent_id, NULL, NULL, c.amount_minor, c.currency,
       'the gateway charged ' || c.amount_minor || ' ' || c.currency || '; the payment is for ' || p.amount_minor || ' ' || p.currency,
       jsonb_build_object('paymentAmountMinor', p.amount_minor::text, 'paymentCurrency', p.currency), 'report_only'
     FROM payments p JOIN reconciliation_gateway_charges c ON c.pass_id = :passId AND c.intent_id = p.transaction_id AND c.status = 'succeeded'
@@ -151,9 +151,9 @@ const CLASSIFY: Record<DiscrepancyClass, string> = {
   // Two sides: a refund of the payment's own charge at the gateway that differs here (or is missing here),
   // and one recorded here as moving money that the gateway does not have.
   refund_mismatch: `${INSERT}
-    SELECT :passId, 'refund_mismatch', p.order_id, p.id, p.status, c.gateway, c.intent_id, g.gateway_refund_id, l.id, g.amount_minor, g.currency,
+    SELECT CAST(:passId AS uuid), 'refund_mismatch', p.order_id, p.id, p.status, c.gateway, c.intent_id, g.gateway_refund_id, l.id, g.amount_minor, g.currency,
       CASE WHEN l.id IS NULL THEN 'the gateway has refund ' || g.gateway_refund_id || ' (' || g.amount_minor || ' ' || g.currency || ', ' || g.status || ') that is not recorded here'
-           ELSE 'refund ' || l.id || ' is ' || l.status || ' of ' || coalesce(l.amount_minor::text, '?') || ' here, ' || g.status || ' of ' || g.amount_minor || ' at the gateway (' || g.gateway_refund_id || ')' END,
+           ELSE 'refund ' || l.id || ' is ' || l.status || ' of ' || coalesce(l.amount_minor::text, 'no amount') || ' here, ' || g.status || ' of ' || g.amount_minor || ' at the gateway (' || g.gateway_refund_id || ')' END,
       jsonb_build_object('gatewayStatus', g.status, 'localStatus', l.status, 'localAmountMinor', l.amount_minor::text, 'refundRef', g.refund_ref), 'none'
     FROM payments p
     JOIN reconciliation_gateway_charges c ON c.pass_id = :passId AND c.intent_id = p.transaction_id AND c.status = 'succeeded'
@@ -171,7 +171,7 @@ const CLASSIFY: Record<DiscrepancyClass, string> = {
       OR (g.status IN ('failed','canceled') AND l.status IN ('succeeded','pending'))
       OR (g.status = 'pending' AND l.status = 'succeeded'))
     UNION ALL
-    SELECT :passId, 'refund_mismatch', p.order_id, p.id, p.status, p.gateway, p.transaction_id, r.gateway_refund_id, r.id, r.amount_minor, r.currency,
+    SELECT CAST(:passId AS uuid), 'refund_mismatch', p.order_id, p.id, p.status, p.gateway, p.transaction_id, r.gateway_refund_id, r.id, r.amount_minor, r.currency,
       'refund ' || r.id || ' is ' || r.status || ' here as ' || r.gateway_refund_id || ', which the gateway does not have',
       jsonb_build_object('localStatus', r.status), 'report_only'
     FROM payments p JOIN refunds r ON r.order_id = p.order_id AND r.payment_intent IS NULL

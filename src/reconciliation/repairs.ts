@@ -28,7 +28,12 @@ export function repairOf(d: Discrepancy): Repair {
     case 'charged_but_failed':
     case 'duplicate_charge':
       if (!d.intentId || !d.amountMinor) return { reportOnly: 'no charge to refund' };
-      return { event: { type: 'STRAY_CHARGE_FOUND', refundId: strayRefundId(d.intentId), intentId: d.intentId, amountMinor: d.amountMinor, reason: `reconciliation: ${d.class}` } };
+      return {
+        event: {
+          type: 'STRAY_CHARGE_FOUND', refundId: strayRefundId(d.intentId), intentId: d.intentId, amountMinor: d.amountMinor,
+          reason: `reconciliation: ${d.class}`, ...(d.gateway ? { gateway: d.gateway } : {}),
+        },
+      };
     case 'refund_mismatch':
       return refundRepair(d);
     default:

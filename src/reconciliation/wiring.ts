@@ -20,6 +20,7 @@ export interface ReconcilerParts {
   compensationsQueue: CompensationsQueue;
   logger: Logger;
   metrics: Metrics;
+  settleGraceMs: number;
 }
 
 /** The reconciler on the parts `npm start` and `npm run reconcile` both build. */
@@ -36,6 +37,7 @@ export function createReconcilerOf(p: ReconcilerParts) {
     logger: p.logger.child({ component: 'reconciliation' }),
     metrics: p.metrics,
     startedBy: `${hostname()}:${process.pid}`,
+    settleGraceMs: p.settleGraceMs,
   });
   return { reconciler, repository };
 }

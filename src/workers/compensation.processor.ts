@@ -78,12 +78,14 @@ export function createCompensationProcessor(deps: CompensationDeps) {
    */
   async function settleRefunds(start: Payment, log: Logger): Promise<Payment> {
     let payment = start;
-    const gateway = () => gatewayNamed(deps.gateways.map((g) => g.gateway), payment.snapshot.context.gateway ?? '');
+    // A stray charge's refund goes where that charge is; every other refund to the payment's own gateway.
+    const gateway = (refundId: string) =>
+      gatewayNamed(deps.gateways.map((g) => g.gateway), payment.snapshot.context.refunds[refundId]?.gateway ?? payment.snapshot.context.gateway ?? '');
     for (const refundId of refundsOwed(payment.snapshot)) {
       // Record before the side effect: the attempt's key is on its row before the gateway sees it.
       await compensations.syncRefunds({ ...payment, refunds: payment.snapshot.context.refunds });
       crashPoint('refund:after-reserve-commit');
-      const step = await sendRefund(gateway(), payment, refundId);
+      const step = await sendRefund(gateway(refundId), payment, refundId);
       crashPoint('refund:after-gateway-call');
       if (step.kind === 'unsettled') {
         log.warn({ refundId, reason: step.reason }, 'refund outcome unknown: asked again later under the same key');
@@ -93,7 +95,7 @@ export function createCompensationProcessor(deps: CompensationDeps) {
       crashPoint('refund:after-outcome-commit');
     }
     for (const refundId of refundsUnsettled(payment.snapshot)) {
-      const step = await lookUpRefund(gateway(), payment, refundId);
+      const step = await lookUpRefund(gateway(refundId), payment, refundId);
       if (step.kind === 'event' && step.event.type !== 'REFUND_PENDING') payment = (await applyIfAccepted(payment, step.event, { refundId, via: 'look-up' })).payment;
     }
     await compensations.syncRefunds({ ...payment, refunds: payment.snapshot.context.refunds });
