@@ -41,7 +41,7 @@ export interface SeededCharge {
   created: number;
 }
 
-// Enough to keep a two-core simulator busy; more requests in flight only queue.
+// Enough to keep a two-core simulator busy; past that, requests in flight mostly wait in its queue.
 const DEFAULT_CONCURRENCY = 32;
 const DEFAULT_BATCH_SIZE = 1000;
 
