@@ -122,7 +122,8 @@ function isUnexpectedState(error: unknown): boolean {
   return (cause as { code?: unknown } | null)?.code === 'payment_intent_unexpected_state';
 }
 
-function connectionOf(url: string): { host: string; port: number; protocol: 'http' | 'https' } {
+/** The `stripe` package's host, port and protocol for a base URL (Stripe's own, or a simulator's). */
+export function connectionOf(url: string): { host: string; port: number; protocol: 'http' | 'https' } {
   const parsed = new URL(url);
   const protocol = parsed.protocol === 'http:' ? 'http' : 'https';
   return { host: parsed.hostname, port: parsed.port ? Number(parsed.port) : protocol === 'http' ? 80 : 443, protocol };

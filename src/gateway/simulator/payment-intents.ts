@@ -1,4 +1,5 @@
 import { decideCharge } from './card-outcome.js';
+import { createCreationIndex } from './creation-index.js';
 import type { Publish } from './events.js';
 import { resourceMissing, stripeError, type SimResponse } from './http-io.js';
 import { createIntentHistory } from './intent-history.js';
@@ -50,6 +51,7 @@ const CANCELABLE: readonly IntentStatus[] = [
 
 export function createPaymentIntentStore(now: () => number = Date.now, publish: Publish = () => {}) {
   const intents = new Map<string, PaymentIntent>();
+  const listOrder = createCreationIndex();
   const charges = new Map<string, ChargeRecord>();
   const history = createIntentHistory();
   const ledger: LedgerEntry[] = [];
@@ -57,6 +59,7 @@ export function createPaymentIntentStore(now: () => number = Date.now, publish: 
 
   function save(intent: PaymentIntent): void {
     intents.set(intent.id, intent);
+    listOrder.add(intent.id, intent.created);
     history.record(intent, now());
   }
 
@@ -161,7 +164,7 @@ export function createPaymentIntentStore(now: () => number = Date.now, publish: 
 
   /** Stripe's list of payment intents, newest first, as reconciliation pages through a time window. */
   function list(query: URLSearchParams): SimResponse {
-    return listPage([...intents.values()].reverse(), query, '/v1/payment_intents', 'payment_intent');
+    return listPage(listOrder, (id) => intents.get(id), query, '/v1/payment_intents', 'payment_intent');
   }
 
   const paymentMethodOf = (id: string) => intents.get(id)?.payment_method;

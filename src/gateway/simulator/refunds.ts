@@ -1,3 +1,4 @@
+import { createCreationIndex, type CreationIndex } from './creation-index.js';
 import type { Publish } from './events.js';
 import { resourceMissing, stripeError, type SimResponse } from './http-io.js';
 import { listPage } from './list-page.js';
@@ -44,10 +45,12 @@ export interface RefundStoreDeps {
 }
 
 export function createRefundStore({ intents, unixSeconds, random, settings, publish, chargeObject, timers }: RefundStoreDeps) {
-  // Insertion order is creation order.
   const refunds = new Map<string, Refund>();
+  const listOrder = createCreationIndex();
+  // Each intent's own refunds, so its list and what is left to refund do not scan every refund.
+  const listOrderOf = new Map<string, CreationIndex>();
 
-  const refundsOf = (intentId: string): Refund[] => [...refunds.values()].filter((refund) => refund.payment_intent === intentId);
+  const refundsOf = (intentId: string): Refund[] => (listOrderOf.get(intentId)?.ids() ?? []).map((id) => refunds.get(id)!);
   const refundedOf = (intentId: string): number =>
     refundsOf(intentId).reduce((sum, refund) => (refund.status === 'failed' ? sum : sum + refund.amount), 0);
 
@@ -82,10 +85,18 @@ export function createRefundStore({ intents, unixSeconds, random, settings, publ
       created: unixSeconds(),
     });
     refunds.set(refund.id, refund);
+    index(refund);
     if (refund.status === 'failed') publish('refund.failed', refund);
     else publish('charge.refunded', chargeObject(refund.charge));
     if (pending) timers.after(refundSettleMs, () => settle(refund.id, fails ? 'failed' : 'succeeded'));
     return { status: 200, body: refund };
+  }
+
+  function index(refund: Refund): void {
+    listOrder.add(refund.id, refund.created);
+    let ofIntent = listOrderOf.get(refund.payment_intent);
+    if (!ofIntent) listOrderOf.set(refund.payment_intent, (ofIntent = createCreationIndex()));
+    ofIntent.add(refund.id, refund.created);
   }
 
   /** Stripe's refusals, in the order Stripe checks them: nothing charged, nothing left, too much asked. */
@@ -134,7 +145,8 @@ export function createRefundStore({ intents, unixSeconds, random, settings, publ
   /** Stripe's list, newest first; `payment_intent` narrows it to one intent's refunds. */
   function list(query: URLSearchParams): SimResponse {
     const intentId = query.get('payment_intent');
-    return listPage((intentId ? refundsOf(intentId) : [...refunds.values()]).reverse(), query, '/v1/refunds', 'refund');
+    const order = intentId ? (listOrderOf.get(intentId) ?? createCreationIndex()) : listOrder;
+    return listPage(order, (id) => refunds.get(id), query, '/v1/refunds', 'refund');
   }
 
   function ledger(): RefundLedgerEntry[] {
