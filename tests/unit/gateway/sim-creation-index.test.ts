@@ -77,13 +77,14 @@ describe('simulator list order (creation index)', () => {
     expect(index.page({ bounds: { gte: 15 }, limit: 10 })).toEqual({ ids: [], hasMore: false });
   });
 
-  it('when 100,000 objects are walked ten at a time, then it takes well under the time one rescan per page would', () => {
+  // How long such a walk takes is the scale run's figure (scripts/reconcile-scale.ts), not this test's.
+  it('when 100,000 objects are walked ten at a time, then each comes back once, newest first', () => {
     const index = createCreationIndex();
     for (let i = 0; i < 100_000; i += 1) index.add(`obj_${i}`, 1_000 + Math.floor(i / 50));
-    const started = performance.now();
     const seen = walk(index, { gte: 1_000 }, 10);
-    // Ten thousand pages that each scanned 100,000 entries take seconds; a page that costs its own size takes milliseconds.
-    expect(performance.now() - started).toBeLessThan(1_500);
     expect(seen).toHaveLength(100_000);
+    expect(new Set(seen).size).toBe(100_000);
+    expect(seen[0]).toBe('obj_99999');
+    expect(seen[seen.length - 1]).toBe('obj_0');
   });
 });
