@@ -22,17 +22,22 @@ export interface HeldLock {
 
 export async function tryLock(redis: Redis, key: string, ttlMs: number): Promise<HeldLock | undefined> {
   const token = randomUUID();
+  const asked = Date.now();
   if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;
   let held = true;
+  // Ours until the time to live of the last renewal Redis confirmed runs out, counted from when it was sent:
+  // a holder that cannot reach Redis must stop by then, as another process may take the lock after it.
+  let validUntil = asked + ttlMs;
   const renew = setInterval(() => {
+    const sent = Date.now();
     redis.eval(RENEW, 1, key, token, ttlMs).then(
-      (ok) => { if (ok !== 1) held = false; },
+      (ok) => { if (ok === 1) validUntil = sent + ttlMs; else held = false; },
       () => { /* Redis away: the next renewal tries again; the lock may expire meanwhile. */ },
     );
   }, Math.max(100, Math.floor(ttlMs / 3)));
   renew.unref();
   return {
-    held: () => held,
+    held: () => held && Date.now() < validUntil,
     async release() {
       clearInterval(renew);
       held = false;

@@ -28,4 +28,16 @@ describe('commands fail with one line a person can act on', () => {
     expect(lines[0]).toMatch(/GATEWAY_TIMEOUT_MS/);
     expect(lines[0]).toMatch(/GATEWAY=/);
   });
+
+  // These fail on their arguments, before the command reads its configuration or connects to anything.
+  it.each([
+    ['a --since that is not a date', ['--since', 'yesterday'], /^reconcile: --since "yesterday" is not an ISO 8601 date-time .*usage: npm run reconcile/],
+    ['a --since after --until', ['--since', '2026-12-08T00:00:00Z', '--until', '2026-12-07T00:00:00Z'], /^reconcile: --since 2026-12-08T00:00:00\.000Z must be before --until 2026-12-07T00:00:00\.000Z$/],
+    ['an unknown flag', ['--repiar'], /^reconcile: .*'--repiar'.*; usage: npm run reconcile -- \[--since ISO-8601\] \[--until ISO-8601\] \[--repair\]$/],
+  ])('when npm run reconcile is given %s, then it says so in one line and exits 1', async (_, args, pattern) => {
+    const { code, lines } = await run('src/reconciliation/cli.ts', {}, args);
+    expect(code).toBe(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(pattern);
+  });
 });

@@ -1,22 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { countInFlight } from '../../../src/workers/in-flight.js';
+import { deferred } from '../../support/deferred.js';
 
 /** A job whose work finishes (or throws) when the test says so. */
-function deferred() {
-  let resolve!: (v: string) => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<string>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+const job = () => deferred<string>();
 
 describe('in-flight counter', () => {
   it('counts each job from its start until it returns', async () => {
-    const a = deferred();
-    const b = deferred();
-    const jobs = countInFlight((d: ReturnType<typeof deferred>) => d.promise);
+    const a = job();
+    const b = job();
+    const jobs = countInFlight((d: ReturnType<typeof job>) => d.promise);
     const runA = jobs.run(a);
     const runB = jobs.run(b);
     expect(jobs.inFlight()).toBe(2);
@@ -35,8 +28,8 @@ describe('in-flight counter', () => {
     await expect(jobs.run(1)).rejects.toThrow('gateway down');
     await expect(jobs.run(2)).rejects.toThrow('gateway down');
     expect(jobs.inFlight()).toBe(0);
-    const d = deferred();
-    const later = countInFlight((x: ReturnType<typeof deferred>) => x.promise);
+    const d = job();
+    const later = countInFlight((x: ReturnType<typeof job>) => x.promise);
     const run = later.run(d);
     expect(later.inFlight()).toBe(1);
     d.reject(new Error('declined late'));
