@@ -5,6 +5,7 @@ import { inventoryReserved, type InventoryReserved, type ReceivedEvent } from '.
 import { eventually, startProcess, type Proc } from '../../scripts/lib/processes.js';
 import { createKnex } from '../../src/persistence/db.js';
 import { DISCREPANCY_CLASSES, type ClassCounts } from '../../src/reconciliation/reconciliation.repository.js';
+import type { PassSummary } from '../../src/reconciliation/reconciler.js';
 import { deploy, type Deployment } from '../support/e2e-harness.js';
 import { bodyOf, createRefund, getJson } from '../support/sim-refund-client.js';
 import { createIntent } from '../support/sim-client.js';
@@ -21,15 +22,8 @@ import { createIntent } from '../support/sim-client.js';
 type Order = Required<Pick<InventoryReserved, 'orderId' | 'amount' | 'currency' | 'paymentMethod'>> & { customerId: string };
 const order = (paymentMethod = 'pm_card_visa', amount = '25.00'): Order => ({ orderId: randomUUID(), amount, currency: 'USD', paymentMethod, customerId: 'cus_recon' });
 
-interface Summary {
-  since: string;
-  until: string;
-  payments: number;
-  charges: number;
-  refunds: number;
-  discrepancies: ClassCounts;
-  repaired: ClassCounts;
-}
+/** The command's JSON last line: the pass's summary without its id (CONTRACT.md §9). */
+type Summary = Omit<PassSummary, 'passId'>;
 
 const counts = (found: Partial<ClassCounts>): ClassCounts => Object.fromEntries(DISCREPANCY_CLASSES.map((c) => [c, found[c] ?? 0])) as ClassCounts;
 
@@ -83,7 +77,6 @@ describe('reconciliation against the simulator, one discrepancy of each class', 
 
     const window = ['--since', since.toISOString(), '--until', new Date(Date.now() + 60_000).toISOString()];
     passes = [await reconcile(...window, '--repair'), await reconcile(...window, '--repair')];
-    if (process.env.SHOW_PASSES) console.log(passes.map((p) => p.out.join('\n')).join('\n\n'));
   }, 180_000);
 
   afterAll(async () => {
