@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { migrate } from '../../src/persistence/db.js';
+import { servicesOf, type ServiceCheck } from '../../src/services.js';
 
 /**
  * A database, a vhost and a Redis prefix of one's own: each test file gets
@@ -15,6 +16,9 @@ const run = promisify(execFile);
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AMQP_BASE = process.env.TEST_AMQP_BASE_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** The servers every isolation is made on, for a preflight check before any is made. */
+export const isolationServices = (): ServiceCheck[] => servicesOf({ DATABASE_URL: PG_ADMIN, REDIS_URL, AMQP_URL: AMQP_BASE });
 
 export interface Isolated {
   /** A short unique tag: use it in queue names, prefixes and file names. */

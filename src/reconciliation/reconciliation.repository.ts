@@ -262,6 +262,9 @@ export function createReconciliationRepository(knex: Knex) {
     /** Writes every class's discrepancies for the pass; returns the count of each. */
     async classify(w: ClassifyWindow): Promise<ClassCounts> {
       const counts = zeroCounts();
+      // The staged rows arrived seconds ago, too soon for autovacuum: without statistics the planner
+      // takes a window's charges for a single row and joins them one index look-up at a time.
+      await knex.raw('ANALYZE reconciliation_gateway_charges, reconciliation_gateway_refunds');
       for (const cls of DISCREPANCY_CLASSES) {
         // A window's comparison may take longer than the per-payment statements' timeout (db.ts): this one gets minutes.
         counts[cls] = await knex.transaction(async (trx) => {
