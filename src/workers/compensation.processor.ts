@@ -182,7 +182,7 @@ export function createCompensationProcessor(deps: CompensationDeps) {
   }
 
   /**
-   * Applies a gateway's word (a webhook) to the payment it names, then does
+   * Applies a gateway's word (a webhook, or a reconciliation repair) to the payment it names, then does
    * what that leaves owed. Refused when the machine does not take the event
    * in the payment's state (a duplicate, or an outcome already known):
    * recorded by the caller, never an error.
@@ -194,7 +194,8 @@ export function createCompensationProcessor(deps: CompensationDeps) {
     const log = deps.logger.child({ orderId: payment.orderId, paymentId: payment.id, webhook: event.type });
     const { payment: after, applied } = await applyIfAccepted(payment, event, detail);
     if (!applied) {
-      await payments.note(payment, 'WEBHOOK_REFUSED', { ...detail, event: event.type, status: payment.status });
+      // In the history as what brought it: a webhook, or a reconciliation repair a second pass offers again.
+      await payments.note(payment, detail.source === 'reconciliation' ? 'REPAIR_REFUSED' : 'WEBHOOK_REFUSED', { ...detail, event: event.type, status: payment.status });
       return 'refused';
     }
     if (isChargeSettled(after.status)) await settleRefunds(after, log);
