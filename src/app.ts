@@ -62,7 +62,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const tracing = await initTracing(config, logger);
   const metrics = createMetrics();
   const knex = createKnex(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX }, logger);
-  const payments = createPaymentsRepository(knex);
+  const payments = createPaymentsRepository(knex, { preparedStatements: config.DATABASE_PREPARED_STATEMENTS });
   const outbox = createOutboxRepository(knex);
 
   // BullMQ needs maxRetriesPerRequest: null so a Redis blip blocks instead of failing the worker.

@@ -46,6 +46,12 @@ const schema = z.object({
    * backends). Raise it with the database's cores.
    */
   DATABASE_POOL_MAX: int(1, 500).default(4),
+  /**
+   * The per-payment statements as named prepared statements (parsed once per
+   * connection). False behind a pooler that cannot keep them: PgBouncer before
+   * 1.21 in transaction mode (README, "Behind PgBouncer").
+   */
+  DATABASE_PREPARED_STATEMENTS: bool.default(true),
   GATEWAY: z.enum(['stripe', 'mock']).default('stripe'),
   GATEWAY_URL: url(['http:', 'https:']).default('http://127.0.0.1:12111'),
   STRIPE_API_KEY: z

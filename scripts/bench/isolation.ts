@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createDatabase, createVhost, dropDatabase, dropRedisPrefix, type Isolated } from '../lib/isolation.js';
+import { childDatabaseUrl, createDatabase, createVhost, dropDatabase, dropRedisPrefix, type Isolated } from '../lib/isolation.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -36,7 +36,7 @@ export async function isolateBench(): Promise<Isolated> {
     vhost: vh.value.vhost,
     redisUrl: REDIS_URL,
     queuePrefix,
-    env: { DATABASE_URL: db.value.url, AMQP_URL: vh.value.url, REDIS_URL, QUEUE_PREFIX: queuePrefix },
+    env: { DATABASE_URL: childDatabaseUrl(db.value.url), AMQP_URL: vh.value.url, REDIS_URL, QUEUE_PREFIX: queuePrefix },
     async cleanup() {
       await Promise.allSettled([withRetries(() => db.value.drop()), vh.value.drop(), dropRedisPrefix(REDIS_URL, queuePrefix)]);
     },

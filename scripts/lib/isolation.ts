@@ -16,6 +16,29 @@ const run = promisify(execFile);
 const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AMQP_BASE = process.env.TEST_AMQP_BASE_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** `postgres://user@host:port` of a pooler (PgBouncer) the child processes go through; see `routedVia`. */
+const DATABASE_VIA = process.env.TEST_DATABASE_VIA;
+
+/**
+ * The database URL with host, port (and user, when `via` names one) taken
+ * from `via`: how a child process reaches its database through a pooler,
+ * while the database is still created, migrated and inspected directly
+ * (`Isolated.databaseUrl`). Unset `via`: the URL unchanged.
+ */
+export function routedVia(databaseUrl: string, via: string | undefined): string {
+  if (!via) return databaseUrl;
+  const url = new URL(databaseUrl);
+  const pooler = new URL(via);
+  url.host = pooler.host;
+  if (pooler.username) {
+    url.username = pooler.username;
+    url.password = pooler.password;
+  }
+  return url.toString();
+}
+
+/** A child process's DATABASE_URL for a database made here: through TEST_DATABASE_VIA when set. */
+export const childDatabaseUrl = (databaseUrl: string): string => routedVia(databaseUrl, DATABASE_VIA);
 
 /** The servers every isolation is made on, for a preflight check before any is made. */
 export const isolationServices = (): ServiceCheck[] => servicesOf({ DATABASE_URL: PG_ADMIN, REDIS_URL, AMQP_URL: AMQP_BASE });
@@ -23,13 +46,14 @@ export const isolationServices = (): ServiceCheck[] => servicesOf({ DATABASE_URL
 export interface Isolated {
   /** A short unique tag: use it in queue names, prefixes and file names. */
   tag: string;
+  /** Direct to PostgreSQL, for the test's own queries. */
   databaseUrl: string;
   amqpUrl: string;
   vhost: string;
   redisUrl: string;
   /** BullMQ prefix (a Redis Cluster hash tag, as in production). */
   queuePrefix: string;
-  /** Environment for a child process (`npm start`, the simulator) in this isolation. */
+  /** Environment for a child process (`npm start`, the simulator) in this isolation; its DATABASE_URL goes through TEST_DATABASE_VIA when set. */
   env: Record<string, string>;
   cleanup(): Promise<void>;
 }
@@ -122,7 +146,7 @@ export async function isolate(): Promise<Isolated> {
     redisUrl: REDIS_URL,
     queuePrefix,
     env: {
-      DATABASE_URL: db.url,
+      DATABASE_URL: childDatabaseUrl(db.url),
       AMQP_URL: vh.url,
       REDIS_URL,
       QUEUE_PREFIX: queuePrefix,

@@ -5,7 +5,7 @@ import type { Model } from 'objection';
 import { toCancellation, toRefund, type OrderCancellation, type Refund } from './compensations.repository.js';
 import { PaymentModel, type PaymentTransitionModel } from './models.js';
 import { batcher, groupCommit } from '../batching.js';
-import { createSql } from './sql.js';
+import { createSql, type SqlOptions } from './sql.js';
 
 /** A payment as the rest of the program sees it: plain data, money as bigint. */
 export interface Payment {
@@ -147,7 +147,8 @@ const json = (v: unknown) => (v === null || v === undefined ? null : JSON.string
 
 // The per-payment statements, each one round trip and atomic (data-modifying
 // CTEs: the history row and the outbox event are written only if the payment
-// row was), sent as named prepared statements (see sql.ts).
+// row was), sent as named prepared statements unless the pooler in between
+// cannot keep them (see sql.ts).
 
 /** A payment with its order's cancellation, if one was recorded (the charge job must see it before it charges). */
 const LOAD_COLUMNS = `p.*, c.received_at AS cancel_received_at, c.answered_at AS cancel_answered_at, c.reason AS cancel_reason
@@ -291,9 +292,9 @@ const NOTE = `INSERT INTO payment_transitions (payment_id, order_id, from_status
 
 export type PaymentsRepository = ReturnType<typeof createPaymentsRepository>;
 
-export function createPaymentsRepository(knex: Knex) {
+export function createPaymentsRepository(knex: Knex, sqlOptions: SqlOptions = {}) {
   const Payments = PaymentModel.bindKnex(knex);
-  const sql = createSql(knex);
+  const sql = createSql(knex, sqlOptions);
   /** Initiated or Processing, not updated for `olderThanMs`: what the recovery sweeper looks for. */
   const unfinishedFor = (olderThanMs: number) =>
     Payments.query().whereIn('status', ['Initiated', 'Processing']).where('updated_at', '<', new Date(Date.now() - olderThanMs));

@@ -1,8 +1,23 @@
 import type { Knex } from 'knex';
 import type pg from 'pg';
 
-/** Runs one named prepared statement: parsed and planned once per connection, then only bound and executed. */
+/**
+ * Runs one named prepared statement: parsed and planned once per connection,
+ * then only bound and executed. Without prepared statements (`SqlOptions`),
+ * the name is dropped and the statement is parsed on every call.
+ */
 export type Query = <R>(name: string, text: string, values: unknown[]) => Promise<R[]>;
+
+export interface SqlOptions {
+  /**
+   * False behind a pooler that hands each transaction a different server
+   * connection and does not carry named statements across them (PgBouncer
+   * before 1.21 in transaction mode): a name pg parsed on one server
+   * connection is then bound on another, where it does not exist
+   * (DATABASE_PREPARED_STATEMENTS).
+   */
+  preparedStatements?: boolean;
+}
 
 /**
  * The per-payment statements on raw `pg` connections borrowed from knex's own
@@ -44,18 +59,19 @@ async function rollback(client: PooledClient): Promise<void> {
 
 type PooledClient = pg.ClientBase & { __knex__disposed?: unknown };
 
-function queryOn(client: PooledClient): Query {
-  return async <R>(name: string, text: string, values: unknown[]) => (await client.query({ name, text, values })).rows as R[];
+function queryOn(client: PooledClient, prepared: boolean): Query {
+  return async <R>(name: string, text: string, values: unknown[]) =>
+    (await client.query(prepared ? { name, text, values } : { text, values })).rows as R[];
 }
 
-export function createSql(knex: Knex): Sql {
+export function createSql(knex: Knex, { preparedStatements = true }: SqlOptions = {}): Sql {
   const acquire = () => knex.client.acquireConnection() as Promise<PooledClient>;
   const release = (client: PooledClient) => knex.client.releaseConnection(client) as Promise<void>;
   return {
     async query(name, text, values) {
       const client = await acquire();
       try {
-        return await queryOn(client)(name, text, values);
+        return await queryOn(client, preparedStatements)(name, text, values);
       } finally {
         await release(client);
       }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isolate } from '../../scripts/lib/isolation.js';
+import { isolate, routedVia } from '../../scripts/lib/isolation.js';
 import { createKnex } from '../../src/persistence/db.js';
 
 describe('test isolation', () => {
@@ -12,5 +12,12 @@ describe('test isolation', () => {
       expect.arrayContaining(['payments', 'payment_transitions', 'outbox']),
     );
     await iso.cleanup();
+  });
+
+  it('with TEST_DATABASE_VIA, the child processes reach the same database through the pooler: host, port and user from it, name and options kept', () => {
+    const direct = 'postgres://postgres@127.0.0.1:5432/pay_t1?options=-c%20statement_timeout%3D5000';
+    expect(routedVia(direct, undefined)).toBe(direct);
+    expect(routedVia(direct, 'postgres://app:secret@127.0.0.1:6432')).toBe('postgres://app:secret@127.0.0.1:6432/pay_t1?options=-c%20statement_timeout%3D5000');
+    expect(routedVia(direct, 'postgres://127.0.0.1:6432')).toBe('postgres://postgres@127.0.0.1:6432/pay_t1?options=-c%20statement_timeout%3D5000');
   });
 });

@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'info',
       MIGRATE_ON_START: true,
       SHUTDOWN_TIMEOUT_MS: 30_000,
+      DATABASE_PREPARED_STATEMENTS: true,
     });
     // Unset: the admin routes answer loopback callers only.
     expect(loadConfig({}).ADMIN_TOKEN).toBeUndefined();
@@ -60,6 +61,7 @@ describe('loadConfig', () => {
       HTTP_PORT: '0',
       LOG_LEVEL: 'debug',
       MIGRATE_ON_START: 'false',
+      DATABASE_PREPARED_STATEMENTS: 'false',
       SHUTDOWN_TIMEOUT_MS: '0',
       ADMIN_TOKEN: 'a-long-enough-admin-token',
     });
@@ -70,6 +72,7 @@ describe('loadConfig', () => {
       HTTP_PORT: 0,
       LOG_LEVEL: 'debug',
       MIGRATE_ON_START: false,
+      DATABASE_PREPARED_STATEMENTS: false,
       SHUTDOWN_TIMEOUT_MS: 0,
       ADMIN_TOKEN: 'a-long-enough-admin-token',
     });

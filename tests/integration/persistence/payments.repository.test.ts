@@ -239,6 +239,23 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
     }
   });
 
+  it('when prepared statements are off, then a payment inserted and started leaves no named statement on its connection (on: it does)', async () => {
+    // One connection, so the count is the session the repository's statements ran in.
+    const namedLeftBehind = async (preparedStatements: boolean) => {
+      const one = createKnex(iso.databaseUrl, { max: 1 });
+      try {
+        const repo = createPaymentsRepository(one, { preparedStatements });
+        const { payment } = await repo.insert(newPayment());
+        await advance(repo, payment, { type: 'START' });
+        return Number((await one.raw('SELECT count(*) AS n FROM pg_prepared_statements')).rows[0].n);
+      } finally {
+        await one.destroy();
+      }
+    };
+    expect(await namedLeftBehind(true)).toBeGreaterThan(0);
+    expect(await namedLeftBehind(false)).toBe(0);
+  });
+
   it('when payments are unfinished past the stale age, then countUnfinished counts what findUnfinished lists: Initiated and Processing, not touched since', async () => {
     const hourMs = 3_600_000;
     const before = await payments.countUnfinished(hourMs);
