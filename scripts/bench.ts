@@ -80,7 +80,9 @@ await runCli('bench', async () => {
     const publisher = await startPublisher(iso.amqpUrl);
     closers.push(() => publisher.close());
     const database = decodeURIComponent(new URL(iso.databaseUrl).pathname.slice(1));
-    const ctx = { iso, o, logDir, database, collector, publisher, pool, redis, queuePrefix: iso.queuePrefix, say };
+    // The workers inherit this environment, and --worker-env on top of it.
+    const queueShards = loadConfig({ ...process.env, ...o.workerEnv }).QUEUE_SHARDS;
+    const ctx = { iso, o, logDir, database, collector, publisher, pool, redis, queuePrefix: iso.queuePrefix, queueShards, say };
     const load = loadavg()[0]!.toFixed(2);
     const about = `${availableParallelism()} cores, load average ${load} at start, node ${process.version}, LOG_LEVEL=${o.logLevel}`;
     if (o.soak) console.log(await runSoak(ctx, about));

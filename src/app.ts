@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { createGateways } from './gateway/index.js';
 import { SharedCircuitBreaker } from './resilience/shared-circuit-breaker.js';
@@ -17,20 +16,21 @@ import { createDeadLetterPublisher } from './queues/dead-letter.js';
 import { createInventoryConsumer, startInventoryConsumer } from './queues/inventory.consumer.js';
 import { createOutboxRelay } from './queues/outbox.relay.js';
 import { declareTopologyOn } from './queues/topology.js';
-import { createChargeEnqueuer, createPaymentsQueue } from './queues/payments.queue.js';
+import { createChargeEnqueuer, createPaymentQueues, findChargeJob, pauseAllShards } from './queues/payments.queue.js';
+import { createRedis } from './redis.js';
 import { createDependencyChecks } from './health.js';
 import { createPaymentProcessor } from './workers/payment.processor.js';
 import { createRuleFileScreen } from './risk/rule-file.js';
-import { createPaymentWorker } from './workers/payment.worker.js';
+import { createPaymentWorkers } from './workers/payment.worker.js';
 import { createCompensationProcessor } from './workers/compensation.processor.js';
-import { createCompensationWorker } from './workers/compensation.worker.js';
+import { createCompensationWorkers } from './workers/compensation.worker.js';
 import { createCompensationsRepository } from './persistence/compensations.repository.js';
 import { createWebhookEventsRepository } from './persistence/webhook-events.repository.js';
-import { cancelJobId, createCompensationEnqueuer, createCompensationsQueue, enqueueWebhook } from './queues/compensations.queue.js';
+import { cancelJobId, createCompensationEnqueuer, createCompensationQueues, enqueueWebhook, findCompensationJob } from './queues/compensations.queue.js';
 import { createOrderEventsConsumer, startOrderEventsConsumer } from './queues/order-events.consumer.js';
 import { createWebhookApplier } from './queues/webhook.applier.js';
 import { compensationsConsumedCounter, countRefund, countRiskDecisions } from './observability/metrics.js';
-import type { Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import { startWorkerStandby } from './workers/worker-standby.js';
 import { countInFlight } from './workers/in-flight.js';
 import { stampInput } from './workers/input-stamp.js';
@@ -65,8 +65,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const payments = createPaymentsRepository(knex, { preparedStatements: config.DATABASE_PREPARED_STATEMENTS });
   const outbox = createOutboxRepository(knex);
 
-  // BullMQ needs maxRetriesPerRequest: null so a Redis blip blocks instead of failing the worker.
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, enableReadyCheck: true });
+  const redis = createRedis(config);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error; reconnecting'));
   const queueOpts = {
     connection: redis,
@@ -76,8 +75,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     retentionS: config.JOB_RETENTION_S,
     telemetry: tracing.bullmq,
   };
-  const queue = createPaymentsQueue(queueOpts);
-  const compensationsQueue = createCompensationsQueue(queueOpts);
+  const queues = createPaymentQueues({ ...queueOpts, shards: config.QUEUE_SHARDS });
+  const compensationQueues = createCompensationQueues({ ...queueOpts, shards: config.QUEUE_SHARDS });
   const compensations = createCompensationsRepository(knex);
   const onBreakerChange = reportBreakerState({ metrics, logger });
   const gateways = createGateways(config).map((gateway) => ({
@@ -106,23 +105,27 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const processor = createPaymentProcessor({
     payments,
     gateways,
-    pauseQueue: (ms) => queue.rateLimit(ms),
+    pauseQueue: (ms) => pauseAllShards(queues, ms),
     logger,
     metrics,
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
-    onCompensationOwed: (orderId) => void runNow(compensationsQueue, cancelJobId(orderId), logger),
+    onCompensationOwed: (orderId) => void runNow(() => findCompensationJob(compensationQueues, orderId, cancelJobId(orderId)), cancelJobId(orderId), logger),
     ...(config.RISK_RULES ? { risk: countRiskDecisions(createRuleFileScreen({ rules: config.RISK_RULES.rules, redis, prefix: config.QUEUE_PREFIX }), metrics) } : {}),
   });
   const jobs = countInFlight(processor);
-  const worker = createPaymentWorker({
+  const workers = createPaymentWorkers({
     connection: redis,
     prefix: config.QUEUE_PREFIX,
+    shards: config.QUEUE_SHARDS,
     concurrency: config.WORKER_CONCURRENCY,
     lockDurationMs: config.JOB_LOCK_MS,
     processor: jobs.run,
     telemetry: tracing.bullmq,
   });
-  worker.on('error', (err) => logger.error({ err: err.message }, 'payment worker error'));
+  for (const worker of workers) {
+    worker.on('error', (err) => logger.error({ err: err.message, queue: worker.name }, 'payment worker error'));
+    recordJobAttempts({ worker, metrics, logger });
+  }
 
   const compensation = createCompensationProcessor({
     payments,
@@ -131,31 +134,31 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logger,
     metrics,
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
-    onChargeOwed: (orderId) => void runNow(queue, orderId, logger),
+    onChargeOwed: (orderId) => void runNow(() => findChargeJob(queues, orderId), orderId, logger),
     onRefundOutcome: (outcome) => countRefund(metrics, outcome === 'REFUND_SUCCEEDED' ? 'succeeded' : outcome === 'REFUND_PENDING' ? 'pending' : 'failed'),
   });
   const reconciliation = createReconcilerOf({
-    knex, redis, prefix: config.QUEUE_PREFIX, gateways: gateways.map((g) => g.gateway), apply: compensation.apply, compensationsQueue, logger, metrics,
+    knex, redis, prefix: config.QUEUE_PREFIX, gateways: gateways.map((g) => g.gateway), apply: compensation.apply, compensationQueues, logger, metrics,
     settleGraceMs: config.RECONCILE_SETTLE_GRACE_MS,
   });
   const webhookEvents = createWebhookEventsRepository(knex);
   // Webhooks come from the primary Stripe gateway's account: a charge they settle is recorded as that gateway's.
   const webhookGateway = gateways.find((g) => g.gateway.name.startsWith('stripe'))?.gateway.name ?? gateways[0]!.gateway.name;
-  const compensationWorker = createCompensationWorker({
+  const compensationWorkers = createCompensationWorkers({
     connection: redis,
     prefix: config.QUEUE_PREFIX,
+    shards: config.QUEUE_SHARDS,
     concurrency: config.WORKER_CONCURRENCY,
     backoffMs: config.JOB_BACKOFF_MS,
     lockDurationMs: config.JOB_LOCK_MS,
     processor: compensation.processorFor(createWebhookApplier({ webhooks: webhookEvents, apply: compensation.apply, gateway: webhookGateway, logger, metrics })),
     telemetry: tracing.bullmq,
   });
-  compensationWorker.on('error', (err) => logger.error({ err: err.message }, 'compensation worker error'));
-  recordJobAttempts({ worker, metrics, logger });
+  for (const worker of compensationWorkers) worker.on('error', (err) => logger.error({ err: err.message, queue: worker.name }, 'compensation worker error'));
 
   const handler = createInventoryConsumer({
     payments,
-    enqueue: createChargeEnqueuer(queue, tracing.enabled),
+    enqueue: createChargeEnqueuer(queues, tracing.enabled),
     deadLetter: deadLetters.deadLetter,
     logger,
     metrics,
@@ -165,7 +168,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   const orderEvents = createOrderEventsConsumer({
     compensations,
-    enqueue: createCompensationEnqueuer(compensationsQueue),
+    enqueue: createCompensationEnqueuer(compensationQueues),
     deadLetter: deadLetters.deadLetter,
     logger,
     metrics,
@@ -174,9 +177,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   const sweeper = await startRecoverySweeper({
     payments,
-    queue,
+    queues,
     compensations,
-    compensationsQueue,
+    compensationQueues,
     logger,
     metrics,
     staleAfterMs: config.SWEEPER_STALE_AFTER_MS,
@@ -191,9 +194,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     metrics,
     payments,
     outbox,
-    queue,
-    boardQueues: [compensationsQueue],
-    webhooks: { secret: config.STRIPE_WEBHOOK_SECRET, inbox: webhookEvents, enqueue: (eventId: string) => enqueueWebhook(compensationsQueue, eventId) },
+    queues,
+    boardQueues: compensationQueues.shards,
+    webhooks: { secret: config.STRIPE_WEBHOOK_SECRET, inbox: webhookEvents, enqueue: (eventId: string) => enqueueWebhook(compensationQueues, eventId) },
     health,
     ...(config.ADMIN_TOKEN ? { adminToken: config.ADMIN_TOKEN } : {}),
     adminReadWrite: config.ADMIN_READ_WRITE,
@@ -210,8 +213,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   // Declare the topology before saying ready: an event published after "ready" must find its queue.
   await declareTopologyOn(amqp);
   relay.start();
-  void worker.run();
-  void compensationWorker.run();
+  for (const worker of workers) void worker.run();
+  for (const worker of compensationWorkers) void worker.run();
   // Taking input is what makes this process the input holder for the worker standby below.
   const input = stampInput(handler);
   const consumer = startInventoryConsumer({
@@ -227,7 +230,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     : undefined;
   const standby = config.WORKER_STANDBY
     ? startWorkerStandby({
-        worker,
+        workers,
         redis,
         id: `${hostname()}:${process.pid}:${randomUUID()}`,
         concurrency: config.WORKER_CONCURRENCY,
@@ -237,7 +240,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         onChange: (standingBy) => metrics.workerStandingBy.set(standingBy ? 1 : 0),
       })
     : undefined;
-  logger.info({ http: httpUrl, concurrency: config.WORKER_CONCURRENCY, gateways: gateways.map((g) => g.gateway.name) }, `worker ready on ${httpUrl}`);
+  logger.info({ http: httpUrl, concurrency: config.WORKER_CONCURRENCY, shards: config.QUEUE_SHARDS, gateways: gateways.map((g) => g.gateway.name) }, `worker ready on ${httpUrl}`);
 
   return {
     httpUrl,
@@ -251,17 +254,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
             // anything: keep a reserve for the outbox flush instead; unfinished jobs go back when their locks expire.
             name: 'finish in-flight jobs',
             run: async (left) => {
-              const finished = await withinMs(worker.close(), Math.max(0, left() - Math.min(3000, timeoutMs / 3)));
+              const finished = await withinMs(Promise.all(workers.map((worker) => worker.close())), Math.max(0, left() - Math.min(3000, timeoutMs / 3)));
               if (!finished) logger.warn('in-flight jobs did not finish in time: their locks expire and another worker takes them');
             },
           },
-          { name: 'finish in-flight compensations', run: () => compensationWorker.close() },
+          { name: 'finish in-flight compensations', run: () => Promise.all(compensationWorkers.map((worker) => worker.close())) },
           { name: 'stop the sweeper', run: () => sweeper.close() },
           { name: 'stop reconciliation', run: async () => periodic?.stop() },
           { name: 'flush the outbox', run: () => relay.flush() },
           { name: 'stop the relay', run: () => relay.stop() },
           { name: 'close the ops server', run: () => http.close() },
-          { name: 'close the queues', run: () => Promise.all([queue.close(), compensationsQueue.close()]) },
+          { name: 'close the queues', run: () => Promise.all([...queues.shards, ...compensationQueues.shards].map((queue) => queue.close())) },
           { name: 'close dead-letter publisher', run: () => deadLetters.close() },
           { name: 'close RabbitMQ', run: () => amqp.close() },
           { name: 'close Redis', run: () => redis.quit() },
@@ -279,9 +282,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
  * for its charge, a charge waiting out its backoff) when the thing it waits
  * for has just happened. Best effort: without it the job runs at its time.
  */
-async function runNow(queue: Queue, jobId: string, logger: Logger): Promise<void> {
+async function runNow(find: () => Promise<Job | undefined>, jobId: string, logger: Logger): Promise<void> {
   try {
-    const job = await queue.getJob(jobId);
+    const job = await find();
     if (job && (await job.isDelayed())) await job.promote();
   } catch (err) {
     logger.debug({ jobId, err: (err as Error).message }, 'could not run a delayed job early; it runs at its time');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadRiskRules, RiskRulesError, type RiskRules } from './risk/rule-file.js';
+import { hashTagOf, MAX_QUEUE_SHARDS } from './queues/queue-shards.js';
 
 /**
  * The one place environment variables are read. `loadConfig` validates every
@@ -35,6 +36,22 @@ export const DEV_ADMIN_TOKEN = 'local-dev-admin-token-change-me';
 
 const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /** `host:port,host:port,…` of a Redis Cluster (any of its nodes; the client finds the rest). Set: used instead of REDIS_URL. */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((v, ctx) => {
+      const entries = v.split(',').map((e) => e.trim()).filter(Boolean);
+      if (!entries.length) ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+      return entries.flatMap((entry) => {
+        const m = /^(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9.-]*):(\d{1,5})$/i.exec(entry);
+        if (!m || Number(m[2]) < 1 || Number(m[2]) > 65_535) {
+          ctx.addIssue({ code: 'custom', message: `entry "${entry}" must be host:port (port 1-65535)` });
+          return [];
+        }
+        return [{ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }];
+      });
+    })
+    .optional(),
   AMQP_URL: url(['amqp:', 'amqps:']).default('amqp://guest:guest@127.0.0.1:5672'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/payments'),
   /**
@@ -86,6 +103,12 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(30_000),
   /** BullMQ key prefix; the braces are a Redis Cluster hash tag so every key of a queue lands in one slot. */
   QUEUE_PREFIX: z.string().min(1).default('{payment-service}'),
+  /**
+   * Payments (and compensations) spread over this many BullMQ queues, each its own hash tag and so its own
+   * cluster slot, by a stable hash of the order id (src/queues/queue-shards.ts). 1: today's one queue.
+   * Every process serves every shard, WORKER_CONCURRENCY split among them.
+   */
+  QUEUE_SHARDS: int(1, MAX_QUEUE_SHARDS).default(1),
   JOB_ATTEMPTS: int(1, 100).default(8),
   JOB_BACKOFF_MS: int(1, 3_600_000).default(500),
   /** Finished jobs are kept this long so a redelivered event is a no-op `add`. */
@@ -151,6 +174,10 @@ const schema = z.object({
     })
     .optional(),
 }).superRefine((c, ctx) => {
+  // A cluster runs a BullMQ queue's scripts only when all its keys share a slot: the prefix's hash tag does that.
+  if (c.REDIS_CLUSTER_NODES?.length && !hashTagOf(c.QUEUE_PREFIX)) {
+    ctx.addIssue({ code: 'custom', path: ['QUEUE_PREFIX'], message: 'must hold a Redis Cluster hash tag (e.g. {payment-service}) when REDIS_CLUSTER_NODES is set' });
+  }
   // Anyone who has read docker-compose.yml knows this one: it must not open a real deployment.
   if (c.ADMIN_TOKEN === DEV_ADMIN_TOKEN && !c.ALLOW_DEV_ADMIN_TOKEN) {
     ctx.addIssue({

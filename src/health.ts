@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { Knex } from 'knex';
 import { withTimeout, type DependencyHealth, type HealthChecks } from './http/health.routes.js';
 import type { Metrics } from './observability/metrics.js';
@@ -7,7 +7,7 @@ import type { BreakerState } from './resilience/shared-circuit-breaker.js';
 
 export interface DependencyChecksDeps {
   knex: Knex;
-  redis: Redis;
+  redis: RedisClient;
   amqp: AmqpConnection;
   metrics: Pick<Metrics, 'connectionState' | 'breakerState'>;
   /** Gateway breakers: open means degraded (jobs wait), not down. */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { PAYMENTS_QUEUE } from '../../src/queues/payments.queue.js';
+import { queueKey, queueShards, sharded } from '../../src/queues/queue-shards.js';
 
 /** A stamp read back as text (PostgreSQL or Redis); missing or empty is undefined. */
 const num = (v: string | null | undefined) => (v === null || v === undefined || v === '' ? undefined : Number(v));
@@ -107,12 +108,13 @@ export interface JobMarks {
  * jobs are retained, so they are all still there). A job is missing only if
  * retention removed it; its stages are then left out.
  */
-export async function jobMarks(redis: Redis, prefix: string, orderIds: string[]): Promise<Map<string, JobMarks>> {
+export async function jobMarks(redis: Redis, prefix: string, orderIds: string[], shards = 1): Promise<Map<string, JobMarks>> {
   const out = new Map<string, JobMarks>();
+  const home = sharded(queueShards(PAYMENTS_QUEUE, prefix, shards));
   for (let i = 0; i < orderIds.length; i += 1000) {
     const chunk = orderIds.slice(i, i + 1000);
     const pipeline = redis.pipeline();
-    for (const id of chunk) pipeline.hmget(`${prefix}:${PAYMENTS_QUEUE}:${id}`, 'timestamp', 'processedOn');
+    for (const id of chunk) pipeline.hmget(queueKey(home.of(id), id), 'timestamp', 'processedOn');
     const replies = (await pipeline.exec()) ?? [];
     chunk.forEach((id, j) => {
       const [err, fields] = replies[j] ?? [];

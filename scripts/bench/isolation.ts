@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../../src/config.js';
 import { childDatabaseUrl, createDatabase, createVhost, dropDatabase, dropRedisPrefix, type Isolated } from '../lib/isolation.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -36,6 +37,8 @@ export async function isolateBench(): Promise<Isolated> {
     vhost: vh.value.vhost,
     redisUrl: REDIS_URL,
     queuePrefix,
+    // The benchmark's workers inherit QUEUE_SHARDS (and --worker-env) from its environment: bench.ts reads it.
+    queueShards: loadConfig({ QUEUE_SHARDS: process.env.QUEUE_SHARDS }).QUEUE_SHARDS,
     env: { DATABASE_URL: childDatabaseUrl(db.value.url), AMQP_URL: vh.value.url, REDIS_URL, QUEUE_PREFIX: queuePrefix },
     async cleanup() {
       await Promise.allSettled([withRetries(() => db.value.drop()), vh.value.drop(), dropRedisPrefix(REDIS_URL, queuePrefix)]);

@@ -16,6 +16,8 @@ export interface BenchContext {
   redis: Redis;
   /** The run's BullMQ key prefix, for reading when each job was added and taken. */
   queuePrefix: string;
+  /** QUEUE_SHARDS of the service under test: where its jobs are read from. */
+  queueShards: number;
   say(line: string): void;
 }
 
@@ -114,9 +116,9 @@ function latenciesOf(phase: Phase): Map<string, number> {
 }
 
 /** Gateway time, the worker's own overhead, and the stages between the service's timestamps. */
-async function timings(ctx: Pick<BenchContext, 'pool' | 'redis' | 'queuePrefix'>, phase: Phase, latencies: Map<string, number>) {
+async function timings(ctx: Pick<BenchContext, 'pool' | 'redis' | 'queuePrefix' | 'queueShards'>, phase: Phase, latencies: Map<string, number>) {
   const ids = [...phase.sentAt.keys()];
-  const [gateway, marks, jobs] = await Promise.all([gatewayMsByOrder(ctx.pool, ids), orderMarks(ctx.pool, ids), jobMarks(ctx.redis, ctx.queuePrefix, ids)]);
+  const [gateway, marks, jobs] = await Promise.all([gatewayMsByOrder(ctx.pool, ids), orderMarks(ctx.pool, ids), jobMarks(ctx.redis, ctx.queuePrefix, ids, ctx.queueShards)]);
   const { overhead, figures } = gatewayFigures(gateway, latencies);
   const cols: Record<string, number[]> = {};
   const add = (name: string, v: number | undefined) => {

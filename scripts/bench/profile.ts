@@ -8,6 +8,7 @@ import { withScenario } from './plan.js';
 import { fmtDuration, fmtRate } from './stats.js';
 import { table } from './table.js';
 import { startPgWireCounter, startRedisCommandCounter } from './wire-counters.js';
+import { shardPrefixes } from '../../src/queues/queue-shards.js';
 
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
@@ -34,7 +35,7 @@ export async function runProfile(ctx: BenchContext & { iso: Isolated; o: BenchOp
     await withScenario(ctx, spec, async (measure) => {
       const rt = proxy.roundTrips();
       const st = proxy.statements();
-      const redis = await startRedisCommandCounter(iso.redisUrl, iso.queuePrefix, ctx.redis.stream?.localPort);
+      const redis = await startRedisCommandCounter(iso.redisUrl, shardPrefixes(iso.queuePrefix, ctx.queueShards), ctx.redis.stream?.localPort);
       window.from = monotonicUs();
       try {
         result = await measure(o.rate ? { mode: 'offered', orders: o.orders, ratePerS: o.rate } : { mode: 'flat', orders: o.orders });

@@ -99,7 +99,7 @@ async function bullmqScriptNames(): Promise<Map<string, string>> {
  * `+1700000000.123 [0 127.0.0.1:5000] "evalsha" "<sha>" "8" "{prefix}:…"`
  * (or `[0 lua]` for a command a script ran).
  */
-export async function startRedisCommandCounter(redisUrl: string, prefix: string, ignoreLocalPort?: number): Promise<RedisCommandCounter> {
+export async function startRedisCommandCounter(redisUrl: string, prefixes: readonly string[], ignoreLocalPort?: number): Promise<RedisCommandCounter> {
   // The benchmark's own reads (the job stamps it reads after a phase) are not the service's commands.
   const ignored = ignoreLocalPort ? `:${ignoreLocalPort}` : undefined;
   const names = await bullmqScriptNames();
@@ -114,7 +114,7 @@ export async function startRedisCommandCounter(redisUrl: string, prefix: string,
     const lines = (rest + chunk.toString('latin1')).split('\r\n');
     rest = lines.pop()!;
     for (const line of lines) {
-      if (!line.startsWith('+') || !line.includes(prefix)) continue;
+      if (!line.startsWith('+') || !prefixes.some((prefix) => line.includes(prefix))) continue;
       const m = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"(?: "([^"]*)")?/.exec(line);
       if (!m || (ignored && m[1]!.endsWith(ignored))) continue;
       if (m[1] === 'lua') {

@@ -13,6 +13,8 @@ export interface FaultTargets {
   vhost: string;
   redisUrl: string;
   queuePrefix: string;
+  /** QUEUE_SHARDS of the run's workers: the wipe and the client kill reach every shard. */
+  queueShards: number;
   /** A PostgreSQL URL to a database other than the run's (the session that terminates the others). */
   pgAdminUrl: string;
   database: string;
@@ -97,13 +99,13 @@ export function createFaultInjector(t: FaultTargets): FaultInjector {
       case 'broker-connections-closed':
         return closeBrokerConnections(t.vhost);
       case 'redis-clients-killed': {
-        const killed = await killRunClients(t.redisUrl, t.pool.pids(), t.queuePrefix);
+        const killed = await killRunClients(t.redisUrl, t.pool.pids(), t.queuePrefix, t.queueShards);
         return killed ? `${killed} connections killed` : undefined;
       }
       case 'redis-wiped':
         // No worker restarting: nothing started afterwards repairs what the wipe lost.
         await t.pool.restarted();
-        const wiped = await wipeRunKeys(t.redisUrl, t.pool.pids(), t.queuePrefix);
+        const wiped = await wipeRunKeys(t.redisUrl, t.pool.pids(), t.queuePrefix, t.queueShards);
         return {
           detail: `${wiped.deleted} keys deleted (${wiped.queued} payment jobs queued), ${wiped.killed} connections dropped`,
           counts: { keys: wiped.deleted, queuedJobs: wiped.queued, connections: wiped.killed },

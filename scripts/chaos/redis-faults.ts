@@ -1,21 +1,23 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { PAYMENTS_QUEUE } from '../../src/queues/payments.queue.js';
+import { queueKey, queueShards, shardKeyPatterns, shardPrefixes, type QueueShard } from '../../src/queues/queue-shards.js';
 
 /**
  * Redis faults that hit only this run. The service names no Redis
  * connection itself (BullMQ names only some), so a connection is this run's
  * when its client address is a socket owned by one of the run's worker
- * processes (found through /proc), or when BullMQ named it with the run's
- * queue prefix. Other tests and services sharing the Redis are untouched.
+ * processes (found through /proc), or when BullMQ named it with one of the
+ * run's queue prefixes (a shard's included). Other tests and services sharing
+ * the Redis are untouched.
  */
-export async function killRunClients(redisUrl: string, pids: number[], queuePrefix: string): Promise<number> {
+export async function killRunClients(redisUrl: string, pids: number[], queuePrefix: string, shards = 1): Promise<number> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
   try {
     await redis.connect();
     // Right after an earlier kill the clients may still be reconnecting: give them a moment.
     for (let waited = 0; ; waited += 250) {
-      const ids = await runClientIds(redis, redisUrl, pids, queuePrefix);
+      const ids = await runClientIds(redis, redisUrl, pids, shardPrefixes(queuePrefix, shards));
       if (ids.length > 0 || waited >= 3000) {
         let killed = 0;
         for (const id of ids) killed += Number(await redis.client('KILL', 'ID', id));
@@ -28,14 +30,14 @@ export async function killRunClients(redisUrl: string, pids: number[], queuePref
   }
 }
 
-async function runClientIds(redis: Redis, redisUrl: string, pids: number[], queuePrefix: string): Promise<string[]> {
+async function runClientIds(redis: Redis, redisUrl: string, pids: number[], queuePrefixes: string[]): Promise<string[]> {
   const ports = await localPortsTo(pids, Number(new URL(redisUrl).port || 6379));
   const list = (await redis.client('LIST')) as string;
   return list
     .split('\n')
     .filter(Boolean)
     .map(parseClient)
-    .filter((c) => ports.has(c.port) || c.name.startsWith(`${queuePrefix}:`))
+    .filter((c) => ports.has(c.port) || queuePrefixes.some((prefix) => c.name.startsWith(`${prefix}:`)))
     .map((c) => c.id);
 }
 
@@ -44,41 +46,42 @@ async function runClientIds(redis: Redis, redisUrl: string, pids: number[], queu
  * its prefix is gone at once (one script, so BullMQ cannot write in between),
  * then its connections drop.
  */
-export async function wipeRunKeys(redisUrl: string, pids: number[], queuePrefix: string): Promise<{ deleted: number; killed: number; queued: number }> {
+export async function wipeRunKeys(redisUrl: string, pids: number[], queuePrefix: string, shards = 1): Promise<{ deleted: number; killed: number; queued: number }> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
     // A wipe with nothing queued would lose nothing: wait (a little) for jobs waiting or retrying.
     let queued = 0;
     for (let waited = 0; waited < 5000 && queued < 3; waited += 100) {
-      queued = await queuedJobs(redis, queuePrefix);
+      queued = await queuedJobs(redis, queueShards(PAYMENTS_QUEUE, queuePrefix, shards));
       if (queued < 3) await new Promise((r) => setTimeout(r, 100));
     }
-    const deleted = Number(await redis.eval(WIPE_SCRIPT, 0, `${escapeGlob(queuePrefix)}*`));
-    const killed = await killRunClients(redisUrl, pids, queuePrefix);
+    const deleted = Number(await redis.eval(WIPE_SCRIPT, 0, ...shardKeyPatterns(queuePrefix)));
+    const killed = await killRunClients(redisUrl, pids, queuePrefix, shards);
     return { deleted, killed, queued };
   } finally {
     redis.disconnect();
   }
 }
 
-/** Payment jobs waiting, retrying later or prioritised: what a Redis restart without persistence loses. */
-async function queuedJobs(redis: Redis, queuePrefix: string): Promise<number> {
-  const key = (name: string) => `${queuePrefix}:${PAYMENTS_QUEUE}:${name}`;
-  const [waiting, delayed, prioritized] = await Promise.all([redis.llen(key('wait')), redis.zcard(key('delayed')), redis.zcard(key('prioritized'))]);
-  return waiting + delayed + prioritized;
+/** Payment jobs waiting, retrying later or prioritised, in every shard: what a Redis restart without persistence loses. */
+async function queuedJobs(redis: Redis, shards: QueueShard[]): Promise<number> {
+  const counts = await Promise.all(
+    shards.flatMap((shard) => [redis.llen(queueKey(shard, 'wait')), redis.zcard(queueKey(shard, 'delayed')), redis.zcard(queueKey(shard, 'prioritized'))]),
+  );
+  return counts.reduce((sum, n) => sum + n, 0);
 }
 
+/** Deletes the keys matching any of the patterns (ARGV) in one script, so BullMQ cannot write in between. */
 const WIPE_SCRIPT = `
-local keys = redis.call('KEYS', ARGV[1])
-for i = 1, #keys, 1000 do
-  redis.call('DEL', unpack(keys, i, math.min(i + 999, #keys)))
+local deleted = 0
+for _, pattern in ipairs(ARGV) do
+  local keys = redis.call('KEYS', pattern)
+  for i = 1, #keys, 1000 do
+    redis.call('DEL', unpack(keys, i, math.min(i + 999, #keys)))
+  end
+  deleted = deleted + #keys
 end
-return #keys`;
-
-/** The prefix's braces and brackets are glob characters to SCAN's MATCH. */
-function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
-}
+return deleted`;
 
 function parseClient(line: string): { id: string; port: number; name: string } {
   const field = (key: string) => new RegExp(`(?:^| )${key}=(\\S*)`).exec(line)?.[1] ?? '';

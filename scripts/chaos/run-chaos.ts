@@ -74,6 +74,7 @@ export async function runChaos(options: Partial<ChaosOptions> & Pick<ChaosOption
       vhost: iso.vhost,
       redisUrl: iso.redisUrl,
       queuePrefix: iso.queuePrefix,
+      queueShards: iso.queueShards,
       pgAdminUrl: PG_ADMIN,
       database: new URL(iso.databaseUrl).pathname.slice(1),
       gatewayUrl: d.gatewayUrl,

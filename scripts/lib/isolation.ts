@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import pg from 'pg';
+import { loadConfig } from '../../src/config.js';
 import { migrate } from '../../src/persistence/db.js';
 import { servicesOf, type ServiceCheck } from '../../src/services.js';
+import { shardKeyPatterns } from '../../src/queues/queue-shards.js';
+import { createRedis, mastersOf, type ClusterNode, type RedisClient, type RedisTarget } from '../../src/redis.js';
 
 /**
  * A database, a vhost and a Redis prefix of one's own: each test file gets
@@ -42,6 +44,8 @@ export const childDatabaseUrl = (databaseUrl: string): string => routedVia(datab
 
 /** The servers every isolation is made on, for a preflight check before any is made. */
 export const isolationServices = (): ServiceCheck[] => servicesOf({ DATABASE_URL: PG_ADMIN, REDIS_URL, AMQP_URL: AMQP_BASE });
+// Parsed as the service parses REDIS_CLUSTER_NODES and QUEUE_SHARDS: a bad value stops the run, named.
+const { REDIS_CLUSTER_NODES, QUEUE_SHARDS } = loadConfig({ REDIS_CLUSTER_NODES: process.env.TEST_REDIS_CLUSTER_NODES, QUEUE_SHARDS: process.env.TEST_QUEUE_SHARDS });
 
 export interface Isolated {
   /** A short unique tag: use it in queue names, prefixes and file names. */
@@ -51,9 +55,14 @@ export interface Isolated {
   amqpUrl: string;
   vhost: string;
   redisUrl: string;
+  /** TEST_REDIS_CLUSTER_NODES: a Redis Cluster, used instead of `redisUrl` (as REDIS_CLUSTER_NODES is). */
+  redisClusterNodes?: ClusterNode[] | undefined;
   /** BullMQ prefix (a Redis Cluster hash tag, as in production). */
   queuePrefix: string;
   /** Environment for a child process (`npm start`, the simulator) in this isolation; its DATABASE_URL goes through TEST_DATABASE_VIA when set. */
+  /** TEST_QUEUE_SHARDS (default 1): the QUEUE_SHARDS of the service under test, for reading its jobs. */
+  queueShards: number;
+  /** Environment for a child process (`npm start`, the simulator) in this isolation. */
   env: Record<string, string>;
   cleanup(): Promise<void>;
 }
@@ -118,16 +127,34 @@ export async function createVhost(tag: string): Promise<{ url: string; vhost: st
   };
 }
 
-/** Deletes every Redis key under a prefix. */
-export async function dropRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+/** A client for an isolation's Redis, single or cluster, built as the service builds its own. */
+export async function connectRedis(target: Pick<Isolated, 'redisUrl' | 'redisClusterNodes'>, options: { maxRetriesPerRequest?: number | null } = {}): Promise<RedisClient> {
+  const redis = createRedis(redisTarget(target), { ...options, lazyConnect: true });
+  await redis.connect();
+  return redis;
+}
+
+export function redisTarget(target: Pick<Isolated, 'redisUrl' | 'redisClusterNodes'>): RedisTarget {
+  return { REDIS_URL: target.redisUrl, REDIS_CLUSTER_NODES: target.redisClusterNodes };
+}
+
+/** Deletes every Redis key under a prefix and under its shards' prefixes (on every master of a cluster). */
+export async function dropRedisPrefix(target: string | Pick<Isolated, 'redisUrl' | 'redisClusterNodes'>, prefix: string): Promise<void> {
+  const redis = await connectRedis(typeof target === 'string' ? { redisUrl: target } : target, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
+    for (const node of mastersOf(redis)) {
+      for (const pattern of shardKeyPatterns(prefix)) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          // One key per command: a cluster refuses a DEL whose keys span slots.
+          const batch = node.pipeline();
+          for (const key of keys) batch.unlink(key);
+          if (keys.length) await batch.exec();
+        } while (cursor !== '0');
+      }
+    }
   } finally {
     redis.disconnect();
   }
@@ -138,21 +165,26 @@ export async function isolate(): Promise<Isolated> {
   const tag = newTag();
   const [db, vh] = await Promise.all([createDatabase(tag), createVhost(tag)]);
   const queuePrefix = `{${tag}}`;
+  const redis = { redisUrl: REDIS_URL, redisClusterNodes: REDIS_CLUSTER_NODES };
   return {
     tag,
     databaseUrl: db.url,
     amqpUrl: vh.url,
     vhost: vh.vhost,
-    redisUrl: REDIS_URL,
+    ...redis,
     queuePrefix,
+    queueShards: QUEUE_SHARDS,
     env: {
       DATABASE_URL: childDatabaseUrl(db.url),
       AMQP_URL: vh.url,
       REDIS_URL,
+      // Always set, so a REDIS_CLUSTER_NODES or QUEUE_SHARDS in the caller's environment cannot reach the workers behind the test's back.
+      REDIS_CLUSTER_NODES: (REDIS_CLUSTER_NODES ?? []).map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(','),
       QUEUE_PREFIX: queuePrefix,
+      QUEUE_SHARDS: String(QUEUE_SHARDS),
     },
     async cleanup() {
-      await Promise.allSettled([db.drop(), vh.drop(), dropRedisPrefix(REDIS_URL, queuePrefix)]);
+      await Promise.allSettled([db.drop(), vh.drop(), dropRedisPrefix(redis, queuePrefix)]);
     },
   };
 }

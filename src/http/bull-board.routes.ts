@@ -4,12 +4,13 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { redactForDisplay } from './display.redact.js';
+import { baseQueueName } from '../queues/queue-shards.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
 export interface BullBoardOptions {
-  /** Every queue the board shows, in this order (the payments queue first, then `compensations`). */
-  queues: Queue[];
+  /** Every queue the board shows, in this order (the payments queues first, shard by shard, then `compensations`). */
+  queues: readonly Queue[];
   /** Off by default: a retry from the dashboard is a new charge or refund attempt. */
   readWrite: boolean;
 }
@@ -24,7 +25,7 @@ const QUEUE_PURPOSE: Record<string, { jobs: string; retry: string }> = {
 };
 
 function describeQueue(name: string, readWrite: boolean): string {
-  const purpose = QUEUE_PURPOSE[name] ?? { jobs: `Jobs of the ${name} queue.`, retry: 'a retry runs the job again' };
+  const purpose = QUEUE_PURPOSE[baseQueueName(name)] ?? { jobs: `Jobs of the ${name} queue.`, retry: 'a retry runs the job again' };
   return readWrite ? `${purpose.jobs} Read-write: ${purpose.retry}.` : `${purpose.jobs} Read-only (ADMIN_READ_WRITE=false).`;
 }
 

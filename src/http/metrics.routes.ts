@@ -4,7 +4,8 @@ import type { Metrics } from '../observability/metrics.js';
 
 export interface MetricsRouteDeps {
   metrics: Metrics;
-  queue: Queue;
+  /** The payments queue of every shard: the gauges are over all of them. */
+  queues: readonly Queue[];
   /** Refreshes gauges kept elsewhere (outbox lag, breaker state) before a scrape. */
   collect?: () => Promise<void>;
 }
@@ -27,9 +28,13 @@ async function bounded(work: Promise<unknown>, what: string, log: FastifyBaseLog
   await Promise.race([done, timeout]).finally(() => clearTimeout(timer));
 }
 
-export async function refreshQueueDepth(metrics: Metrics, queue: Queue): Promise<void> {
-  const counts = await queue.getJobCounts();
-  for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ state }, n);
+/** payment_queue_jobs by state, summed over the shards. */
+export async function refreshQueueDepth(metrics: Metrics, queues: readonly Queue[]): Promise<void> {
+  const totals = new Map<string, number>();
+  for (const counts of await Promise.all(queues.map((queue) => queue.getJobCounts()))) {
+    for (const [state, n] of Object.entries(counts)) totals.set(state, (totals.get(state) ?? 0) + n);
+  }
+  for (const [state, n] of totals) metrics.queueDepth.set({ state }, n);
 }
 
 /** What a job says of its waiting: created at `timestamp`, last taken at `processedOn`, last delayed by `delay`. */
@@ -44,17 +49,20 @@ export function readySince(job: JobTimes): number {
   return job.processedOn ? Math.max(job.timestamp, job.processedOn + delay) : job.timestamp + delay;
 }
 
-/** payment_queue_oldest_waiting_seconds: the age of the job at the head of the wait list (BullMQ takes from there). */
-export async function refreshQueueDelay(metrics: Metrics, queue: Queue, now = Date.now()): Promise<void> {
-  const [head] = await queue.getJobs(['wait'], 0, 0, true);
-  metrics.queueOldestWaiting.set(head ? Math.max(0, now - readySince(head)) / 1000 : 0);
+/**
+ * payment_queue_oldest_waiting_seconds: the age of the job at the head of a wait list (BullMQ takes from
+ * there), the oldest of the shards' heads.
+ */
+export async function refreshQueueDelay(metrics: Metrics, queues: readonly Queue[], now = Date.now()): Promise<void> {
+  const heads = (await Promise.all(queues.map((queue) => queue.getJobs(['wait'], 0, 0, true)))).flat();
+  metrics.queueOldestWaiting.set(Math.max(0, ...heads.map((head) => now - readySince(head))) / 1000);
 }
 
 export function registerMetricsRoutes(app: FastifyInstance, deps: MetricsRouteDeps): void {
   app.get('/metrics', { config: { public: true } }, async (request, reply) => {
     await Promise.all([
-      bounded(refreshQueueDepth(deps.metrics, deps.queue), 'queue depth refresh', request.log),
-      bounded(refreshQueueDelay(deps.metrics, deps.queue), 'queue delay refresh', request.log),
+      bounded(refreshQueueDepth(deps.metrics, deps.queues), 'queue depth refresh', request.log),
+      bounded(refreshQueueDelay(deps.metrics, deps.queues), 'queue delay refresh', request.log),
       deps.collect ? bounded(deps.collect(), 'gauge collection', request.log) : Promise.resolve(),
     ]);
     return reply.header('content-type', deps.metrics.register.contentType).send(await deps.metrics.register.metrics());

@@ -4,6 +4,7 @@ import { PAYMENT_MACHINE_VERSION, paymentMachine } from '../machines/payment.mac
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PaymentsRepository } from '../persistence/payments.repository.js';
+import type { PaymentQueues } from '../queues/payments.queue.js';
 import { createAdminAuthHook } from './admin-auth.hook.js';
 import { registerBullBoard } from './bull-board.routes.js';
 import { registerHealthRoutes, type HealthChecks } from './health.routes.js';
@@ -20,10 +21,10 @@ export interface OpsServerDeps {
   payments: Pick<PaymentsRepository, 'findWithHistory' | 'countByStatus' | 'transitionCountsSince'>;
   /** The order's outbox events, shown on its timeline as published (or waiting). Optional. */
   outbox?: PaymentEventSource;
-  /** The BullMQ payments queue: shown in Bull Board, its job counts exported as gauges. */
-  queue: Queue;
-  /** More queues Bull Board shows after the payments queue (the `compensations` queue). */
-  boardQueues?: Queue[];
+  /** The BullMQ payments queue of every shard: shown in Bull Board, their job counts exported as gauges. */
+  queues: PaymentQueues;
+  /** More queues Bull Board shows after the payments queues (the `compensations` queues). */
+  boardQueues?: readonly Queue[];
   /** Dependency checks for /health/ready; `degraded: true` keeps the process ready. */
   health: HealthChecks;
   /** CONTRACT.md §2: unset, only loopback callers see the ops pages. */
@@ -60,8 +61,8 @@ export function createOpsServer(deps: OpsServerDeps): FastifyInstance {
 
   app.get('/', async (_request, reply) => reply.redirect(STATE_CHART_PATH));
   registerHealthRoutes(app, deps.health);
-  registerMetricsRoutes(app, { metrics: deps.metrics, queue: deps.queue, collect: deps.collect });
-  registerBullBoard(app, { queues: [deps.queue, ...(deps.boardQueues ?? [])], readWrite: deps.adminReadWrite });
+  registerMetricsRoutes(app, { metrics: deps.metrics, queues: deps.queues.shards, collect: deps.collect });
+  registerBullBoard(app, { queues: [...deps.queues.shards, ...(deps.boardQueues ?? [])], readWrite: deps.adminReadWrite });
   const drawn = registerMachineRoutes(app, {
     machine: paymentMachine,
     machineVersion: PAYMENT_MACHINE_VERSION,
@@ -69,7 +70,7 @@ export function createOpsServer(deps: OpsServerDeps): FastifyInstance {
     basePath: STATE_CHART_PATH,
     pollMs: deps.chartPollMs,
   });
-  registerPaymentRoutes(app, { payments: deps.payments, outbox: deps.outbox, drawn, queueName: deps.queue.name });
+  registerPaymentRoutes(app, { payments: deps.payments, outbox: deps.outbox, drawn, queueNameOf: (orderId) => deps.queues.of(orderId).name });
   // Registered even when off: an unregistered path would meet the admin guard (401/403) instead of the contract's 404.
   registerWebhookRoutes(app, deps.webhooks, deps.metrics);
   registerReconciliationRoutes(app, { reconciliation: deps.reconciliation ?? { latestPasses: async () => [], openDiscrepancies: async () => [] } });

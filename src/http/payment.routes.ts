@@ -14,7 +14,8 @@ export interface PaymentRouteDeps {
   /** The order's outbox rows, for "event published" on its timeline; optional so the pages work without it. */
   outbox?: PaymentEventSource;
   drawn: DrawnMachine;
-  queueName: string;
+  /** The Bull Board queue (the shard) an order's charge job is in. */
+  queueNameOf: (orderId: string) => string;
 }
 
 export interface PaymentEventSource {
@@ -85,7 +86,7 @@ export function registerPaymentRoutes(app: FastifyInstance, deps: PaymentRouteDe
         layout: deps.drawn.layout,
         path,
         final: isFinal(deps.drawn, view),
-        jobUrl: `${BULL_BOARD_PATH}/queue/${encodeURIComponent(deps.queueName)}/${encodeURIComponent(orderId)}`,
+        jobUrl: `${BULL_BOARD_PATH}/queue/${encodeURIComponent(deps.queueNameOf(orderId))}/${encodeURIComponent(orderId)}`,
         jsonUrl: `/payments/${orderId}?format=json`,
       }),
     );

@@ -1,11 +1,16 @@
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import { chargeJobOptions, type PaymentsQueueOptions } from './payments.queue.js';
+import { queueShards, sharded, type Sharded } from './queue-shards.js';
 
 /**
  * The BullMQ queue of compensations to carry out (CONTRACT.md §8), one job per
  * cancellation or refund request. The record in PostgreSQL comes first
  * (compensations.repository.ts); the job data is just the ids, so the job
  * reads what to do from the record, as a charge job reads its payment row.
+ *
+ * Sharded as the payments are (QUEUE_SHARDS, the same prefixes: shard k of
+ * both queues shares one cluster slot): a cancellation or a refund by its
+ * order id, a webhook by its event id.
  */
 export const COMPENSATIONS_QUEUE = 'compensations';
 export const CANCEL_ORDER_JOB = 'CancelOrder';
@@ -46,9 +51,9 @@ export function cappedBackoff(attemptsMade: number, baseMs: number, capMs = 30_0
 export const refundJobId = (refundId: string) => `refund-${refundId}`;
 export const webhookJobId = (eventId: string) => `webhook-${eventId}`;
 
-/** The payments queue's options (prefix, attempts, backoff, retention), for the compensations queue. */
-export function createCompensationsQueue(o: PaymentsQueueOptions): CompensationsQueue {
-  return new Queue<CompensationJob, unknown, CompensationJobName>(COMPENSATIONS_QUEUE, {
+/** One shard's compensations queue, with the payments queue's options (prefix, attempts, backoff, retention). */
+export function createCompensationsQueue(o: PaymentsQueueOptions & { name?: string }): CompensationsQueue {
+  return new Queue<CompensationJob, unknown, CompensationJobName>(o.name ?? COMPENSATIONS_QUEUE, {
     connection: o.connection,
     prefix: o.prefix,
     // The retention of a charge (kept long enough that a redelivered request is absorbed by the job id), and
@@ -58,27 +63,40 @@ export function createCompensationsQueue(o: PaymentsQueueOptions): Compensations
   });
 }
 
+/** The compensations queue of every shard; an order's cancellation and refunds live in `of(orderId)`. */
+export type CompensationQueues = Sharded<CompensationsQueue>;
+
+export function createCompensationQueues(o: PaymentsQueueOptions & { shards: number }): CompensationQueues {
+  return sharded(queueShards(COMPENSATIONS_QUEUE, o.prefix, o.shards).map((shard) => createCompensationsQueue({ ...o, ...shard })));
+}
+
 /** What the order-events consumer enqueues with; each is idempotent by its job id. */
 export interface CompensationEnqueuer {
   cancellation(orderId: string): Promise<void>;
   refund(job: RefundPaymentJob): Promise<void>;
 }
 
-export function createCompensationEnqueuer(queue: CompensationsQueue): CompensationEnqueuer {
+export function createCompensationEnqueuer(queues: CompensationQueues): CompensationEnqueuer {
   return {
     async cancellation(orderId) {
-      await queue.add(CANCEL_ORDER_JOB, { orderId }, { jobId: cancelJobId(orderId) });
+      await queues.of(orderId).add(CANCEL_ORDER_JOB, { orderId }, { jobId: cancelJobId(orderId) });
     },
     async refund({ refundId, orderId }) {
-      await queue.add(REFUND_PAYMENT_JOB, { refundId, orderId }, { jobId: refundJobId(refundId) });
+      await queues.of(orderId).add(REFUND_PAYMENT_JOB, { refundId, orderId }, { jobId: refundJobId(refundId) });
     },
   };
 }
 
+/** A cancellation's or refund's job, looked up in the shard of its order. */
+export async function findCompensationJob(queues: CompensationQueues, orderId: string, jobId: string): Promise<Job<CompensationJob> | undefined> {
+  return queues.of(orderId).getJob(jobId);
+}
+
 /**
- * Enqueues the application of one recorded webhook. Idempotent by its job id
- * while the job is kept; after that the row's outcome absorbs a repeat.
+ * Enqueues the application of one recorded webhook, in the shard of its event
+ * id. Idempotent by its job id while the job is kept; after that the row's
+ * outcome absorbs a repeat.
  */
-export async function enqueueWebhook(queue: CompensationsQueue, eventId: string): Promise<void> {
-  await queue.add(APPLY_WEBHOOK_JOB, { eventId }, { jobId: webhookJobId(eventId) });
+export async function enqueueWebhook(queues: CompensationQueues, eventId: string): Promise<void> {
+  await queues.of(eventId).add(APPLY_WEBHOOK_JOB, { eventId }, { jobId: webhookJobId(eventId) });
 }

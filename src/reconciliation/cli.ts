@@ -1,7 +1,6 @@
 // `npm run reconcile`: one reconciliation pass (CONTRACT.md §9). Prints a table, then a JSON last line.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../config.js';
 import { runCli, UserFacingError } from '../cli.js';
 import { createGateways } from '../gateway/index.js';
@@ -12,10 +11,11 @@ import { createCompensationsRepository } from '../persistence/compensations.repo
 import { createOutboxRepository } from '../persistence/outbox.repository.js';
 import { createPaymentsRepository } from '../persistence/payments.repository.js';
 import { createAmqpConnection } from '../queues/amqp-connection.js';
-import { createCompensationsQueue } from '../queues/compensations.queue.js';
+import { createCompensationQueues } from '../queues/compensations.queue.js';
 import { createOutboxRelay } from '../queues/outbox.relay.js';
 import { declareTopologyOn } from '../queues/topology.js';
 import { howToStart, servicesOf, unreachable } from '../services.js';
+import { createRedis } from '../redis.js';
 import { createCompensationProcessor } from '../workers/compensation.processor.js';
 import { NoLedgerError, PassLockedError } from './reconciler.js';
 import { RECONCILE_WINDOW_MS } from './periodic.js';
@@ -56,12 +56,12 @@ await runCli('reconcile', async () => {
 
   const metrics = createMetrics();
   const knex = createKnex(config.DATABASE_URL, { max: 4 }, logger);
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const redis = createRedis(config);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error; reconnecting'));
   const amqp = createAmqpConnection({ url: config.AMQP_URL, logger });
   const payments = createPaymentsRepository(knex, { preparedStatements: config.DATABASE_PREPARED_STATEMENTS });
   const relay = createOutboxRelay({ outbox: createOutboxRepository(knex), connection: amqp, logger, metrics, pollMs: config.OUTBOX_POLL_MS, batchSize: config.OUTBOX_BATCH, graceMs: 0 });
-  const compensationsQueue = createCompensationsQueue({ connection: redis, prefix: config.QUEUE_PREFIX, attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS, retentionS: config.JOB_RETENTION_S });
+  const compensationQueues = createCompensationQueues({ connection: redis, prefix: config.QUEUE_PREFIX, shards: config.QUEUE_SHARDS, attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS, retentionS: config.JOB_RETENTION_S });
   const gateways = createGateways(config);
   const compensation = createCompensationProcessor({
     payments,
@@ -71,7 +71,7 @@ await runCli('reconcile', async () => {
     metrics,
     onOutboxWritten: (orderId, event) => relay.publishNow(orderId, event),
   });
-  const { reconciler, repository } = createReconcilerOf({ knex, redis, prefix: config.QUEUE_PREFIX, gateways, apply: compensation.apply, compensationsQueue, logger, metrics, settleGraceMs: config.RECONCILE_SETTLE_GRACE_MS });
+  const { reconciler, repository } = createReconcilerOf({ knex, redis, prefix: config.QUEUE_PREFIX, gateways, apply: compensation.apply, compensationQueues, logger, metrics, settleGraceMs: config.RECONCILE_SETTLE_GRACE_MS });
   try {
     await amqp.waitUntilUp(30_000);
     await declareTopologyOn(amqp);
@@ -84,7 +84,7 @@ await runCli('reconcile', async () => {
     await printPass(summary, (line) => process.stdout.write(`${line}\n`), (passId, after) => repository.discrepancies(passId, after));
   } finally {
     await relay.stop().catch(() => undefined);
-    await compensationsQueue.close().catch(() => undefined);
+    await Promise.allSettled(compensationQueues.shards.map((queue) => queue.close()));
     await amqp.close().catch(() => undefined);
     await redis.quit().catch(() => undefined);
     await knex.destroy();

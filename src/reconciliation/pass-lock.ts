@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 /**
  * One reconciliation pass at a time, across every process: a Redis key set
@@ -20,7 +20,7 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-export async function tryLock(redis: Redis, key: string, ttlMs: number): Promise<HeldLock | undefined> {
+export async function tryLock(redis: RedisClient, key: string, ttlMs: number): Promise<HeldLock | undefined> {
   const token = randomUUID();
   const asked = Date.now();
   if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { GatewayLedger, LedgerWindow } from '../gateway/gateway.port.js';
 import type { PaymentEvent } from '../machines/payment.types.js';
 import type { Logger } from '../observability/logger.js';
@@ -50,7 +50,7 @@ export interface ReconcilerDeps {
   apply: (locate: { orderId: string }, event: PaymentEvent, detail: Record<string, unknown>) => Promise<Applied>;
   /** A stray charge's refund is owed or pending: its RefundPayment job follows it to the end. */
   followRefund: (orderId: string, refundId: string) => Promise<void>;
-  redis: Redis;
+  redis: RedisClient;
   lockKey: string;
   logger: Logger;
   metrics: Pick<Metrics, 'reconciliationPasses' | 'reconciliationRepairs'>;

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Knex } from 'knex';
 import type { PaymentGateway } from '../gateway/gateway.port.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { createCompensationEnqueuer, type CompensationsQueue } from '../queues/compensations.queue.js';
+import { createCompensationEnqueuer, type CompensationQueues } from '../queues/compensations.queue.js';
 import { createReconciler, type ReconcilerDeps } from './reconciler.js';
 import { createReconciliationRepository } from './reconciliation.repository.js';
 
@@ -13,11 +13,11 @@ export const reconcileLockKey = (prefix: string) => `${prefix}:reconcile:lock`;
 
 export interface ReconcilerParts {
   knex: Knex;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   gateways: readonly PaymentGateway[];
   apply: ReconcilerDeps['apply'];
-  compensationsQueue: CompensationsQueue;
+  compensationQueues: CompensationQueues;
   logger: Logger;
   metrics: Metrics;
   settleGraceMs: number;
@@ -26,7 +26,7 @@ export interface ReconcilerParts {
 /** The reconciler on the parts `npm start` and `npm run reconcile` both build. */
 export function createReconcilerOf(p: ReconcilerParts) {
   const repository = createReconciliationRepository(p.knex);
-  const enqueue = createCompensationEnqueuer(p.compensationsQueue);
+  const enqueue = createCompensationEnqueuer(p.compensationQueues);
   const reconciler = createReconciler({
     repository,
     ledgers: p.gateways.flatMap((g) => (g.ledger ? [{ name: g.name, ledger: g.ledger }] : [])),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 /**
  * A circuit breaker whose state lives in Redis, so every worker process sees
@@ -91,7 +91,7 @@ export class SharedCircuitBreaker {
   private quietUntil = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly name: string,
     keyPrefix: string,
     private readonly opts: BreakerOptions,

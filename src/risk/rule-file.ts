@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { z } from 'zod';
 import { MoneyError, parseAmount } from '../money.js';
 import type { RiskDecision, RiskScreen, RiskSubject } from './risk.port.js';
@@ -78,7 +78,7 @@ export function loadRiskRules(path: string): RiskRules {
 export interface RuleFileScreenDeps {
   rules: RiskRules;
   /** Needed only with customerVelocity: counts are shared by every process. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** The queue prefix; velocity keys live under it. */
   prefix: string;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 /**
  * One atomic step per screening: drop the customer's entries older than the
@@ -37,6 +37,6 @@ export function velocityKey(prefix: string, customerId: string): string {
 }
 
 /** The customer's payments in the window, this order included, counted once however often it is screened. */
-export async function countInWindow(redis: Redis, prefix: string, customerId: string, orderId: string, windowSeconds: number): Promise<number> {
+export async function countInWindow(redis: RedisClient, prefix: string, customerId: string, orderId: string, windowSeconds: number): Promise<number> {
   return Number(await redis.eval(SCREEN, 1, velocityKey(prefix, customerId), orderId, windowSeconds * 1000));
 }

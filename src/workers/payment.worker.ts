@@ -1,5 +1,6 @@
 import { Worker, type ConnectionOptions, type Telemetry, type WorkerOptions } from 'bullmq';
 import { PAYMENTS_QUEUE, type ChargePaymentJob } from '../queues/payments.queue.js';
+import { concurrencyOfShard, queueShards } from '../queues/queue-shards.js';
 import type { PaymentJobResult } from './payment.processor.js';
 
 export interface PaymentWorkerOptions {
@@ -13,8 +14,21 @@ export interface PaymentWorkerOptions {
   telemetry?: Telemetry | undefined;
 }
 
-export function createPaymentWorker(o: PaymentWorkerOptions): Worker<ChargePaymentJob, PaymentJobResult> {
-  return new Worker<ChargePaymentJob, PaymentJobResult>(PAYMENTS_QUEUE, o.processor, jobWorkerOptions(o));
+/** One shard's worker (`name` and `prefix` as `queueShards` gives them). */
+export function createPaymentWorker(o: PaymentWorkerOptions & { name?: string }): Worker<ChargePaymentJob, PaymentJobResult> {
+  return new Worker<ChargePaymentJob, PaymentJobResult>(o.name ?? PAYMENTS_QUEUE, o.processor, jobWorkerOptions(o));
+}
+
+/**
+ * A worker for each shard's payments queue (QUEUE_SHARDS): every process
+ * serves every shard, so a shard's jobs never wait for a process that owns it.
+ * `concurrency` is the process's: split among the shards (each at least one),
+ * so a process runs at most that many jobs at once, as with one queue.
+ */
+export function createPaymentWorkers(o: PaymentWorkerOptions & { shards: number }): Worker<ChargePaymentJob, PaymentJobResult>[] {
+  return queueShards(PAYMENTS_QUEUE, o.prefix, o.shards).map((shard, k) =>
+    createPaymentWorker({ ...o, ...shard, concurrency: concurrencyOfShard(o.concurrency, o.shards, k) }),
+  );
 }
 
 /** The options every job worker of this service shares: locks, stalled-job checks, started by the caller. */

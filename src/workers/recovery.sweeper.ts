@@ -2,9 +2,9 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PaymentsRepository } from '../persistence/payments.repository.js';
-import { enqueueCharge, type ChargePaymentJob } from '../queues/payments.queue.js';
+import { enqueueCharge, findChargeJob, type PaymentQueues } from '../queues/payments.queue.js';
 import type { CompensationsRepository } from '../persistence/compensations.repository.js';
-import { cancelJobId, createCompensationEnqueuer, refundJobId, type CompensationsQueue } from '../queues/compensations.queue.js';
+import { cancelJobId, createCompensationEnqueuer, findCompensationJob, refundJobId, type CompensationQueues } from '../queues/compensations.queue.js';
 
 /**
  * PostgreSQL is the record, Redis the scheduler. The sweeper finds payments
@@ -25,10 +25,11 @@ export interface SweepResult {
 
 export interface SweeperDeps {
   payments: PaymentsRepository;
-  queue: Queue<ChargePaymentJob>;
+  /** Every shard's payments queue: a payment's job is looked for in the shard its order belongs to now. */
+  queues: PaymentQueues;
   /** With both, unanswered cancellations and open refunds are rescued too. */
   compensations?: Pick<CompensationsRepository, 'unansweredCancellations' | 'openRefunds'>;
-  compensationsQueue?: CompensationsQueue;
+  compensationQueues?: CompensationQueues;
   logger: Logger;
   metrics: Metrics;
   staleAfterMs: number;
@@ -44,7 +45,9 @@ export async function sweepUnfinished(deps: SweeperDeps): Promise<SweepResult> {
     deps.metrics.sweeperRescues.inc({ reason });
   };
   for (const payment of stale) {
-    const job = await deps.queue.getJob(payment.orderId);
+    // Not in its current shard (QUEUE_SHARDS changed since it was enqueued, or Redis lost it) counts as missing:
+    // a copy left in a shard no process serves any more never runs, and the machine absorbs it if it ever does.
+    const job = await findChargeJob(deps.queues, payment.orderId);
     const state = job ? await job.getState() : 'missing';
     if (state !== 'missing' && state !== 'unknown' && state !== 'failed' && state !== 'completed') continue; // a live job has it
     // The list was read before the jobs: a payment that has moved since (e.g. its job just completed it) is not stuck.
@@ -52,8 +55,8 @@ export async function sweepUnfinished(deps: SweeperDeps): Promise<SweepResult> {
     if (!current || current.version !== payment.version) continue;
     const log = deps.logger.child({ orderId: payment.orderId, paymentId: payment.id, jobState: state });
     if (state === 'missing' || state === 'unknown') {
-      await enqueueCharge(deps.queue, payment.orderId);
-      log.warn(`rescued ${payment.status} payment with no job: re-enqueued`);
+      await enqueueCharge(deps.queues, payment.orderId);
+      log.warn(`rescued ${payment.status} payment with no job in its shard: re-enqueued`);
       count('missing_job');
     } else if (state === 'failed' && job) {
       // Failed as stalled, or attempts spent on an outcome nobody could settle: try again from the start.
@@ -62,13 +65,13 @@ export async function sweepUnfinished(deps: SweeperDeps): Promise<SweepResult> {
       count('failed_job');
     } else if (state === 'completed' && job) {
       await job.remove();
-      await enqueueCharge(deps.queue, payment.orderId);
+      await enqueueCharge(deps.queues, payment.orderId);
       log.warn(`rescued ${payment.status} payment whose job had completed: re-enqueued`);
       count('completed_job');
     }
   }
-  if (deps.compensations && deps.compensationsQueue) {
-    const c = await sweepCompensations(deps.compensations, deps.compensationsQueue, deps, count);
+  if (deps.compensations && deps.compensationQueues) {
+    const c = await sweepCompensations(deps.compensations, deps.compensationQueues, deps, count);
     return { scanned: stale.length + c, rescued };
   }
   return { scanned: stale.length, rescued };
@@ -81,11 +84,11 @@ export async function sweepUnfinished(deps: SweeperDeps): Promise<SweepResult> {
  */
 async function sweepCompensations(
   compensations: NonNullable<SweeperDeps['compensations']>,
-  queue: CompensationsQueue,
+  queues: CompensationQueues,
   deps: SweeperDeps,
   count: (reason: string) => void,
 ): Promise<number> {
-  const enqueue = createCompensationEnqueuer(queue);
+  const enqueue = createCompensationEnqueuer(queues);
   const batch = deps.batch ?? 500;
   const cancellations = await compensations.unansweredCancellations(deps.staleAfterMs, batch);
   const refunds = await compensations.openRefunds(deps.staleAfterMs, batch);
@@ -94,7 +97,7 @@ async function sweepCompensations(
     ...refunds.map((r) => ({ jobId: refundJobId(r.id), orderId: r.orderId, add: () => enqueue.refund({ refundId: r.id, orderId: r.orderId }) })),
   ];
   for (const { jobId, orderId, add } of work) {
-    const job = await queue.getJob(jobId);
+    const job = await findCompensationJob(queues, orderId, jobId);
     const state = job ? await job.getState() : 'missing';
     const log = deps.logger.child({ orderId, jobId, jobState: state });
     if (state === 'missing' || state === 'unknown') await add();

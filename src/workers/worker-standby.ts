@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Logger } from 'pino';
 
 /**
@@ -41,8 +41,8 @@ export interface StandbyReading {
   holder?: HolderBeat | undefined;
   /** Jobs waiting to be pulled (wait + prioritized); undefined when Redis could not be read. */
   waiting?: number | undefined;
-  /** The id of the job next in line (the wait list's oldest, else the first prioritized one; none when nothing waits). */
-  next?: string | undefined;
+  /** The id of the job next in line in each shard where one waits (its wait list's oldest, else its first prioritized one). */
+  next?: readonly string[] | undefined;
   /** Jobs this process is running now. */
   ownInFlight?: number | undefined;
 }
@@ -51,10 +51,10 @@ export type WorkReason = 'holds_input' | 'no_holder' | 'holder_full' | 'holder_b
 
 export interface StandbyState {
   standingBy: boolean;
-  /** Readings in a row with the same job next in line. */
+  /** Readings in a row where a job next in line at the reading before still was. */
   stuckStreak: number;
-  /** The job next in line at the last reading. */
-  lastNext?: string | undefined;
+  /** The jobs next in line at the last reading. */
+  lastNext?: readonly string[] | undefined;
   /** Readings in a row with jobs waiting while the holder was full. */
   fullStreak: number;
   /** When a reason to work was last seen. */
@@ -94,7 +94,8 @@ export function nextStandbyState(
 ): { state: StandbyState; reason?: WorkReason } {
   const waiting = reading.waiting ?? 0;
   const holderFull = !!reading.holder && reading.holder.inFlight >= reading.holder.concurrency;
-  const stuckStreak = reading.next === undefined ? 0 : reading.next === state.lastNext ? state.stuckStreak + 1 : 1;
+  const next = reading.next ?? [];
+  const stuckStreak = next.length === 0 ? 0 : next.some((id) => state.lastNext?.includes(id)) ? state.stuckStreak + 1 : 1;
   const fullStreak = waiting > 0 && holderFull ? state.fullStreak + 1 : 0;
   const sample = reading.holder && reading.holder.concurrency > 0 ? (reading.holder.inFlight + (reading.ownInFlight ?? 0)) / reading.holder.concurrency : 0;
   const weight = 1 - Math.exp(-Math.max(0, now - state.loadAt) / policy.loadTauMs);
@@ -119,8 +120,9 @@ export function nextStandbyState(
 }
 
 export interface WorkerStandbyOptions {
-  worker: Pick<Worker, 'pause' | 'resume' | 'toKey'>;
-  redis: Redis;
+  /** This process's payment workers, one per shard (QUEUE_SHARDS); shard 0's holds the heartbeat. */
+  workers: readonly Pick<Worker, 'pause' | 'resume' | 'toKey'>[];
+  redis: RedisClient;
   /** This process's id in the heartbeat. */
   id: string;
   concurrency: number;
@@ -158,7 +160,7 @@ export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
   const beatTtlMs = o.beatTtlMs ?? 1000;
   const policy: StandbyPolicy = { fullReadings: 2, waitingReadings: 5, idleMs: 250, busyAt: 0.75, calmAt: 0.6, loadTauMs: 1000, ...o.policy };
   const now = o.now ?? Date.now;
-  const keys = { beat: o.worker.toKey('input-holder'), wait: o.worker.toKey('wait'), prioritized: o.worker.toKey('prioritized') };
+  const beatKey = o.workers[0]!.toKey('input-holder');
   let state = initialStandbyState(now());
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -177,26 +179,17 @@ export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
       if (lastBeat && lastBeat.full === full && at - lastBeat.at < beatEveryMs) return { holdsInput: true };
       lastBeat = { at, full };
       // A failed heartbeat only means the others will work too: never a reason to stop this one.
-      await o.redis.set(keys.beat, `${o.id}|${inFlight}|${o.concurrency}`, 'PX', beatTtlMs).catch(() => undefined);
+      await o.redis.set(beatKey, `${o.id}|${inFlight}|${o.concurrency}`, 'PX', beatTtlMs).catch(() => undefined);
       return { holdsInput: true };
     }
     lastBeat = undefined;
     if (at - lastReadAt < readMs) return undefined;
     lastReadAt = at;
     try {
-      // BullMQ pushes new jobs on the left of the wait list, and workers take them from the right, then from prioritized.
-      const replies = await o.redis
-        .multi()
-        .get(keys.beat)
-        .llen(keys.wait)
-        .zcard(keys.prioritized)
-        .lindex(keys.wait, -1)
-        .zrange(keys.prioritized, '0', '0')
-        .exec();
-      if (!replies || replies.some(([err]) => err)) return { holdsInput: false };
-      const [beat, wait, prioritized, oldest, [firstPrioritized]] = replies.map(([, value]) => value) as [unknown, unknown, unknown, unknown, unknown[]];
-      const next = typeof oldest === 'string' ? oldest : typeof firstPrioritized === 'string' ? firstPrioritized : undefined;
-      return { holdsInput: false, holder: parseBeat(beat), waiting: Number(wait) + Number(prioritized), next, ownInFlight: o.inFlight() };
+      // One transaction per shard: a cluster runs one only within a slot.
+      const [beat, ...shards] = await Promise.all([o.redis.get(beatKey), ...o.workers.map((w) => readShard(o.redis, w))]);
+      const next = shards.flatMap(([, head]) => (head === undefined ? [] : [head]));
+      return { holdsInput: false, holder: parseBeat(beat), waiting: shards.reduce((sum, [waiting]) => sum + waiting, 0), next, ownInFlight: o.inFlight() };
     } catch {
       return { holdsInput: false };
     }
@@ -214,10 +207,10 @@ export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
     if (state.standingBy) {
       o.logger.debug('worker standing by: another process takes the input and has free slots');
       // doNotWaitActive: jobs already running finish as usual; only pulling stops.
-      await o.worker.pause(true);
+      await Promise.all(o.workers.map((w) => w.pause(true)));
     } else {
       o.logger.debug({ reason: next.reason, load: state.load }, 'worker pulling jobs again');
-      await o.worker.resume();
+      for (const w of o.workers) w.resume();
     }
   };
 
@@ -240,6 +233,17 @@ export function startWorkerStandby(o: WorkerStandbyOptions): WorkerStandby {
       await running;
     },
   };
+}
+
+/** A shard's jobs waiting (wait + prioritized) and the id of the one next in line; throws when Redis did not answer. */
+async function readShard(redis: RedisClient, worker: Pick<Worker, 'toKey'>): Promise<[waiting: number, next: string | undefined]> {
+  // BullMQ pushes new jobs on the left of the wait list, and workers take them from the right, then from prioritized.
+  const wait = worker.toKey('wait');
+  const prioritized = worker.toKey('prioritized');
+  const replies = await redis.multi().llen(wait).zcard(prioritized).lindex(wait, -1).zrange(prioritized, '0', '0').exec();
+  if (!replies || replies.some(([err]) => err)) throw new Error('a shard could not be read');
+  const [waiting, prioritizedCount, oldest, [firstPrioritized]] = replies.map(([, value]) => value) as [unknown, unknown, unknown, unknown[]];
+  return [Number(waiting) + Number(prioritizedCount), typeof oldest === 'string' ? oldest : typeof firstPrioritized === 'string' ? firstPrioritized : undefined];
 }
 
 function parseBeat(value: unknown): HolderBeat | undefined {

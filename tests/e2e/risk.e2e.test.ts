@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inventoryReserved, type InventoryReserved, type ReceivedEvent } from '../../scripts/lib/saga-client.js';
+import { connectRedis } from '../../scripts/lib/isolation.js';
 import { parseAmount } from '../../src/money.js';
 import type { PaymentView } from '../../src/http/payment.view.js';
 import { velocityKey } from '../../src/risk/velocity.js';
@@ -157,7 +157,7 @@ describe('risk screening end to end, with two worker processes sharing one rule 
     const absorbed = d.workers.flatMap((w) => w.lines.filter((l) => logged(l, redelivered[0]!.orderId, /^duplicate event absorbed$/)));
     expect(absorbed).toHaveLength(2);
     for (const o of redelivered) await expectCharged(o);
-    const redis = new Redis(d.iso.redisUrl);
+    const redis = await connectRedis(d.iso);
     try {
       expect(await redis.zcard(velocityKey(d.iso.queuePrefix, REDELIVERED_CUSTOMER))).toBe(redelivered.length);
       expect(await redis.zcard(velocityKey(d.iso.queuePrefix, VELOCITY_CUSTOMER))).toBe(velocity.length);

@@ -1,6 +1,8 @@
+import type { JobType } from 'bullmq';
 import { startProcess, type Proc } from '../../scripts/lib/processes.js';
 import { connectSagaClient, type SagaClient } from '../../scripts/lib/saga-client.js';
-import { isolate, type Isolated } from '../../scripts/lib/isolation.js';
+import { connectRedis, isolate, type Isolated } from '../../scripts/lib/isolation.js';
+import { createPaymentQueues } from '../../src/queues/payments.queue.js';
 
 export interface LedgerCharge {
   id: string;
@@ -28,6 +30,8 @@ export interface Deployment {
   /** Sums a counter or histogram-count sample over every running worker's /metrics, filtered by labels. */
   metricSum(name: string, labels?: Record<string, string>): Promise<number>;
   ledger(): Promise<LedgerCharge[]>;
+  /** The payments queues' job counts in these states, summed over every shard (what Bull Board shows). */
+  paymentJobCounts(...states: JobType[]): Promise<Record<string, number>>;
   teardown(): Promise<void>;
 }
 
@@ -92,6 +96,7 @@ export async function deploy(opts: { workers: number; simEnv?: Record<string, st
       const res = await fetch(`${gatewayUrl}/_sim/charges`);
       return (await res.json()) as LedgerCharge[];
     },
+    paymentJobCounts: (...states) => paymentJobCounts(iso, states),
     async teardown() {
       await client.close();
       await Promise.allSettled(workers.map((w) => w.stop('SIGKILL')));
@@ -99,6 +104,22 @@ export async function deploy(opts: { workers: number; simEnv?: Record<string, st
       await iso.cleanup();
     },
   };
+}
+
+async function paymentJobCounts(iso: Isolated, states: JobType[]): Promise<Record<string, number>> {
+  const redis = await connectRedis(iso);
+  // Read only: the job options are never used.
+  const queues = createPaymentQueues({ connection: redis, prefix: iso.queuePrefix, shards: iso.queueShards, attempts: 1, backoffMs: 1, retentionS: 1 });
+  try {
+    const totals: Record<string, number> = Object.fromEntries(states.map((s) => [s, 0]));
+    for (const counts of await Promise.all(queues.shards.map((q) => q.getJobCounts(...states)))) {
+      for (const [state, n] of Object.entries(counts)) totals[state] = (totals[state] ?? 0) + n;
+    }
+    return totals;
+  } finally {
+    await Promise.all(queues.shards.map((q) => q.close()));
+    redis.disconnect();
+  }
 }
 
 /** Charges that succeeded, counted per order. */

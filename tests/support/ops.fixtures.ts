@@ -2,7 +2,6 @@ import { createOutboxRepository } from '../../src/persistence/outbox.repository.
 import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { createOpsServer, type OpsServerDeps } from '../../src/http/ops.server.js';
 import type { PaymentEventSource } from '../../src/http/payment.routes.js';
@@ -10,8 +9,9 @@ import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createKnex } from '../../src/persistence/db.js';
 import { createPaymentsRepository, type PaymentsRepository } from '../../src/persistence/payments.repository.js';
-import { createPaymentsQueue, enqueueCharge, type ChargePaymentJob } from '../../src/queues/payments.queue.js';
-import { isolate, type Isolated } from '../../scripts/lib/isolation.js';
+import { createPaymentQueues, enqueueCharge, type ChargePaymentJob, type PaymentQueues } from '../../src/queues/payments.queue.js';
+import { isolate, redisTarget, type Isolated } from '../../scripts/lib/isolation.js';
+import { createRedis, type RedisClient } from '../../src/redis.js';
 import {
   markPublished,
   seedDeclined,
@@ -29,14 +29,15 @@ export function outboxEvents(knex: Knex): PaymentEventSource {
   return createOutboxRepository(knex);
 }
 
-export function paymentsQueue(iso: Isolated): { queue: Queue<ChargePaymentJob>; redis: Redis } {
-  const redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
-  const queue = createPaymentsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 3, backoffMs: 100, retentionS: 3600 });
-  return { queue, redis };
+/** The payments queues of `shards` shards; `queue` is shard 0's, the only one with one shard. */
+export function paymentsQueue(iso: Isolated, shards = 1): { queues: PaymentQueues; queue: Queue<ChargePaymentJob>; redis: RedisClient } {
+  const redis = createRedis(redisTarget(iso));
+  const queues = createPaymentQueues({ connection: redis, prefix: iso.queuePrefix, shards, attempts: 3, backoffMs: 100, retentionS: 3600 });
+  return { queues, queue: queues.shards[0]!, redis };
 }
 
-export async function enqueueAll(queue: Queue<ChargePaymentJob>, seeded: SeededPayment[]): Promise<void> {
-  for (const p of seeded) await enqueueCharge(queue, p.orderId);
+export async function enqueueAll(queues: PaymentQueues, seeded: SeededPayment[]): Promise<void> {
+  for (const p of seeded) await enqueueCharge(queues, p.orderId);
 }
 
 /** A logger whose lines are kept in memory, for assertions on what was (not) logged. */
@@ -55,6 +56,8 @@ export interface OpsWorld {
   iso: Isolated;
   knex: Knex;
   payments: PaymentsRepository;
+  queues: PaymentQueues;
+  /** Shard 0's queue: the only one with one shard. */
   queue: Queue<ChargePaymentJob>;
   seeded: { succeeded: SeededPayment; declined: SeededPayment; retrying: SeededPayment; initiated: SeededPayment; rejected: SeededPayment };
   /** An ops server on this world; each is closed by `close()`. */
@@ -62,8 +65,8 @@ export interface OpsWorld {
   close(): Promise<void>;
 }
 
-/** An isolated database with one payment in every situation, their jobs on a real BullMQ queue. */
-export async function opsWorld(): Promise<OpsWorld> {
+/** An isolated database with one payment in every situation, their jobs on real BullMQ queues (`shards` of them). */
+export async function opsWorld({ shards = 1 } = {}): Promise<OpsWorld> {
   const iso = await isolate();
   const knex = createKnex(iso.databaseUrl);
   const payments = createPaymentsRepository(knex);
@@ -75,13 +78,14 @@ export async function opsWorld(): Promise<OpsWorld> {
     rejected: await seedRejected(payments),
   };
   await markPublished(knex, seeded.succeeded.orderId);
-  const { queue, redis } = paymentsQueue(iso);
-  await enqueueAll(queue, Object.values(seeded));
+  const { queues, queue, redis } = paymentsQueue(iso, shards);
+  await enqueueAll(queues, Object.values(seeded));
   const servers: FastifyInstance[] = [];
   return {
     iso,
     knex,
     payments,
+    queues,
     queue,
     seeded,
     server(overrides = {}) {
@@ -90,7 +94,7 @@ export async function opsWorld(): Promise<OpsWorld> {
         metrics: createMetrics(),
         payments,
         outbox: outboxEvents(knex),
-        queue,
+        queues,
         health: async () => ({ postgres: { ok: true }, redis: { ok: true }, rabbitmq: { ok: true } }),
         adminReadWrite: false,
         ...overrides,
@@ -100,7 +104,7 @@ export async function opsWorld(): Promise<OpsWorld> {
     },
     async close() {
       await Promise.allSettled(servers.map((s) => s.close()));
-      await queue.close();
+      await Promise.all(queues.shards.map((q) => q.close()));
       redis.disconnect();
       await knex.destroy();
       await iso.cleanup();

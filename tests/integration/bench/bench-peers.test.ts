@@ -9,7 +9,7 @@ import { createSimulator } from '../../../src/gateway/simulator/simulator.js';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { createPaymentsQueue, enqueueCharge, PAYMENTS_QUEUE } from '../../../src/queues/payments.queue.js';
+import { createPaymentQueues, enqueueCharge, PAYMENTS_QUEUE } from '../../../src/queues/payments.queue.js';
 import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
 
 describe('the benchmark\'s naive peer and its load tools', () => {
@@ -89,7 +89,7 @@ describe('the benchmark\'s naive peer and its load tools', () => {
 
   it('when a job has run, then the job stamps the benchmark reads say when it was added and when a worker took it; a job never added has none', async () => {
     const redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
-    const queue = createPaymentsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 1, backoffMs: 10, retentionS: 60 });
+    const queues = createPaymentQueues({ connection: redis, prefix: iso.queuePrefix, shards: 1, attempts: 1, backoffMs: 10, retentionS: 60 });
     const workerRedis = redis.duplicate();
     let worker: Worker | undefined;
     const ran = new Promise<void>((resolve) => {
@@ -99,7 +99,7 @@ describe('the benchmark\'s naive peer and its load tools', () => {
     try {
       const [orderId, never] = [randomUUID(), randomUUID()];
       const before = Date.now();
-      await enqueueCharge(queue, orderId);
+      await enqueueCharge(queues, orderId);
       await ran;
       const marks = await jobMarks(redis, iso.queuePrefix, [orderId, never]);
       const m = marks.get(orderId)!;
@@ -109,7 +109,7 @@ describe('the benchmark\'s naive peer and its load tools', () => {
       expect(marks.get(never)).toEqual({ added: undefined, active: undefined });
     } finally {
       await worker?.close();
-      await queue.close();
+      await queues.shards[0]!.close();
       workerRedis.disconnect();
       redis.disconnect();
     }

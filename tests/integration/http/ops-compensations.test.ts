@@ -7,7 +7,7 @@ import { compensationsConsumedCounter, countRefund, createMetrics } from '../../
 import { createKnex } from '../../../src/persistence/db.js';
 import { createCompensationsRepository } from '../../../src/persistence/compensations.repository.js';
 import { createPaymentsRepository, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
-import { createCompensationEnqueuer, createCompensationsQueue, type CompensationsQueue } from '../../../src/queues/compensations.queue.js';
+import { createCompensationEnqueuer, createCompensationQueues, type CompensationQueues } from '../../../src/queues/compensations.queue.js';
 import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
 import { capturedLogger, outboxEvents, paymentsQueue } from '../../support/ops.fixtures.js';
 import {
@@ -22,7 +22,7 @@ let iso: Isolated;
 let knex: Knex;
 let payments: PaymentsRepository;
 let closeQueues: () => Promise<void>;
-let compensationsQueue: CompensationsQueue;
+let compensationQueues: CompensationQueues;
 let app: FastifyInstance;
 let seeded: {
   partial: Awaited<ReturnType<typeof seedPartiallyRefunded>>;
@@ -42,12 +42,12 @@ beforeAll(async () => {
     disputed: await seedDisputed(payments),
     plain: await seedSucceeded(payments),
   };
-  const { queue, redis } = paymentsQueue(iso);
-  compensationsQueue = createCompensationsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 3, backoffMs: 100, retentionS: 3600 });
-  await createCompensationEnqueuer(compensationsQueue).refund({ refundId: seeded.partial.pending.refundId, orderId: seeded.partial.orderId });
-  await createCompensationEnqueuer(compensationsQueue).cancellation(seeded.cancelled.orderId);
+  const { queues, queue, redis } = paymentsQueue(iso);
+  compensationQueues = createCompensationQueues({ connection: redis, prefix: iso.queuePrefix, shards: 1, attempts: 3, backoffMs: 100, retentionS: 3600 });
+  await createCompensationEnqueuer(compensationQueues).refund({ refundId: seeded.partial.pending.refundId, orderId: seeded.partial.orderId });
+  await createCompensationEnqueuer(compensationQueues).cancellation(seeded.cancelled.orderId);
   closeQueues = async () => {
-    await compensationsQueue.close();
+    await Promise.all(compensationQueues.shards.map((q) => q.close()));
     await queue.close();
     redis.disconnect();
   };
@@ -56,8 +56,8 @@ beforeAll(async () => {
     metrics: createMetrics(),
     payments,
     outbox: outboxEvents(knex),
-    queue,
-    boardQueues: [compensationsQueue],
+    queues,
+    boardQueues: compensationQueues.shards,
     health: async () => ({ postgres: { ok: true }, redis: { ok: true }, rabbitmq: { ok: true } }),
     adminReadWrite: false,
   });

@@ -25,7 +25,7 @@ describe('queue delay gauge (real Redis)', () => {
 
   it('when nothing waits, then the gauge is 0', async () => {
     const metrics = createMetrics(new client.Registry());
-    await refreshQueueDelay(metrics, world.queue);
+    await refreshQueueDelay(metrics, world.queues.shards);
     expect(await gauge(metrics)).toBe(0);
   });
 
@@ -35,9 +35,29 @@ describe('queue delay gauge (real Redis)', () => {
     await world.queue.add(CHARGE_JOB, { orderId: randomUUID() }, { timestamp: now - 5_000 });
     const metrics = createMetrics(new client.Registry());
 
-    await refreshQueueDelay(metrics, world.queue, now);
+    await refreshQueueDelay(metrics, world.queues.shards, now);
 
     expect(await gauge(metrics)).toBe(90);
+  });
+
+  it('when jobs wait in several shards, then the gauge is the age of the oldest head of any shard', async () => {
+    // A prefix of its own: shard 0 of the isolation's prefix is the queue the tests above filled.
+    const sharded = paymentsQueue({ ...iso, queuePrefix: `{${iso.tag}-sharded}` }, 3);
+    try {
+      const now = Date.now();
+      const [fresh, old] = [randomUUID(), randomUUID()];
+      await sharded.queues.shards[0]!.add(CHARGE_JOB, { orderId: fresh }, { jobId: fresh, timestamp: now - 2_000 });
+      await sharded.queues.shards[2]!.add(CHARGE_JOB, { orderId: old }, { jobId: old, timestamp: now - 40_000 });
+      const metrics = createMetrics(new client.Registry());
+
+      await refreshQueueDelay(metrics, sharded.queues.shards, now);
+
+      expect(await gauge(metrics)).toBe(40);
+    } finally {
+      await Promise.all(sharded.queues.shards.map((q) => q.obliterate({ force: true })));
+      await Promise.all(sharded.queues.shards.map((q) => q.close()));
+      sharded.redis.disconnect();
+    }
   });
 
   it('when a job was retried, then it waits from the end of its backoff, not from when it was created', () => {

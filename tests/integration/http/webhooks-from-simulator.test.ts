@@ -8,7 +8,7 @@ import type { PaymentLocator } from '../../../src/gateway/stripe-webhook-events.
 import type { PaymentEvent } from '../../../src/machines/payment.types.js';
 import { createMetrics } from '../../../src/observability/metrics.js';
 import { createWebhookEventsRepository } from '../../../src/persistence/webhook-events.repository.js';
-import { createCompensationsQueue, enqueueWebhook, type CompensationsQueue } from '../../../src/queues/compensations.queue.js';
+import { createCompensationQueues, enqueueWebhook, type CompensationQueues, type CompensationsQueue } from '../../../src/queues/compensations.queue.js';
 import { createWebhookApplier } from '../../../src/queues/webhook.applier.js';
 import { opsWorld, type OpsWorld } from '../../support/ops.fixtures.js';
 import { createIntent } from '../../support/sim-client.js';
@@ -18,18 +18,20 @@ const SECRET = 'whsec_simulator_to_ops_server';
 
 let world: OpsWorld;
 let redis: Redis;
+let queues: CompensationQueues;
 let queue: CompensationsQueue;
 let simulator: Simulator;
 
 beforeAll(async () => {
   world = await opsWorld();
   redis = new Redis(world.iso.redisUrl, { maxRetriesPerRequest: null });
-  queue = createCompensationsQueue({ connection: redis, prefix: world.iso.queuePrefix, attempts: 3, backoffMs: 100, retentionS: 3600 });
+  queues = createCompensationQueues({ connection: redis, prefix: world.iso.queuePrefix, shards: 1, attempts: 3, backoffMs: 100, retentionS: 3600 });
+  queue = queues.shards[0]!;
   const app = world.server({
     metrics: createMetrics(),
     // Remote or not, Stripe carries no admin token.
     adminToken: 'ops-token-0123456789abcdef',
-    webhooks: { secret: SECRET, inbox: createWebhookEventsRepository(world.knex), enqueue: (id) => enqueueWebhook(queue, id) },
+    webhooks: { secret: SECRET, inbox: createWebhookEventsRepository(world.knex), enqueue: (id) => enqueueWebhook(queues, id) },
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;

@@ -6,9 +6,10 @@ import { createMetrics, type Metrics } from '../../../src/observability/metrics.
 import { createWebhookEventsRepository } from '../../../src/persistence/webhook-events.repository.js';
 import {
   APPLY_WEBHOOK_JOB,
-  createCompensationsQueue,
+  createCompensationQueues,
   enqueueWebhook,
   webhookJobId,
+  type CompensationQueues,
   type CompensationsQueue,
 } from '../../../src/queues/compensations.queue.js';
 import { opsWorld, type OpsWorld } from '../../support/ops.fixtures.js';
@@ -20,13 +21,15 @@ const PATH = '/webhooks/stripe';
 
 let world: OpsWorld;
 let redis: Redis;
+let queues: CompensationQueues;
 let queue: CompensationsQueue;
 let seq = 0;
 
 beforeAll(async () => {
   world = await opsWorld();
   redis = new Redis(world.iso.redisUrl, { maxRetriesPerRequest: null });
-  queue = createCompensationsQueue({ connection: redis, prefix: world.iso.queuePrefix, attempts: 3, backoffMs: 100, retentionS: 3600 });
+  queues = createCompensationQueues({ connection: redis, prefix: world.iso.queuePrefix, shards: 1, attempts: 3, backoffMs: 100, retentionS: 3600 });
+  queue = queues.shards[0]!;
 });
 afterAll(async () => {
   await queue?.close();
@@ -55,7 +58,7 @@ function server(overrides: Partial<WebhookRouteDeps> = {}, options: { metrics?: 
   const webhooks: WebhookRouteDeps = {
     secret: SECRET,
     inbox: createWebhookEventsRepository(world.knex),
-    enqueue: (eventId) => enqueueWebhook(queue, eventId),
+    enqueue: (eventId) => enqueueWebhook(queues, eventId),
     ...overrides,
   };
   return world.server({ webhooks, metrics: options.metrics ?? createMetrics(), adminToken: options.adminToken });

@@ -18,7 +18,7 @@ import { createAmqpConnection, type AmqpConnection } from '../../../src/queues/a
 import { createDeadLetterPublisher } from '../../../src/queues/dead-letter.js';
 import { createInventoryConsumer, startInventoryConsumer, type InventoryConsumer } from '../../../src/queues/inventory.consumer.js';
 import { createOutboxRelay, type OutboxRelay } from '../../../src/queues/outbox.relay.js';
-import { createPaymentsQueue, enqueueCharge, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
+import { createPaymentQueues, enqueueCharge, type ChargePaymentJob, type PaymentQueues } from '../../../src/queues/payments.queue.js';
 import { INPUT_QUEUE, INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY, PAYMENT_EXCHANGE, declareTopology } from '../../../src/queues/topology.js';
 import { createPaymentProcessor } from '../../../src/workers/payment.processor.js';
 import { createPaymentWorker } from '../../../src/workers/payment.worker.js';
@@ -40,6 +40,7 @@ let knex: Knex;
 let redis: Redis;
 let amqp: AmqpConnection;
 let tracing: Tracing;
+let queues: PaymentQueues;
 let queue: Queue<ChargePaymentJob>;
 let worker: Worker;
 let relay: OutboxRelay;
@@ -77,7 +78,8 @@ beforeAll(async () => {
   const payments = createPaymentsRepository(knex);
   const metrics = createMetrics();
   redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
-  queue = createPaymentsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 3, backoffMs: 50, retentionS: 600, telemetry: tracing.bullmq });
+  queues = createPaymentQueues({ connection: redis, prefix: iso.queuePrefix, shards: 1, attempts: 3, backoffMs: 50, retentionS: 600, telemetry: tracing.bullmq });
+  queue = queues.shards[0]!;
 
   amqp = createAmqpConnection({ url: iso.amqpUrl, logger, reconnectS: 0.2 });
   await amqp.waitUntilUp(10_000);
@@ -96,7 +98,7 @@ beforeAll(async () => {
   deadLetters = createDeadLetterPublisher({ connection: amqp });
   const handler = createInventoryConsumer({
     payments,
-    enqueue: (orderId) => enqueueCharge(queue, orderId),
+    enqueue: (orderId) => enqueueCharge(queues, orderId),
     deadLetter: deadLetters.deadLetter,
     logger,
     metrics,

@@ -7,7 +7,7 @@ import { createPaymentSnapshot } from '../../../src/machines/payment.snapshot.js
 import { advance } from '../../../src/workers/payment-transitions.js';
 import { createKnex } from '../../../src/persistence/db.js';
 import { createPaymentsRepository, type NewPayment, type Payment, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
-import { createChargeEnqueuer, createPaymentsQueue, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
+import { createChargeEnqueuer, createPaymentQueues, type ChargePaymentJob, type PaymentQueues } from '../../../src/queues/payments.queue.js';
 import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
 
 function newPayment(over: Partial<NewPayment> = {}): NewPayment {
@@ -38,6 +38,7 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
   let knex: Knex;
   let payments: PaymentsRepository;
   let redis: Redis;
+  let queues: PaymentQueues;
   let queue: Queue<ChargePaymentJob>;
 
   beforeAll(async () => {
@@ -45,7 +46,8 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
     knex = createKnex(iso.databaseUrl, { max: 4 });
     payments = createPaymentsRepository(knex);
     redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
-    queue = createPaymentsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 1, backoffMs: 10, retentionS: 3600 });
+    queues = createPaymentQueues({ connection: redis, prefix: iso.queuePrefix, shards: 1, attempts: 1, backoffMs: 10, retentionS: 3600 });
+    queue = queues.shards[0]!;
   });
   afterAll(async () => {
     await queue.close();
@@ -279,7 +281,7 @@ describe('payments repository: batched and prepared writes (real PostgreSQL and 
   });
 
   it('when 10 charges are enqueued in the same tick, then one addBulk stores one job per order, and enqueuing one again adds nothing', async () => {
-    const enqueue = createChargeEnqueuer(queue, false);
+    const enqueue = createChargeEnqueuer(queues, false);
     const orderIds = Array.from({ length: 10 }, () => randomUUID());
     const bulk = vi.spyOn(queue, 'addBulk');
     await Promise.all(orderIds.map((id) => enqueue(id)));

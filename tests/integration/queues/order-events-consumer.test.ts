@@ -14,7 +14,7 @@ import {
   REFUND_PAYMENT_JOB,
   cancelJobId,
   createCompensationEnqueuer,
-  createCompensationsQueue,
+  createCompensationQueues,
   refundJobId,
   type CompensationEnqueuer,
   type CompensationsQueue,
@@ -58,8 +58,9 @@ beforeAll(async () => {
     get: (target, key: keyof CompensationsRepository) => (databaseDownFor > 0 && databaseDownFor-- > 0 ? unreachable[key] : target[key]),
   });
   redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
-  queue = createCompensationsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 3, backoffMs: 10, retentionS: 3600 });
-  const jobs = createCompensationEnqueuer(queue);
+  const queues = createCompensationQueues({ connection: redis, prefix: iso.queuePrefix, shards: 1, attempts: 3, backoffMs: 10, retentionS: 3600 });
+  queue = queues.shards[0]!;
+  const jobs = createCompensationEnqueuer(queues);
   const enqueue: CompensationEnqueuer = {
     cancellation: (orderId) => (redisDownFor-- > 0 ? Promise.reject(new Error('Redis is unreachable')) : jobs.cancellation(orderId)),
     refund: (job) => (redisDownFor-- > 0 ? Promise.reject(new Error('Redis is unreachable')) : jobs.refund(job)),

@@ -9,17 +9,18 @@ import { createMetrics } from '../../../src/observability/metrics.js';
 import { createKnex } from '../../../src/persistence/db.js';
 import { createPaymentsRepository, type PaymentsRepository } from '../../../src/persistence/payments.repository.js';
 import { advance } from '../../../src/workers/payment-transitions.js';
-import { createPaymentsQueue, enqueueCharge, PAYMENTS_QUEUE, type ChargePaymentJob } from '../../../src/queues/payments.queue.js';
+import { createPaymentQueues, enqueueCharge, PAYMENTS_QUEUE, type ChargePaymentJob, type PaymentQueues } from '../../../src/queues/payments.queue.js';
 import { sweepUnfinished } from '../../../src/workers/recovery.sweeper.js';
 import { isolate, type Isolated } from '../../../scripts/lib/isolation.js';
 import { createCompensationsRepository } from '../../../src/persistence/compensations.repository.js';
-import { CANCEL_ORDER_JOB, cancelJobId, COMPENSATIONS_QUEUE, createCompensationsQueue, refundJobId } from '../../../src/queues/compensations.queue.js';
+import { CANCEL_ORDER_JOB, cancelJobId, COMPENSATIONS_QUEUE, createCompensationQueues, refundJobId } from '../../../src/queues/compensations.queue.js';
 
 describe('recovery sweeper (real PostgreSQL and Redis)', () => {
   let iso: Isolated;
   let knex: Knex;
   let redis: Redis;
   let payments: PaymentsRepository;
+  let queues: PaymentQueues;
   let queue: Queue<ChargePaymentJob>;
   const logger = pino({ level: 'silent' });
 
@@ -28,7 +29,8 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
     knex = createKnex(iso.databaseUrl);
     payments = createPaymentsRepository(knex);
     redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
-    queue = createPaymentsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 1, backoffMs: 10, retentionS: 3600 });
+    queues = createPaymentQueues({ connection: redis, prefix: iso.queuePrefix, shards: 1, attempts: 1, backoffMs: 10, retentionS: 3600 });
+    queue = queues.shards[0]!;
   });
   afterAll(async () => {
     await queue.close();
@@ -48,7 +50,7 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
     return orderId;
   }
 
-  const sweep = (metrics = createMetrics()) => sweepUnfinished({ payments, queue, logger, metrics, staleAfterMs: 0 });
+  const sweep = (metrics = createMetrics()) => sweepUnfinished({ payments, queues, logger, metrics, staleAfterMs: 0 });
 
   it('when Redis lost a payment job, then the sweeper enqueues it again under the same job id', async () => {
     const orderId = await newPayment();
@@ -63,7 +65,7 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
 
   it('when a job failed (stalled too often, attempts spent on an unsettled charge), then it is retried from scratch', async () => {
     const orderId = await newPayment();
-    await enqueueCharge(queue, orderId);
+    await enqueueCharge(queues, orderId);
     const failing = new Worker<ChargePaymentJob>(PAYMENTS_QUEUE, async () => {
       throw new Error('job stalled more than allowable limit');
     }, { connection: redis, prefix: iso.queuePrefix, autorun: false });
@@ -84,7 +86,7 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
 
   it('when a payment has a live job or is settled, then the sweeper leaves it alone', async () => {
     const live = await newPayment();
-    await enqueueCharge(queue, live);
+    await enqueueCharge(queues, live);
     const settled = await newPayment('Success');
     const before = await queue.getJob(live);
 
@@ -98,7 +100,7 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
   it('when a listed payment is settled before the sweeper looks at its completed job, then the sweeper leaves the job and the payment alone', async () => {
     const orderId = await newPayment();
     const listed = (await payments.findByOrderId(orderId))!;
-    await enqueueCharge(queue, orderId);
+    await enqueueCharge(queues, orderId);
     // The job completes the payment between the sweeper's list and its look at the job.
     const worker = new Worker<ChargePaymentJob>(PAYMENTS_QUEUE, async (job) => {
       if (job.id !== orderId) return; // other tests' jobs share this queue
@@ -114,7 +116,7 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
 
     const metrics = createMetrics();
     const stale = { ...payments, findUnfinished: async () => [listed] };
-    const result = await sweepUnfinished({ payments: stale, queue, logger, metrics, staleAfterMs: 0 });
+    const result = await sweepUnfinished({ payments: stale, queues, logger, metrics, staleAfterMs: 0 });
 
     expect(result.rescued).toEqual({});
     expect(await (await queue.getJob(orderId))?.getState()).toBe('completed');
@@ -123,7 +125,8 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
 
   it('when a cancellation is unanswered and a refund open with no job, or with a failed or completed one, then each is asked for again', async () => {
     const compensations = createCompensationsRepository(knex);
-    const compensationsQueue = createCompensationsQueue({ connection: redis, prefix: iso.queuePrefix, attempts: 1, backoffMs: 10, retentionS: 3600 });
+    const compensationQueues = createCompensationQueues({ connection: redis, prefix: iso.queuePrefix, shards: 1, attempts: 1, backoffMs: 10, retentionS: 3600 });
+    const compensationsQueue = compensationQueues.shards[0]!;
     try {
       const lost = randomUUID();
       await compensations.recordCancellation({ orderId: lost, sourceEventId: randomUUID(), reason: 'lost job' });
@@ -141,7 +144,7 @@ describe('recovery sweeper (real PostgreSQL and Redis)', () => {
       await new Promise<void>((resolve) => failer.on('failed', () => resolve()));
       await failer.close();
 
-      const result = await sweepUnfinished({ payments, queue, compensations, compensationsQueue, logger, metrics: createMetrics(), staleAfterMs: 0 });
+      const result = await sweepUnfinished({ payments, queues, compensations, compensationQueues, logger, metrics: createMetrics(), staleAfterMs: 0 });
 
       expect(result.rescued).toMatchObject({ compensation_missing_job: 2, compensation_failed_job: 1 });
       expect(await (await compensationsQueue.getJob(cancelJobId(lost)))?.getState()).toBe('waiting');

@@ -55,7 +55,7 @@ describe('worker standby (real Redis and BullMQ)', () => {
 
   function standby(w: Worker, inFlight: () => number, { holder, concurrency = 5 }: { holder: boolean; concurrency?: number }): WorkerStandby {
     const s = startWorkerStandby({
-      worker: w,
+      workers: [w],
       redis,
       id: `${holder ? 'holder' : 'other'}-${randomBytes(3).toString('hex')}`,
       concurrency,

@@ -88,23 +88,31 @@ describe('worker standby policy', () => {
   });
 
   it('when the same job stays next in line although the holder reports free slots (its worker cannot pull), then it works after waitingReadings', () => {
-    const stuck = Array.from({ length: 10 }, () => ({ holdsInput: false, holder: other(0, 20), waiting: 1, next: 'job-1' }));
+    const stuck = Array.from({ length: 10 }, () => ({ holdsInput: false, holder: other(0, 20), waiting: 1, next: ['job-1'] }));
     expect(feed(stuck.slice(0, 9), standingBy()).state.standingBy).toBe(true);
     const { state, reasons } = feed(stuck, standingBy());
     expect(state.standingBy).toBe(false);
     expect(reasons.at(-1)).toBe('jobs_waiting');
   });
 
+  it('when one shard\'s next job stays put while another shard\'s keep moving, then it works after waitingReadings', () => {
+    const mixed = Array.from({ length: 10 }, (_, i) => ({ holdsInput: false, holder: other(0, 20), waiting: 2, next: [`moving-${i}`, 'stuck-1'] }));
+    expect(feed(mixed.slice(0, 9), standingBy()).state.standingBy).toBe(true);
+    const { state, reasons } = feed(mixed, standingBy());
+    expect(state.standingBy).toBe(false);
+    expect(reasons.at(-1)).toBe('jobs_waiting');
+  });
+
   it('when a job or two is found waiting on every reading but each is taken in turn, then it stays standing by', () => {
     // A busy holder that keeps up: a fresh job is in the list at every look, never the same one.
-    const moving = Array.from({ length: 30 }, (_, i) => ({ holdsInput: false, holder: other(5, 20), waiting: 2, next: `job-${i}` }));
+    const moving = Array.from({ length: 30 }, (_, i) => ({ holdsInput: false, holder: other(5, 20), waiting: 2, next: [`job-${i}`] }));
     const { state, reasons } = feed(moving, standingBy());
     expect(state.standingBy).toBe(true);
     expect(reasons.filter(Boolean)).toEqual([]);
   });
 
   it('when jobs waited only briefly while the holder had room, then it stays standing by', () => {
-    const blips = [1, 0, 3, 0, 2, 0].map((waiting) => ({ holdsInput: false, holder: other(), waiting, next: waiting ? 'job-1' : undefined }));
+    const blips = [1, 0, 3, 0, 2, 0].map((waiting) => ({ holdsInput: false, holder: other(), waiting, next: waiting ? ['job-1'] : undefined }));
     expect(feed(blips, standingBy()).state.standingBy).toBe(true);
   });
 
