@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import clusterKeySlot from 'cluster-key-slot';
 
 /**
  * QUEUE_SHARDS: the payment (and compensation) jobs spread over N BullMQ
@@ -30,22 +31,12 @@ export function hashTagOf(key: string): string | undefined {
   return tag ? tag : undefined;
 }
 
-const CRC16_TABLE = Array.from({ length: 256 }, (_, byte) => {
-  let crc = byte << 8;
-  for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  return crc;
-});
-
-/** CRC16-XMODEM, the checksum Redis Cluster hashes keys with (its spec: "123456789" gives 0x31C3). */
-export function crc16(text: string): number {
-  let crc = 0;
-  for (const byte of Buffer.from(text)) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ byte) & 0xff]!;
-  return crc;
-}
-
-/** The cluster slot a key lives in, as Redis computes it (hash tag rules included). */
+/**
+ * The cluster slot a key lives in, as Redis computes it (CRC16 of its hash tag, or of the
+ * whole key, modulo 16384): `cluster-key-slot`, the function ioredis routes commands with.
+ */
 export function keySlot(key: string): number {
-  return crc16(hashTagOf(key) ?? key) % CLUSTER_SLOTS;
+  return clusterKeySlot(key);
 }
 
 /** Queues, workers and compensations each ask for the same prefixes: searched once per process. */
@@ -59,7 +50,7 @@ const derived = new Map<string, readonly string[]>();
  * equal slot ranges each master holds one. Names alone would not spread them
  * (`{payment-service}`, `-1` and `-2` all hash into the middle third). The
  * search is deterministic, so every process derives the same prefixes, and
- * takes some 16 thousand CRCs (milliseconds) per shard, once at start.
+ * takes some 16 thousand slot computations (milliseconds) per shard, once at start.
  *
  * A prefix without a hash tag (only valid on a single Redis) gets `-k`.
  */
@@ -77,10 +68,10 @@ export function shardPrefixes(prefix: string, shards: number): string[] {
 }
 
 function spreadTag(tag: string, k: number, shards: number): string {
-  const target = (crc16(tag) % CLUSTER_SLOTS + Math.round((k * CLUSTER_SLOTS) / shards)) % CLUSTER_SLOTS;
+  const target = (keySlot(`{${tag}}`) + Math.round((k * CLUSTER_SLOTS) / shards)) % CLUSTER_SLOTS;
   for (let j = 0; ; j++) {
     const candidate = `${tag}-${k}.${j}`;
-    if (crc16(candidate) % CLUSTER_SLOTS === target) return candidate;
+    if (keySlot(candidate) === target) return candidate;
   }
 }
 
