@@ -7,19 +7,21 @@
 // each kind instead of a mix), --logs DIR (keep every process's output),
 // --faults kind,kind (only those kinds, to narrow a failure down),
 // --compensations N (orders of their own cancelled and refunded meanwhile;
-// 30% of --orders by default).
+// 30% of --orders by default), --redis-cluster (the queues on a throwaway
+// local Redis Cluster of three masters with a replica each, QUEUE_SHARDS=3,
+// and one master SIGKILLed instead of the Redis wipe).
 import { parseArgs } from 'node:util';
 import { runCli, UserFacingError } from '../src/cli.js';
 import { randomSeed } from '../src/gateway/simulator/prng.js';
 import { ensureServices } from '../src/preflight.js';
 import { servicesOf } from '../src/services.js';
-import { FAULT_KINDS, type FaultKind } from './chaos/fault-plan.js';
+import { ALL_FAULT_KINDS, type FaultKind } from './chaos/fault-plan.js';
 import { DEFAULT_CHAOS_OPTIONS, runChaos } from './chaos/run-chaos.js';
 
 function faultKinds(list: string): FaultKind[] {
   const kinds = list.split(',').map((k) => k.trim());
-  const unknown = kinds.filter((k) => !(FAULT_KINDS as readonly string[]).includes(k));
-  if (unknown.length) throw new UserFacingError(`--faults: unknown kind(s) ${unknown.join(', ')}; known: ${FAULT_KINDS.join(', ')}`);
+  const unknown = kinds.filter((k) => !(ALL_FAULT_KINDS as readonly string[]).includes(k));
+  if (unknown.length) throw new UserFacingError(`--faults: unknown kind(s) ${unknown.join(', ')}; known: ${ALL_FAULT_KINDS.join(', ')}`);
   return kinds as FaultKind[];
 }
 
@@ -34,6 +36,7 @@ await runCli('chaos', async () => {
       logs: { type: 'string' },
       faults: { type: 'string' },
       compensations: { type: 'string' },
+      'redis-cluster': { type: 'boolean' },
     },
   });
   const number = (name: string, value: string | undefined, fallback: number, min: number) => {
@@ -59,6 +62,7 @@ await runCli('chaos', async () => {
     mode: values['each-once'] ? 'each-once' : 'mixed',
     ...(values.logs ? { logDir: values.logs } : {}),
     ...(values.faults ? { kinds: faultKinds(values.faults) } : {}),
+    ...(values['redis-cluster'] ? { redis: 'cluster' as const } : {}),
     ...(values.compensations !== undefined ? { compensationOrders: number('compensations', values.compensations, 0, 0) } : {}),
     log: (line) => console.log(line),
   });

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import type { RedisCluster } from '../lib/redis-cluster.js';
 import type { FaultKind, PlannedFault } from './fault-plan.js';
 import { killRunClients, wipeRunKeys } from './redis-faults.js';
 import type { WorkerPool } from './worker-pool.js';
@@ -15,6 +16,8 @@ export interface FaultTargets {
   queuePrefix: string;
   /** QUEUE_SHARDS of the run's workers: the wipe and the client kill reach every shard. */
   queueShards: number;
+  /** The run's own Redis Cluster (`--redis-cluster`): the clients are killed on each node, and a master can be. */
+  cluster?: RedisCluster | undefined;
   /** A PostgreSQL URL to a database other than the run's (the session that terminates the others). */
   pgAdminUrl: string;
   database: string;
@@ -99,10 +102,12 @@ export function createFaultInjector(t: FaultTargets): FaultInjector {
       case 'broker-connections-closed':
         return closeBrokerConnections(t.vhost);
       case 'redis-clients-killed': {
-        const killed = await killRunClients(t.redisUrl, t.pool.pids(), t.queuePrefix, t.queueShards);
+        const nodes = t.cluster ? t.cluster.live().map((n) => `redis://${n.host}:${n.port}`) : t.redisUrl;
+        const killed = await killRunClients(nodes, t.pool.pids(), t.queuePrefix, t.queueShards);
         return killed ? `${killed} connections killed` : undefined;
       }
       case 'redis-wiped':
+        if (t.cluster) throw new Error('not on a Redis Cluster (one script cannot delete keys on every master): redis-master-killed is its fault');
         // No worker restarting: nothing started afterwards repairs what the wipe lost.
         await t.pool.restarted();
         const wiped = await wipeRunKeys(t.redisUrl, t.pool.pids(), t.queuePrefix, t.queueShards);
@@ -110,6 +115,8 @@ export function createFaultInjector(t: FaultTargets): FaultInjector {
           detail: `${wiped.deleted} keys deleted (${wiped.queued} payment jobs queued), ${wiped.killed} connections dropped`,
           counts: { keys: wiped.deleted, queuedJobs: wiped.queued, connections: wiped.killed },
         };
+      case 'redis-master-killed':
+        return t.cluster ? killMaster(t.cluster, t.queuePrefix) : undefined;
       case 'postgres-sessions-terminated':
         return `${await terminateSessions(t.pgAdminUrl, t.database)} sessions terminated`;
       default:
@@ -137,6 +144,26 @@ export function createFaultInjector(t: FaultTargets): FaultInjector {
       await setGateway(NO_GATEWAY_FAULTS);
       await t.pool.quiesce();
     },
+  };
+}
+
+/**
+ * SIGKILLs the master holding QUEUE_PREFIX's slot: shard 0's queues, and the
+ * breaker, the sweeper's schedule, the standby heartbeat and risk velocity
+ * that every payment of every shard touches. Returns once its replica serves
+ * every slot again (the failover time), with each master's keys just before.
+ */
+async function killMaster(cluster: RedisCluster, queuePrefix: string): Promise<Applied> {
+  const victim = await cluster.masterOf(queuePrefix);
+  const keys = await cluster.keysPerMaster();
+  const killedAt = Date.now();
+  await cluster.kill(victim.port);
+  await cluster.waitUntilHealthy(60_000);
+  const failoverMs = Date.now() - killedAt;
+  const promoted = (await cluster.masters()).find((m) => !keys.some((k) => k.port === m.port))?.port;
+  return {
+    detail: `SIGKILL master ${victim.port} (QUEUE_PREFIX's slot), replica ${promoted} serving every slot after ${failoverMs} ms; keys per master before: ${keys.map((k) => `${k.port}=${k.keys}`).join(' ')}`,
+    counts: { failoverMs, ...Object.fromEntries(keys.map((k) => [`keys@${k.port}`, k.keys])) },
   };
 }
 

@@ -4,6 +4,11 @@ import { shuffle } from '../lib/seeded.js';
 /**
  * The faults a chaos run injects, and when. Pure: the same seed and window
  * give the same plan, so a failing run can be repeated with `--seed`.
+ *
+ * FAULT_KINDS are a run on one Redis. On a Redis Cluster (`--redis-cluster`)
+ * the wipe gives way to a master SIGKILLed (CLUSTER_FAULT_KINDS): a cluster
+ * loses a master, not its data (the replica has it), and one script cannot
+ * delete keys on three masters at once.
  */
 export const FAULT_KINDS = [
   'worker-killed',
@@ -18,7 +23,19 @@ export const FAULT_KINDS = [
   'refunds-failing',
 ] as const;
 
-export type FaultKind = (typeof FAULT_KINDS)[number];
+/** Faults of a run on a Redis Cluster only. */
+export const CLUSTER_ONLY_FAULT_KINDS = ['redis-master-killed'] as const;
+
+export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof CLUSTER_ONLY_FAULT_KINDS)[number];
+
+/** Every kind `--faults` may name. */
+export const ALL_FAULT_KINDS: readonly FaultKind[] = [...FAULT_KINDS, ...CLUSTER_ONLY_FAULT_KINDS];
+
+/** A run's kinds on a Redis Cluster: no wipe, one master killed (its replica takes over). */
+export const CLUSTER_FAULT_KINDS: readonly FaultKind[] = [...FAULT_KINDS.filter((k) => k !== 'redis-wiped'), ...CLUSTER_ONLY_FAULT_KINDS];
+
+/** The kinds a run injects by default on one Redis or on a cluster. */
+export const faultKindsFor = (redis: 'single' | 'cluster'): readonly FaultKind[] => (redis === 'cluster' ? CLUSTER_FAULT_KINDS : FAULT_KINDS);
 
 export interface PlannedFault {
   /** Milliseconds after the fault window opened. */
@@ -44,11 +61,15 @@ export interface FaultPlanOptions {
   everyMs?: number;
   /** A freeze lasts at least this long, so the frozen worker's job locks expire. */
   lockMs: number;
-  /** Only these kinds (to narrow down a failure); all by default. */
+  /** Only these kinds (to narrow down a failure); FAULT_KINDS by default. */
   kinds?: readonly FaultKind[];
 }
 
-/** Relative weights of the repeated faults in a mixed run; Redis is wiped only once per run. */
+/**
+ * Relative weights of the repeated faults in a mixed run. Redis is wiped only
+ * once per run, and one master killed: a second kill could take the master
+ * that lost its replica in the first, and the cluster would be down for good.
+ */
 const WEIGHTS: Record<FaultKind, number> = {
   'worker-killed': 3,
   'worker-frozen': 3,
@@ -60,6 +81,7 @@ const WEIGHTS: Record<FaultKind, number> = {
   'gateway-hangs': 1,
   'gateway-lost-responses': 2,
   'refunds-failing': 1,
+  'redis-master-killed': 0,
 };
 
 export function planFaults(o: FaultPlanOptions): PlannedFault[] {
@@ -83,7 +105,18 @@ export function planFaults(o: FaultPlanOptions): PlannedFault[] {
     holdMs: holdFor(kind, random, o.lockMs),
     rate: kind === 'gateway-hangs' ? 0.15 + 0.15 * random() : 0.2 + 0.3 * random(),
   }));
-  return placeWipe(plan, o);
+  return placeMasterKill(placeWipe(plan, o), o);
+}
+
+/**
+ * The one master kill lands while orders flow, at 40% of the window: about a
+ * third of the orders settled, the rest queued or in flight on every shard.
+ */
+function placeMasterKill(plan: PlannedFault[], o: FaultPlanOptions): PlannedFault[] {
+  const kill = plan.find((f) => f.kind === 'redis-master-killed');
+  if (!kill) return plan;
+  kill.atMs = Math.round(o.windowMs * 0.4);
+  return plan.sort((a, b) => a.atMs - b.atMs);
 }
 
 /**

@@ -4,29 +4,30 @@ import { PAYMENTS_QUEUE } from '../../src/queues/payments.queue.js';
 import { queueKey, queueShards, shardKeyPatterns, shardPrefixes, type QueueShard } from '../../src/queues/queue-shards.js';
 
 /**
- * Redis faults that hit only this run. The service names no Redis
+ * Redis faults that hit only this run (on one Redis, or on each node of a cluster). The service names no Redis
  * connection itself (BullMQ names only some), so a connection is this run's
  * when its client address is a socket owned by one of the run's worker
  * processes (found through /proc), or when BullMQ named it with one of the
  * run's queue prefixes (a shard's included). Other tests and services sharing
  * the Redis are untouched.
  */
-export async function killRunClients(redisUrl: string, pids: number[], queuePrefix: string, shards = 1): Promise<number> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+export async function killRunClients(redisUrls: string | readonly string[], pids: number[], queuePrefix: string, shards = 1): Promise<number> {
+  // On a Redis Cluster every node is asked: each worker holds connections to each master (and BullMQ's own).
+  const nodes = (typeof redisUrls === 'string' ? [redisUrls] : [...redisUrls]).map((url) => ({ url, redis: new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true }) }));
   try {
-    await redis.connect();
+    await Promise.all(nodes.map((n) => n.redis.connect()));
     // Right after an earlier kill the clients may still be reconnecting: give them a moment.
     for (let waited = 0; ; waited += 250) {
-      const ids = await runClientIds(redis, redisUrl, pids, shardPrefixes(queuePrefix, shards));
-      if (ids.length > 0 || waited >= 3000) {
+      const ids = await Promise.all(nodes.map((n) => runClientIds(n.redis, n.url, pids, shardPrefixes(queuePrefix, shards))));
+      if (ids.some((x) => x.length > 0) || waited >= 3000) {
         let killed = 0;
-        for (const id of ids) killed += Number(await redis.client('KILL', 'ID', id));
+        for (const [i, n] of nodes.entries()) for (const id of ids[i]!) killed += Number(await n.redis.client('KILL', 'ID', id));
         return killed;
       }
       await new Promise((r) => setTimeout(r, 250));
     }
   } finally {
-    redis.disconnect();
+    for (const n of nodes) n.redis.disconnect();
   }
 }
 

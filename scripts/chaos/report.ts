@@ -39,15 +39,17 @@ export interface FaultCount {
   skipped: number;
 }
 
-export function countFaults(faults: InjectedFault[]): FaultCount[] {
-  return FAULT_KINDS.map((kind) => ({
+/** Each of the run's kinds (FAULT_KINDS on one Redis), and any other that was injected. */
+export function countFaults(faults: InjectedFault[], kinds: readonly FaultKind[] = FAULT_KINDS): FaultCount[] {
+  const listed = [...new Set([...kinds, ...faults.map((f) => f.kind)])];
+  return listed.map((kind) => ({
     kind,
     injected: faults.filter((f) => f.kind === kind && !f.skipped).length,
     skipped: faults.filter((f) => f.kind === kind && f.skipped).length,
   }));
 }
 
-export function formatReport(r: { seed: number; faults: FaultCount[]; injected: InjectedFault[]; invariants: InvariantResult[]; figures: ChaosFigures }): string {
+export function formatReport(r: { seed: number; faults: FaultCount[]; injected: InjectedFault[]; invariants: InvariantResult[]; figures: ChaosFigures; keysPerMaster?: Array<{ port: number; keys: number }> }): string {
   const out: string[] = [];
   out.push(`chaos run, seed ${r.seed}`, '');
   out.push(table(['fault', 'injected', 'skipped'], r.faults.map((f) => [f.kind, String(f.injected), String(f.skipped)])));
@@ -83,6 +85,7 @@ export function formatReport(r: { seed: number; faults: FaultCount[]; injected: 
   ]));
   // On a line of its own: a long list would widen the whole table.
   out.push('', `compensation orders, distinct events by type: ${describe(f.compensationAnswers)}`);
+  if (r.keysPerMaster) out.push(`Redis Cluster keys per master once settled: ${r.keysPerMaster.map((k) => `${k.port}=${k.keys}`).join(' ')}`);
   const failed = r.invariants.filter((i) => i.violations.length).length;
   out.push('', failed ? `FAILED: ${failed} invariant(s) violated` : 'OK: every invariant held');
   return out.join('\n');

@@ -4,9 +4,10 @@ import { driveCompensation, missingAnswers, type DriveResult } from '../lib/comp
 import type { LedgerRefund } from '../lib/compensation-invariants.js';
 import { isolate } from '../lib/isolation.js';
 import { sleep, until } from '../lib/poll.js';
+import { startRedisCluster, type RedisCluster } from '../lib/redis-cluster.js';
 import { LOCK_MS, SHUTDOWN_TIMEOUT_MS, startDeployment, type ChaosDeployment } from './deployment.js';
 import { createFaultInjector, type FaultInjector, type InjectedFault } from './fault-injector.js';
-import { planFaults, type FaultKind, type PlannedFault } from './fault-plan.js';
+import { faultKindsFor, planFaults, type FaultKind, type PlannedFault } from './fault-plan.js';
 import { collectFigures } from './figures.js';
 import { checkInvariants, type InvariantResult, type LedgerCharge, type Observed, type PaymentRow } from './invariants.js';
 import { buildOrderMix, type OrderMix } from './order-mix.js';
@@ -30,7 +31,16 @@ export interface ChaosOptions {
   kinds?: readonly FaultKind[];
   /** Orders of their own that are cancelled and refunded while the faults run; 30% of `orders` by default. */
   compensationOrders?: number;
+  /**
+   * `cluster`: the queues on a throwaway local Redis Cluster (three masters, a
+   * replica each) with QUEUE_SHARDS=3, and a master killed instead of the wipe.
+   * `single` (default): the isolation's Redis (TEST_REDIS_URL, or TEST_REDIS_CLUSTER_NODES).
+   */
+  redis?: 'single' | 'cluster';
 }
+
+/** QUEUE_SHARDS of a `--redis-cluster` run: one shard per master. */
+export const CLUSTER_QUEUE_SHARDS = 3;
 
 export const DEFAULT_CHAOS_OPTIONS: Omit<ChaosOptions, 'seed' | 'log'> = {
   orders: 1000,
@@ -48,6 +58,8 @@ export interface ChaosReport {
   injected: InjectedFault[];
   invariants: InvariantResult[];
   figures: ChaosFigures;
+  /** On a cluster run: each master's keys once settled (the killed master gone, its replica in its place). */
+  keysPerMaster?: Array<{ port: number; keys: number }>;
   /** The report as a table for people. */
   text: string;
 }
@@ -63,12 +75,21 @@ const PG_ADMIN = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1
 export async function runChaos(options: Partial<ChaosOptions> & Pick<ChaosOptions, 'seed' | 'log'>): Promise<ChaosReport> {
   const o: ChaosOptions = { ...DEFAULT_CHAOS_OPTIONS, ...options };
   const log = (line: string) => o.log(`chaos: ${line}`);
-  const iso = await isolate();
+  const kinds = o.kinds ?? faultKindsFor(o.redis ?? 'single');
+  let cluster: RedisCluster | undefined;
+  if (o.redis === 'cluster') {
+    cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
+    log(`Redis Cluster of 3 masters with a replica each on ${cluster.nodesEnv}, QUEUE_SHARDS=${CLUSTER_QUEUE_SHARDS}`);
+  }
+  const iso = await isolate(cluster ? { redisClusterNodes: cluster.servers.map(({ host, port }) => ({ host, port })), queueShards: CLUSTER_QUEUE_SHARDS } : {}).catch(async (err: Error) => {
+    await cluster?.stop();
+    throw err;
+  });
   let d: ChaosDeployment | undefined;
   try {
     d = await startDeployment(iso, o, log);
     const mix = buildOrderMix(o.seed, o.orders);
-    const plan = planFaults({ seed: o.seed, windowMs: o.durationS * 1000, workers: o.workers, mode: o.mode, everyMs: o.faultEveryMs, lockMs: LOCK_MS, ...(o.kinds ? { kinds: o.kinds } : {}) });
+    const plan = planFaults({ seed: o.seed, windowMs: o.durationS * 1000, workers: o.workers, mode: o.mode, everyMs: o.faultEveryMs, lockMs: LOCK_MS, kinds });
     const injector = createFaultInjector({
       pool: d.pool,
       vhost: iso.vhost,
@@ -78,6 +99,7 @@ export async function runChaos(options: Partial<ChaosOptions> & Pick<ChaosOption
       pgAdminUrl: PG_ADMIN,
       database: new URL(iso.databaseUrl).pathname.slice(1),
       gatewayUrl: d.gatewayUrl,
+      cluster,
     });
     const compensation = buildCompensationPlan({
       seed: o.seed,
@@ -99,13 +121,17 @@ export async function runChaos(options: Partial<ChaosOptions> & Pick<ChaosOption
     const observed = await observe(d, mix, settled, { ...compensation, cancelConfirmedFirst: drive?.cancelConfirmedFirst ?? [] });
     const invariants = checkInvariants(observed);
     const figures = collectFigures({ ...window, observed, incarnations: d.pool.incarnations, settledAt, clientReconnects: d.client.disconnects() });
-    const faults = countFaults(window.injected);
+    const faults = countFaults(window.injected, kinds);
     const ok = invariants.every((i) => i.violations.length === 0);
-    return { seed: o.seed, ok, faults, injected: window.injected, invariants, figures, text: formatReport({ seed: o.seed, faults, injected: window.injected, invariants, figures }) };
+    // Before the cleanup drops the run's keys: on the throwaway cluster they are all the run's.
+    const keysPerMaster = await cluster?.keysPerMaster();
+    const text = formatReport({ seed: o.seed, faults, injected: window.injected, invariants, figures, ...(keysPerMaster ? { keysPerMaster } : {}) });
+    return { seed: o.seed, ok, faults, injected: window.injected, invariants, figures, ...(keysPerMaster ? { keysPerMaster } : {}), text };
   } finally {
     if (d && o.logDir) log(`process logs written to ${path.resolve(o.logDir)} (${(await d.writeLogs(o.logDir)).length} files)`);
     await d?.close();
     await iso.cleanup();
+    await cluster?.stop();
   }
 }
 

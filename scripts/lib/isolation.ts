@@ -59,10 +59,9 @@ export interface Isolated {
   redisClusterNodes?: ClusterNode[] | undefined;
   /** BullMQ prefix (a Redis Cluster hash tag, as in production). */
   queuePrefix: string;
-  /** Environment for a child process (`npm start`, the simulator) in this isolation; its DATABASE_URL goes through TEST_DATABASE_VIA when set. */
   /** TEST_QUEUE_SHARDS (default 1): the QUEUE_SHARDS of the service under test, for reading its jobs. */
   queueShards: number;
-  /** Environment for a child process (`npm start`, the simulator) in this isolation. */
+  /** Environment for a child process (`npm start`, the simulator) in this isolation; its DATABASE_URL goes through TEST_DATABASE_VIA when set. */
   env: Record<string, string>;
   cleanup(): Promise<void>;
 }
@@ -160,12 +159,24 @@ export async function dropRedisPrefix(target: string | Pick<Isolated, 'redisUrl'
   }
 }
 
+/**
+ * Where an isolation puts its queues, instead of TEST_REDIS_CLUSTER_NODES and
+ * TEST_QUEUE_SHARDS: a test or script that starts a cluster of its own (to
+ * kill one of its masters) names it here.
+ */
+export interface RedisPlacement {
+  redisClusterNodes?: ClusterNode[] | undefined;
+  queueShards?: number | undefined;
+}
+
 /** A database, a vhost and a Redis prefix of the test's own; `cleanup` leaves no trace. */
-export async function isolate(): Promise<Isolated> {
+export async function isolate(placement: RedisPlacement = {}): Promise<Isolated> {
   const tag = newTag();
   const [db, vh] = await Promise.all([createDatabase(tag), createVhost(tag)]);
   const queuePrefix = `{${tag}}`;
-  const redis = { redisUrl: REDIS_URL, redisClusterNodes: REDIS_CLUSTER_NODES };
+  const redisClusterNodes = placement.redisClusterNodes ?? REDIS_CLUSTER_NODES;
+  const queueShards = placement.queueShards ?? QUEUE_SHARDS;
+  const redis = { redisUrl: REDIS_URL, redisClusterNodes };
   return {
     tag,
     databaseUrl: db.url,
@@ -173,15 +184,15 @@ export async function isolate(): Promise<Isolated> {
     vhost: vh.vhost,
     ...redis,
     queuePrefix,
-    queueShards: QUEUE_SHARDS,
+    queueShards,
     env: {
       DATABASE_URL: childDatabaseUrl(db.url),
       AMQP_URL: vh.url,
       REDIS_URL,
       // Always set, so a REDIS_CLUSTER_NODES or QUEUE_SHARDS in the caller's environment cannot reach the workers behind the test's back.
-      REDIS_CLUSTER_NODES: (REDIS_CLUSTER_NODES ?? []).map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(','),
+      REDIS_CLUSTER_NODES: (redisClusterNodes ?? []).map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(','),
       QUEUE_PREFIX: queuePrefix,
-      QUEUE_SHARDS: String(QUEUE_SHARDS),
+      QUEUE_SHARDS: String(queueShards),
     },
     async cleanup() {
       await Promise.allSettled([db.drop(), vh.drop(), dropRedisPrefix(redis, queuePrefix)]);

@@ -1,7 +1,7 @@
 import type { JobType } from 'bullmq';
 import { startProcess, type Proc } from '../../scripts/lib/processes.js';
 import { connectSagaClient, type SagaClient } from '../../scripts/lib/saga-client.js';
-import { connectRedis, isolate, type Isolated } from '../../scripts/lib/isolation.js';
+import { connectRedis, isolate, type Isolated, type RedisPlacement } from '../../scripts/lib/isolation.js';
 import { createPaymentQueues } from '../../src/queues/payments.queue.js';
 
 export interface LedgerCharge {
@@ -35,8 +35,9 @@ export interface Deployment {
   teardown(): Promise<void>;
 }
 
-export async function deploy(opts: { workers: number; simEnv?: Record<string, string>; workerEnv?: Record<string, string> }): Promise<Deployment> {
-  const iso = await isolate();
+/** `redis`: a cluster and shard count of the test's own instead of TEST_REDIS_CLUSTER_NODES / TEST_QUEUE_SHARDS. */
+export async function deploy(opts: { workers: number; simEnv?: Record<string, string>; workerEnv?: Record<string, string>; redis?: RedisPlacement }): Promise<Deployment> {
+  const iso = await isolate(opts.redis);
   const simulator = startProcess('gateway', 'src/gateway/simulator/main.ts', { GATEWAY_PORT: '0', ...opts.simEnv });
   const line = await simulator.waitForLine(/simulator listening/);
   const gatewayUrl = String(JSON.parse(line).url);
