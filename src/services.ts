@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { amqpUrlsOf } from './queues/amqp-urls.js';
 
 /** A backing service the worker needs, and how a person starts it. */
 export interface ServiceCheck {
@@ -6,6 +7,8 @@ export interface ServiceCheck {
   composeService: string;
   host: string;
   port: number;
+  /** A cluster's other nodes: the service is reachable when any node answers (it learns the rest from it). */
+  others?: Array<{ host: string; port: number }>;
 }
 
 export function servicesOf(config: { DATABASE_URL: string; REDIS_URL: string; AMQP_URL: string }): ServiceCheck[] {
@@ -16,8 +19,14 @@ export function servicesOf(config: { DATABASE_URL: string; REDIS_URL: string; AM
   return [
     { name: 'PostgreSQL', composeService: 'postgres', ...at(config.DATABASE_URL, 5432) },
     { name: 'Redis', composeService: 'redis', ...at(config.REDIS_URL, 6379) },
-    { name: 'RabbitMQ', composeService: 'rabbitmq', ...at(config.AMQP_URL, 5672) },
+    rabbitmqOf(amqpUrlsOf(config.AMQP_URL).map((u) => at(u, 5672))),
   ];
+}
+
+/** AMQP_URL's nodes: any one answering is enough, a client moves to the next when one fails. */
+function rabbitmqOf(nodes: Array<{ host: string; port: number }>): ServiceCheck {
+  const [first, ...others] = nodes;
+  return { name: 'RabbitMQ', composeService: 'rabbitmq', ...first!, ...(others.length ? { others } : {}) };
 }
 
 /** True when something accepts TCP connections at host:port within the timeout. */
@@ -35,14 +44,15 @@ export function isListening(host: string, port: number, timeoutMs = 1500): Promi
 }
 
 export async function unreachable(services: ServiceCheck[]): Promise<ServiceCheck[]> {
-  const results = await Promise.all(services.map(async (s) => ((await isListening(s.host, s.port)) ? null : s)));
+  const answers = async (s: ServiceCheck) => (await Promise.all([s, ...(s.others ?? [])].map((n) => isListening(n.host, n.port)))).some(Boolean);
+  const results = await Promise.all(services.map(async (s) => ((await answers(s)) ? null : s)));
   return results.filter((s): s is ServiceCheck => s !== null);
 }
 
 /** The one line a person reads when a service is down. */
 export function howToStart(s: ServiceCheck): string {
   return (
-    `${s.name} is not answering at ${s.host}:${s.port}: start it ` +
+    `${s.name} is not answering at ${[s, ...(s.others ?? [])].map((n) => `${n.host}:${n.port}`).join(', ')}: start it ` +
     `(\`docker compose up -d ${s.composeService}\`, or your system's service manager) ` +
     `or point the service elsewhere with its URL variable`
   );
