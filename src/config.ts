@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadRiskRules, RiskRulesError, type RiskRules } from './risk/rule-file.js';
 import { hashTagOf, MAX_QUEUE_SHARDS } from './queues/queue-shards.js';
+import { amqpUrlsOf, vhostOf } from './queues/amqp-urls.js';
 
 /**
  * The one place environment variables are read. `loadConfig` validates every
@@ -52,7 +53,28 @@ const schema = z.object({
       });
     })
     .optional(),
-  AMQP_URL: url(['amqp:', 'amqps:']).default('amqp://guest:guest@127.0.0.1:5672'),
+  /**
+   * One broker, or a cluster's nodes comma-separated (src/queues/amqp-urls.ts).
+   * Each entry is checked on its own and a bad one is named; all must name one vhost.
+   */
+  AMQP_URL: z
+    .string()
+    .superRefine((value, ctx) => {
+      const entries = amqpUrlsOf(value);
+      if (!entries.length) ctx.addIssue({ code: 'custom', message: 'must name at least one amqp:// or amqps:// URL' });
+      const amqpUrl = url(['amqp:', 'amqps:']);
+      const vhosts = new Set<string>();
+      entries.forEach((entry, i) => {
+        const checked = amqpUrl.safeParse(entry);
+        if (checked.success) vhosts.add(vhostOf(new URL(entry)));
+        else if (entries.length === 1) ctx.addIssue({ code: 'custom', message: checked.error.issues[0]!.message });
+        else ctx.addIssue({ code: 'custom', message: `entry ${i + 1} ${JSON.stringify(withoutCredentials(entry))} ${checked.error.issues[0]!.message}` });
+      });
+      if (vhosts.size > 1) {
+        ctx.addIssue({ code: 'custom', message: `names ${vhosts.size} vhosts (${[...vhosts].join(', ')}): every node of one cluster must name the same vhost` });
+      }
+    })
+    .default('amqp://guest:guest@127.0.0.1:5672'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/payments'),
   /**
    * PostgreSQL connections per process. Jobs hold one only for a short
@@ -197,9 +219,15 @@ export class ConfigError extends Error {
   }
 }
 
-/** A URL-ish value with any `user:password@` removed, so a bad URL never prints its password. */
+/**
+ * A URL-ish value with any `user:password@` removed, so a bad URL never prints
+ * its password; in a comma-separated list (AMQP_URL's cluster nodes) every entry's.
+ */
 function withoutCredentials(value: string | undefined): string | undefined {
-  return value?.replace(/\/\/[^/@\s]*@/, '//***@').replace(/^([a-z]+:)[^/@\s]*@/i, '$1***@');
+  return value
+    ?.split(',')
+    .map((entry) => entry.replace(/\/\/[^/@\s]*@/, '//***@').replace(/^(\s*[a-z]+:)[^/@\s]*@/i, '$1***@'))
+    .join(',');
 }
 
 const SECRET_KEYS = new Set(['STRIPE_API_KEY', 'ADMIN_TOKEN', 'STRIPE_WEBHOOK_SECRET']);

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { ClusterNode, RedisTarget } from './redis.js';
+import { amqpUrlsOf } from './queues/amqp-urls.js';
 
 /** A backing service the worker needs, and how a person starts it. */
 export interface ServiceCheck {
@@ -20,8 +21,14 @@ export function servicesOf(config: { DATABASE_URL: string; REDIS_URL: string; AM
   return [
     { name: 'PostgreSQL', composeService: 'postgres', ...at(config.DATABASE_URL, 5432) },
     first ? { name: 'Redis', composeService: 'redis', ...first, others } : { name: 'Redis', composeService: 'redis', ...at(config.REDIS_URL, 6379) },
-    { name: 'RabbitMQ', composeService: 'rabbitmq', ...at(config.AMQP_URL, 5672) },
+    rabbitmqOf(amqpUrlsOf(config.AMQP_URL).map((u) => at(u, 5672))),
   ];
+}
+
+/** AMQP_URL's nodes: any one answering is enough, a client moves to the next when one fails. */
+function rabbitmqOf(nodes: Array<{ host: string; port: number }>): ServiceCheck {
+  const [first, ...others] = nodes;
+  return { name: 'RabbitMQ', composeService: 'rabbitmq', ...first!, ...(others.length ? { others } : {}) };
 }
 
 /** True when something accepts TCP connections at host:port within the timeout. */

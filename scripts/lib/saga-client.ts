@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
+import { amqpUrlsOf } from '../../src/queues/amqp-urls.js';
 
 /**
  * The other side of the saga, for tests, the demo and the benchmark: publishes
@@ -69,8 +70,21 @@ const ORDER_ROUTING_KEYS: Record<OrderEvent['type'], string> = {
   RefundRequested: 'order.refund_requested',
 };
 
+/** The first of AMQP_URL's nodes that accepts a connection (one URL, or a cluster's nodes comma-separated). */
+async function connectToAnyNode(amqpUrl: string): Promise<amqp.ChannelModel> {
+  let lastError: unknown = new Error('AMQP_URL names no broker');
+  for (const url of amqpUrlsOf(amqpUrl)) {
+    try {
+      return await amqp.connect(url, { noDelay: true });
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
 export async function connectSagaClient(amqpUrl: string, opts: { listenQueue?: string; temporary?: boolean } = {}) {
-  const connection = await amqp.connect(amqpUrl, { noDelay: true });
+  const connection = await connectToAnyNode(amqpUrl);
   const channel = await connection.createConfirmChannel();
   await channel.assertExchange('inventory.events', 'topic', { durable: true });
   await channel.assertExchange('payment.events', 'topic', { durable: true });

@@ -1,12 +1,14 @@
 import type { Channel } from 'amqplib';
 import { AmqpConnectionManagerClass, type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import type { Logger } from '../observability/logger.js';
+import { amqpUrlsOf, startingAt } from './amqp-urls.js';
 
 /**
  * One RabbitMQ connection per process, kept alive by amqp-connection-manager:
  * after a broker restart or a forced close it reconnects and re-runs every
  * channel's setup, so topology, consumers and publishers come back by
- * themselves.
+ * themselves. Given a cluster's nodes, it is connected to one of them at a
+ * time and reconnects to the next when that one fails or goes away.
  */
 export interface AmqpConnection {
   /** True while a broker connection is open (the readiness check's answer). */
@@ -33,7 +35,10 @@ export interface ChannelOptions {
 }
 
 export interface AmqpConnectionOptions {
+  /** `AMQP_URL`: one broker, or a cluster's nodes comma-separated. */
   url: string;
+  /** The node (index into the list) tried first; default a random one, so a fleet's connections spread over the cluster. */
+  firstNode?: number;
   logger: Logger;
   heartbeatS?: number;
   reconnectS?: number;
@@ -51,21 +56,25 @@ export function redactAmqpUrl(raw: string): string {
 }
 
 export function createAmqpConnection(o: AmqpConnectionOptions): AmqpConnection {
-  const where = redactAmqpUrl(o.url);
+  const urls = amqpUrlsOf(o.url);
+  const where = urls.map(redactAmqpUrl).join(',');
   const log = o.logger.child({ component: 'amqp', broker: where });
-  const manager = new AmqpConnectionManagerClass(o.url, {
+  // Round robin: each failed or dropped connection moves on to the next node.
+  const manager = new AmqpConnectionManagerClass(startingAt(urls, o.firstNode ?? Math.floor(Math.random() * urls.length)), {
     heartbeatIntervalInSeconds: o.heartbeatS ?? 5,
     reconnectTimeInSeconds: o.reconnectS ?? 1,
     // A socket option passed to amqplib's connect: without it Nagle's algorithm
     // holds small frames (acks, confirms, small messages) back for tens of ms.
     connectionOptions: { noDelay: true },
   });
-  manager.on('connect', ({ connection }) => {
+  manager.on('connect', ({ connection, url }) => {
     coalesceFrameWrites(connection);
-    log.info('connected to RabbitMQ');
+    log.info({ node: typeof url === 'string' ? redactAmqpUrl(url) : undefined }, 'connected to RabbitMQ');
   });
   manager.on('disconnect', ({ err }) => log.warn({ reason: err?.message }, 'disconnected from RabbitMQ; reconnecting'));
-  manager.on('connectFailed', ({ err }) => log.warn({ reason: err?.message }, 'cannot connect to RabbitMQ; retrying'));
+  manager.on('connectFailed', ({ err, url }) =>
+    log.warn({ reason: err?.message, node: typeof url === 'string' ? redactAmqpUrl(url) : undefined }, 'cannot connect to RabbitMQ; retrying'),
+  );
   manager.on('blocked', ({ reason }) => log.warn({ reason }, 'RabbitMQ blocked this connection (resource alarm)'));
   manager.on('unblocked', () => log.info('RabbitMQ unblocked this connection'));
   manager.connect().catch(() => {

@@ -175,6 +175,31 @@ describe("docker-compose.yml's default admin token", () => {
   });
 });
 
+describe('AMQP_URL naming a RabbitMQ cluster', () => {
+  const nodes = ['amqp://payments:s3cret@rabbitmq-1:5672/pay', 'amqp://payments:s3cret@rabbitmq-2:5672/pay', 'amqp://payments:s3cret@rabbitmq-3:5672/pay'];
+
+  it('when AMQP_URL lists several nodes, then it is taken as written', () => {
+    expect(loadConfig({ AMQP_URL: nodes.join(',') }).AMQP_URL).toBe(nodes.join(','));
+  });
+
+  it('when one entry of the list is bad, then that entry is named, by position, in one line, and no password is shown', () => {
+    const error = refused({ AMQP_URL: `${nodes[0]},amqp//payments:s3cret@rabbitmq-2,${nodes[2]}` });
+    expect(error.problems).toEqual([
+      'AMQP_URL="amqp://***@rabbitmq-1:5672/pay,amqp//***@rabbitmq-2,amqp://***@rabbitmq-3:5672/pay" entry 2 "amqp//***@rabbitmq-2" must be a URL starting with amqp:// or amqps://',
+    ]);
+    expect(error.message).not.toContain('s3cret');
+  });
+
+  it('when the entries name different vhosts, then the list is refused: a process must consume the same queues on every node', () => {
+    const error = refused({ AMQP_URL: `${nodes[0]},amqp://payments:s3cret@rabbitmq-2:5672` });
+    expect(error.problems).toEqual([expect.stringMatching(/ names 2 vhosts \(pay, \/\): every node of one cluster must name the same vhost$/)]);
+  });
+
+  it('when the list has no entry at all, then it is refused', () => {
+    expect(refused({ AMQP_URL: ' , ' }).problems).toEqual(['AMQP_URL=" , " must name at least one amqp:// or amqps:// URL']);
+  });
+});
+
 describe('config errors never print credentials', () => {
   it('when a URL with a password is malformed, then the message names the variable but hides the password', async () => {
     const { loadConfig: load, ConfigError: CE } = await import('../../src/config.js');
