@@ -1,6 +1,6 @@
 import { startProcess } from '../lib/processes.js';
 import { peakRssMb, rssMb } from '../bench/proc-stats.js';
-import type { ClassCounts } from '../../src/reconciliation/reconciliation.repository.js';
+import type { PassSummary } from '../../src/reconciliation/reconciler.js';
 
 /**
  * `npm run reconcile` (without --repair) as its own process, as an operator
@@ -9,15 +9,8 @@ import type { ClassCounts } from '../../src/reconciliation/reconciliation.reposi
  * last sample before exit when that is larger (it catches a spike between samples).
  */
 
-export interface PassLine {
-  since: string;
-  until: string;
-  payments: number;
-  charges: number;
-  refunds: number;
-  discrepancies: ClassCounts;
-  repaired: ClassCounts;
-}
+/** The command's JSON last line: the pass's summary without its id (CONTRACT.md §9). */
+export type PassLine = Omit<PassSummary, 'passId'>;
 
 export interface MeasuredPass {
   /** The command's JSON last line, parsed. */
