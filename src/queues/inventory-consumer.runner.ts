@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { AckBatcher } from './ack-batcher.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import type { MessageHandler, Settlement } from './consumer-outcomes.js';
-import { INPUT_QUEUE, declareTopology } from './topology.js';
+import { INPUT_QUEUE, declareInputTopology } from './topology.js';
 
 /** A running consumer of one input queue. */
 export interface InputConsumer {
@@ -78,7 +78,7 @@ export function startInventoryConsumer(o: InputConsumerOptions): InventoryConsum
   return startQueueConsumer({ ...o, queue: INPUT_QUEUE, name: 'inventory' });
 }
 
-/** startInventoryConsumer's consumer, for any input queue declared by declareTopology. */
+/** startInventoryConsumer's consumer, for any input queue declared by declareInputTopology. */
 export function startQueueConsumer(o: QueueConsumerOptions): InputConsumer {
   const ownPriority = o.priority ?? randomInt(PRIORITY_RANGE);
   const demoteMs = o.demoteMs ?? DEFAULT_DEMOTE_MS;
@@ -171,7 +171,7 @@ export function startQueueConsumer(o: QueueConsumerOptions): InputConsumer {
   function resubscribe(channel: Channel): void {
     if (stopped.signal.aborted) return;
     log.warn('the broker cancelled the consumer: declaring the topology again');
-    declareTopology(channel)
+    declareInputTopology(channel)
       .then(() => consumeOn(channel))
       .catch((err: Error) => log.error({ reason: err.message }, 'could not consume again; waiting for a reconnect'));
   }
@@ -181,8 +181,8 @@ export function startQueueConsumer(o: QueueConsumerOptions): InputConsumer {
     confirm: false,
     setup: async (channel) => {
       if (stopped.signal.aborted) return;
-      // The worker declares the whole topology (CONTRACT.md §3) before it consumes.
-      await declareTopology(channel);
+      // The input's topology (CONTRACT.md §3) before it consumes; the dead-letter queue is declared at start.
+      await declareInputTopology(channel);
       await channel.prefetch(o.prefetch);
       await consumeOn(channel);
     },

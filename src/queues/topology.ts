@@ -49,11 +49,22 @@ export const INPUT_QUEUE_ARGUMENTS = Object.freeze({
 
 type TopologyChannel = Pick<Channel, 'assertExchange' | 'assertQueue' | 'bindQueue'>;
 
-/** Declares CONTRACT.md §3's exchanges, queues and bindings. Idempotent: run on every (re)connect. */
+/** Declares CONTRACT.md §3's exchanges, queues and bindings. Idempotent: run at start. */
 export async function declareTopology(channel: TopologyChannel): Promise<void> {
+  await declareDeadLetterQueue(channel);
+  await declareInputTopology(channel);
+}
+
+/**
+ * What a consumer declares on every (re)connect: everything but the dead-letter
+ * queue. That one is a classic queue, on one node of a RabbitMQ cluster; while
+ * its node is down, declaring it fails and would keep the consumers from the
+ * input's quorum queues, which still have a majority. The start declares it
+ * (`declareTopology`), and the dead-letter publisher on its own channel.
+ */
+export async function declareInputTopology(channel: TopologyChannel): Promise<void> {
   await channel.assertExchange(INVENTORY_EXCHANGE, 'topic', { durable: true });
   await declarePaymentExchange(channel);
-  await declareDeadLetterQueue(channel);
   await channel.assertQueue(INPUT_QUEUE, { durable: true, arguments: { ...INPUT_QUEUE_ARGUMENTS } });
   await channel.bindQueue(INPUT_QUEUE, INVENTORY_EXCHANGE, INVENTORY_RESERVED_KEY);
   await channel.assertExchange(ORDER_EXCHANGE, 'topic', { durable: true });

@@ -163,4 +163,31 @@ describe('a channel whose setup fails', () => {
       await other.cleanup();
     }
   });
+
+  it('when the dead-letter queue cannot be declared (its cluster node is down), then the consumer still takes the input', async () => {
+    const other = await isolate();
+    const probe = await openTestChannel(other.amqpUrl);
+    const amqp = createAmqpConnection({ url: other.amqpUrl, logger: pino({ level: 'silent' }), reconnectS: 0.2 });
+    try {
+      // Declared elsewhere with other arguments, the queue refuses the service's declaration, as a lost node would.
+      await probe.channel.assertQueue(DEAD_LETTER_QUEUE, { durable: true, arguments: { 'x-max-length': 1 } });
+      const consumer = startInventoryConsumer({ connection: amqp, prefetch: 1, logger: pino({ level: 'silent' }), handler: async () => 'ack' });
+      const consumers = await waitFor(async () => {
+        const check = await openTestChannel(other.amqpUrl);
+        try {
+          return (await check.channel.checkQueue(INPUT_QUEUE)).consumerCount || undefined;
+        } catch {
+          return undefined;
+        } finally {
+          await check.connection.close().catch(() => undefined);
+        }
+      }, 'the consumer to come up');
+      expect(consumers).toBe(1);
+      await consumer.stop();
+    } finally {
+      await amqp.close();
+      await probe.connection.close().catch(() => undefined);
+      await other.cleanup();
+    }
+  });
 });
