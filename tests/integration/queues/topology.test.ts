@@ -145,16 +145,7 @@ describe('a channel whose setup fails', () => {
       await setupFailed;
       await probe.channel.deleteQueue(INPUT_QUEUE);
       // The failed setup makes the connection reconnect after a pause; then the setup runs again.
-      const consumers = await waitFor(async () => {
-        const check = await openTestChannel(other.amqpUrl);
-        try {
-          return (await check.channel.checkQueue(INPUT_QUEUE)).consumerCount || undefined;
-        } catch {
-          return undefined;
-        } finally {
-          await check.connection.close().catch(() => undefined);
-        }
-      }, 'the consumer to come up');
+      const consumers = await waitFor(() => inputConsumers(other.amqpUrl), 'the consumer to come up');
       expect(consumers).toBe(1);
       await consumer.stop();
     } finally {
@@ -172,16 +163,7 @@ describe('a channel whose setup fails', () => {
       // Declared elsewhere with other arguments, the queue refuses the service's declaration, as a lost node would.
       await probe.channel.assertQueue(DEAD_LETTER_QUEUE, { durable: true, arguments: { 'x-max-length': 1 } });
       const consumer = startInventoryConsumer({ connection: amqp, prefetch: 1, logger: pino({ level: 'silent' }), handler: async () => 'ack' });
-      const consumers = await waitFor(async () => {
-        const check = await openTestChannel(other.amqpUrl);
-        try {
-          return (await check.channel.checkQueue(INPUT_QUEUE)).consumerCount || undefined;
-        } catch {
-          return undefined;
-        } finally {
-          await check.connection.close().catch(() => undefined);
-        }
-      }, 'the consumer to come up');
+      const consumers = await waitFor(() => inputConsumers(other.amqpUrl), 'the consumer to come up');
       expect(consumers).toBe(1);
       await consumer.stop();
     } finally {
@@ -191,3 +173,15 @@ describe('a channel whose setup fails', () => {
     }
   });
 });
+
+/** The input queue's consumer count once it has one (undefined while it has none or is not there). */
+async function inputConsumers(amqpUrl: string): Promise<number | undefined> {
+  const check = await openTestChannel(amqpUrl);
+  try {
+    return (await check.channel.checkQueue(INPUT_QUEUE)).consumerCount || undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await check.connection.close().catch(() => undefined);
+  }
+}
