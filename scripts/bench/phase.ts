@@ -5,6 +5,7 @@ import { gatewayMsByOrder, jobMarks, naiveGatewayMsByOrder, orderMarks } from '.
 import type { BenchDeployment } from './deployment.js';
 import type { Publisher } from './publisher.js';
 import { bySecond, percentiles, type Percentiles, type Second } from './stats.js';
+import { QUIET_PCT, settle } from './settle.js';
 import { startUsage, type Usage } from './usage.js';
 
 export interface BenchContext {
@@ -63,6 +64,8 @@ export interface PhaseResult extends PhaseSpec {
 
 /** Publishes one phase's orders, waits for every terminal event, and measures it. */
 export async function runPhase(ctx: BenchContext, d: BenchDeployment, spec: PhaseSpec): Promise<PhaseResult> {
+  const quiet = await settle(ctx.pool);
+  if (quiet.busyPct >= QUIET_PCT) ctx.say(`  ${spec.label}: the machine was still ${Math.round(quiet.busyPct)}% busy after ${quiet.waitedMs} ms; measured anyway`);
   const phase = ctx.collector.phase(spec.label, spec.orders);
   const usage = startUsage([...d.workers, ...(d.simulator ? [d.simulator] : [])], ctx.pool, ctx.redis, ctx.database);
   const publishing = spec.mode === 'flat' ? ctx.publisher.flatOut(phase, spec.orders, 100, spec.window) : ctx.publisher.offered(phase, spec.orders, spec.ratePerS!);

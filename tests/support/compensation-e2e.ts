@@ -69,7 +69,9 @@ export interface ScenarioOutcome {
 export async function playAndCheck(d: Deployment, plan: CompensationPlan, options: DriveOptions): Promise<ScenarioOutcome> {
   const drive = await driveCompensation(plan, await sagaPorts(d.client), options);
   let missing = missingAnswers(plan, d.client.received);
-  await until(async () => (missing = missingAnswers(plan, d.client.received)).length === 0, 60_000, 250);
+  // Generous: an order whose every confirm hangs settles only after its attempts, the breaker's pauses and
+  // the sweeper, and on a loaded CI machine that once took over a minute. A stuck order still fails, with its log lines.
+  await until(async () => (missing = missingAnswers(plan, d.client.received)).length === 0, 120_000, 250);
   await quietFor(d.client.received);
   let unaccepted = await unacceptedWebhooks(d.gatewayUrl);
   await until(async () => (unaccepted = await unacceptedWebhooks(d.gatewayUrl)).length === 0, 20_000, 500);
@@ -84,9 +86,19 @@ export async function playAndCheck(d: Deployment, plan: CompensationPlan, option
     `distinct events received: ${JSON.stringify(tally(distinctEvents.map((e) => `${e.type}${e.data.code ? `(${String(e.data.code)})` : ''}`)))}`,
     ...(drive.timedOut.length ? [`waits that timed out (${drive.timedOut.length}):`, ...drive.timedOut.slice(0, 10).map((t) => `  - ${t}`)] : []),
     ...(missing.length ? [`answers still missing at the end (${missing.length}):`, ...missing.slice(0, 10).map((m) => `  - ${m}`)] : []),
+    ...missingOrderTraces(d, missing),
     ...(unaccepted.length ? [`webhook deliveries the workers did not accept (${unaccepted.length}), e.g. ${JSON.stringify(unaccepted.slice(0, 2))}`] : []),
   ]);
   return { results, missing, unaccepted, report };
+}
+
+/** For each order still owed an answer, what the workers logged about it: the first thing to read when a run fails. */
+function missingOrderTraces(d: Deployment, missing: string[]): string[] {
+  const orderIds = [...new Set(missing.map((m) => /order ([0-9a-f-]{36})/.exec(m)?.[1]).filter((id): id is string => Boolean(id)))];
+  return orderIds.slice(0, 3).flatMap((orderId) => {
+    const lines = d.workers.flatMap((w) => w.lines.filter((l) => l.includes(orderId)).map((l) => `    ${w.name}: ${l}`));
+    return [`  worker log lines for order ${orderId} (${lines.length}, last 40):`, ...lines.slice(-40)];
+  });
 }
 
 /** Every invariant, every missing answer and every refused webhook reported at once (soft), each naming the seed. */
