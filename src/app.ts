@@ -85,7 +85,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       redis,
       gateway.name,
       config.QUEUE_PREFIX,
-      { failureThreshold: config.BREAKER_FAILURES, failureRatio: config.BREAKER_FAILURE_PERCENT / 100, windowMs: config.BREAKER_WINDOW_MS, openMs: config.BREAKER_OPEN_MS, probeTimeoutMs: config.GATEWAY_TIMEOUT_MS + 1000 },
+      { failureThreshold: config.BREAKER_FAILURES, failureRatio: config.BREAKER_FAILURE_PERCENT / 100, windowMs: config.BREAKER_WINDOW_MS, openMs: config.BREAKER_OPEN_MS, probeTimeoutMs: config.GATEWAY_TIMEOUT_MS + 1000, halfOpenProbes: config.BREAKER_HALF_OPEN_PROBES },
       onBreakerChange,
     ),
   }));

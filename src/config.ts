@@ -172,8 +172,10 @@ const schema = z.object({
   /** ...and at least this percentage of the calls in the window. */
   BREAKER_FAILURE_PERCENT: int(1, 100).default(50),
   BREAKER_WINDOW_MS: int(100).default(10_000),
-  /** How long an open breaker waits before one probe may pass. */
+  /** How long an open breaker waits before probes may pass. */
   BREAKER_OPEN_MS: int(100).default(5_000),
+  /** Probes a half-open breaker lets through; one success closes it, this many failures open it again. */
+  BREAKER_HALF_OPEN_PROBES: int(1, 100).default(5),
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
   /** Set: one process at a time runs a reconciliation pass (with its safe repairs) over the last day this often (CONTRACT.md §9). */
   RECONCILE_INTERVAL_MS: int(1000).optional(),

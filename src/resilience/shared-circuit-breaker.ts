@@ -7,8 +7,16 @@ import type { RedisClient } from '../redis.js';
  *
  * closed ──(failureThreshold transient failures, and at least failureRatio of
  *           all calls, within windowMs)──▶ open
- * open ──(openMs elapsed)──▶ half-open: exactly one caller (the probe) may pass
- * half-open ──probe succeeds──▶ closed;  ──probe fails──▶ open again
+ * open ──(openMs elapsed)──▶ half-open: up to halfOpenProbes callers (probes) may pass
+ * half-open ──a probe succeeds──▶ closed;  ──halfOpenProbes probes fail──▶ open again
+ *
+ * Several probes, not one (Resilience4j's permittedNumberOfCallsInHalfOpenState):
+ * when the only payments left are ones whose own calls keep failing (a card the
+ * gateway hangs on), a single probe is always one of them, each failure reopens
+ * the breaker, and they drain one attempt per open period: 15 such payments took
+ * minutes. With K probes they drain K attempts per period, and in mixed traffic
+ * one healthy probe among the K closes it at once. In an outage it costs K calls
+ * per open period instead of one.
  *
  * A process that found the breaker closed with no failure window open trusts
  * that for `localCacheMs` and skips Redis on the happy path, so the failure
@@ -31,6 +39,8 @@ export interface BreakerOptions {
   openMs: number;
   /** How long a probe may take before another caller may probe instead. */
   probeTimeoutMs: number;
+  /** Probes let through per half-open period; that many failed probes open it again (default 1). */
+  halfOpenProbes?: number;
   /**
    * How long this process trusts a "closed, no failures" answer without asking
    * Redis again (default 200 ms): saves two Redis round trips per payment on the
@@ -45,20 +55,30 @@ export type Permit =
 
 // KEYS (all scripts): failures, calls, open, tripped, probe.
 
-// ARGV: probeTimeoutMs. Returns [state, ttlMs].
+// ARGV: probeTimeoutMs, halfOpenProbes. Returns [state, ttlMs]. The probe key counts the probes let through.
 const ACQUIRE = `
 local openTtl = redis.call('PTTL', KEYS[3])
 if openTtl > 0 then return {'open', openTtl} end
 if redis.call('EXISTS', KEYS[4]) == 1 then
-  if redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[1]) then return {'probe', 0} end
+  local probes = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if probes < tonumber(ARGV[2]) then
+    redis.call('INCR', KEYS[5])
+    if probes == 0 then redis.call('PEXPIRE', KEYS[5], ARGV[1]) end
+    return {'probe', 0}
+  end
   local probeTtl = redis.call('PTTL', KEYS[5])
   return {'half_open', probeTtl > 0 and probeTtl or tonumber(ARGV[1])}
 end
 return {'closed', 0, redis.call('EXISTS', KEYS[1]) + redis.call('EXISTS', KEYS[4])}`;
 
-// ARGV: threshold, ratio, windowMs, openMs. Returns 1 when this failure opened the breaker.
+// ARGV: threshold, ratio, windowMs, openMs, halfOpenProbes. Returns 1 when the breaker is open after this failure.
+// Tripped: already open again (a late call's failure) stays so; half-open counts failed probes in the failures key.
 const FAILURE = `
 if redis.call('EXISTS', KEYS[4]) == 1 then
+  if redis.call('PTTL', KEYS[3]) > 0 then return 1 end
+  local failed = redis.call('INCR', KEYS[1])
+  if failed == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+  if failed < tonumber(ARGV[5]) then return 0 end
   redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
   redis.call('DEL', KEYS[5], KEYS[1], KEYS[2])
   return 1
@@ -101,10 +121,14 @@ export class SharedCircuitBreaker {
     this.keys = [`${base}:failures`, `${base}:calls`, `${base}:open`, `${base}:tripped`, `${base}:probe`];
   }
 
+  private get probes(): number {
+    return this.opts.halfOpenProbes ?? 1;
+  }
+
   /** May this caller call the gateway now? When not, how long until it is worth asking again. */
   async acquire(): Promise<Permit> {
     if (Date.now() < this.quietUntil) return { allowed: true, probe: false };
-    const [state, ttl, failuresActive] = (await this.redis.eval(ACQUIRE, 5, ...this.keys, this.opts.probeTimeoutMs)) as [string, number, number?];
+    const [state, ttl, failuresActive] = (await this.redis.eval(ACQUIRE, 5, ...this.keys, this.opts.probeTimeoutMs, this.probes)) as [string, number, number?];
     if (state === 'closed') {
       if (!failuresActive) this.quietUntil = Date.now() + (this.opts.localCacheMs ?? 200);
       return { allowed: true, probe: false };
@@ -118,12 +142,13 @@ export class SharedCircuitBreaker {
 
   /**
    * A transient failure (network, timeout, 5xx, 429): counts toward opening.
-   * Resolves true when the breaker is open after it (this failure opened it, or a
-   * probe failed): the failure belongs to an outage, not to the payment.
+   * Resolves true when the breaker is open after it (this failure opened it, the
+   * last probe of a half-open period failed, or it was open already): the failure
+   * belongs to an outage, not to the payment.
    */
   async recordFailure(): Promise<boolean> {
     this.quietUntil = 0;
-    const opened = await this.redis.eval(FAILURE, 5, ...this.keys, this.opts.failureThreshold, this.opts.failureRatio, this.opts.windowMs, this.opts.openMs);
+    const opened = await this.redis.eval(FAILURE, 5, ...this.keys, this.opts.failureThreshold, this.opts.failureRatio, this.opts.windowMs, this.opts.openMs, this.probes);
     if (opened === 1) this.onChange('open', this.name);
     return opened === 1;
   }

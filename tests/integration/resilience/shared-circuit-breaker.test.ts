@@ -80,6 +80,49 @@ describe('shared circuit breaker (real Redis)', () => {
     expect(await a.state()).toBe('open');
   });
 
+  it('when half-open with several probes allowed, then that many callers probe and the rest wait', async () => {
+    const name = randomUUID().slice(0, 8);
+    const a = new SharedCircuitBreaker(redis, name, prefix, { ...opts, halfOpenProbes: 3 });
+    const b = new SharedCircuitBreaker(redis, name, prefix, { ...opts, halfOpenProbes: 3 });
+    for (let i = 0; i < 5; i++) await a.recordFailure();
+    expect(await untilProbe(a)).toEqual({ allowed: true, probe: true });
+    expect(await b.acquire()).toEqual({ allowed: true, probe: true });
+    expect(await a.acquire()).toEqual({ allowed: true, probe: true });
+    expect(await b.acquire()).toMatchObject({ allowed: false });
+    expect(await a.state()).toBe('half_open');
+  });
+
+  it('when fewer probes fail than are allowed, then it stays half-open, and one success among them closes it', async () => {
+    const name = randomUUID().slice(0, 8);
+    const changes: BreakerState[] = [];
+    const a = new SharedCircuitBreaker(redis, name, prefix, { ...opts, halfOpenProbes: 3 }, (s) => changes.push(s));
+    for (let i = 0; i < 5; i++) await a.recordFailure();
+    await untilProbe(a);
+    await a.acquire();
+    expect(await a.recordFailure(), 'the first failed probe does not reopen it').toBe(false);
+    expect(await a.state()).toBe('half_open');
+    await a.recordSuccess();
+    expect(await a.state()).toBe('closed');
+    expect(await a.acquire()).toEqual({ allowed: true, probe: false });
+    expect(changes).toEqual(['open', 'half_open', 'half_open', 'closed']);
+  });
+
+  it('when every allowed probe fails, then it opens again, and a late failure while open keeps it open', async () => {
+    const name = randomUUID().slice(0, 8);
+    const a = new SharedCircuitBreaker(redis, name, prefix, { ...opts, halfOpenProbes: 3 });
+    for (let i = 0; i < 5; i++) await a.recordFailure();
+    await untilProbe(a);
+    await a.acquire();
+    await a.acquire();
+    expect(await a.recordFailure()).toBe(false);
+    expect(await a.recordFailure()).toBe(false);
+    expect(await a.recordFailure(), 'the third failed probe reopens it').toBe(true);
+    expect(await a.state()).toBe('open');
+    expect(await a.recordFailure(), 'a late failure while open').toBe(true);
+    expect(await a.acquire()).toMatchObject({ allowed: false });
+    expect(await untilProbe(a), 'the next half-open period lets probes through again').toEqual({ allowed: true, probe: true });
+  });
+
   it('when a process trusted a quiet breaker locally, then it still sees another process open it within the cache time', async () => {
     const name = randomUUID().slice(0, 8);
     const cached = new SharedCircuitBreaker(redis, name, prefix, { ...opts, localCacheMs: 150 });
