@@ -17,7 +17,7 @@ import { createInventoryConsumer, startInventoryConsumer } from './queues/invent
 import { createOutboxRelay } from './queues/outbox.relay.js';
 import { declareTopologyOn } from './queues/topology.js';
 import { createChargeEnqueuer, createPaymentQueues, findChargeJob, pauseAllShards } from './queues/payments.queue.js';
-import { createRedis } from './redis.js';
+import { createRedis, redisErrorOf } from './redis.js';
 import { createDependencyChecks } from './health.js';
 import { createPaymentProcessor } from './workers/payment.processor.js';
 import { createRuleFileScreen } from './risk/rule-file.js';
@@ -66,7 +66,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const outbox = createOutboxRepository(knex);
 
   const redis = createRedis(config);
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error; reconnecting'));
+  redis.on('error', (err) => logger.warn({ err: redisErrorOf(err) }, 'redis connection error; reconnecting'));
   const queueOpts = {
     connection: redis,
     prefix: config.QUEUE_PREFIX,

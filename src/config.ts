@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { loadRiskRules, RiskRulesError, type RiskRules } from './risk/rule-file.js';
 import { hashTagOf, MAX_QUEUE_SHARDS } from './queues/queue-shards.js';
 import { amqpUrlsOf, vhostOf } from './queues/amqp-urls.js';
+import { maskedClusterNodes, parseClusterNodes } from './redis-cluster-nodes.js';
 
 /**
  * The one place environment variables are read. `loadConfig` validates every
@@ -37,20 +38,17 @@ export const DEV_ADMIN_TOKEN = 'local-dev-admin-token-change-me';
 
 const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
-  /** `host:port,host:port,…` of a Redis Cluster (any of its nodes; the client finds the rest). Set: used instead of REDIS_URL. */
+  /**
+   * `host:port,host:port,…` of a Redis Cluster (any of its nodes; the client finds the rest), or
+   * `redis[s]://[user:password@]host:port` entries, all alike, for AUTH and TLS (src/redis-cluster-nodes.ts).
+   * Set: used instead of REDIS_URL. Parsed into REDIS_CLUSTER_NODES (the nodes) and REDIS_CLUSTER_AUTH.
+   */
   REDIS_CLUSTER_NODES: z
     .string()
     .transform((v, ctx) => {
-      const entries = v.split(',').map((e) => e.trim()).filter(Boolean);
-      if (!entries.length) ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
-      return entries.flatMap((entry) => {
-        const m = /^(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9.-]*):(\d{1,5})$/i.exec(entry);
-        if (!m || Number(m[2]) < 1 || Number(m[2]) > 65_535) {
-          ctx.addIssue({ code: 'custom', message: `entry "${entry}" must be host:port (port 1-65535)` });
-          return [];
-        }
-        return [{ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }];
-      });
+      const parsed = parseClusterNodes(v);
+      for (const message of parsed.problems) ctx.addIssue({ code: 'custom', message });
+      return parsed;
     })
     .optional(),
   /**
@@ -199,7 +197,7 @@ const schema = z.object({
     .optional(),
 }).superRefine((c, ctx) => {
   // A cluster runs a BullMQ queue's scripts only when all its keys share a slot: the prefix's hash tag does that.
-  if (c.REDIS_CLUSTER_NODES?.length && !hashTagOf(c.QUEUE_PREFIX)) {
+  if (c.REDIS_CLUSTER_NODES?.nodes.length && !hashTagOf(c.QUEUE_PREFIX)) {
     ctx.addIssue({ code: 'custom', path: ['QUEUE_PREFIX'], message: 'must hold a Redis Cluster hash tag (e.g. {payment-service}) when REDIS_CLUSTER_NODES is set' });
   }
   // Anyone who has read docker-compose.yml knows this one: it must not open a real deployment.
@@ -210,7 +208,12 @@ const schema = z.object({
       message: 'is the published default of docker-compose.yml: set a token of your own (e.g. `openssl rand -hex 32`), or ALLOW_DEV_ADMIN_TOKEN=true on a laptop',
     });
   }
-});
+}).transform(({ REDIS_CLUSTER_NODES: cluster, ...rest }) => ({
+  ...rest,
+  // The nodes keep their plain shape for everything that lists or checks them; the credentials are said once, beside them.
+  ...(cluster ? { REDIS_CLUSTER_NODES: cluster.nodes } : {}),
+  ...(cluster?.auth ? { REDIS_CLUSTER_AUTH: cluster.auth } : {}),
+}));
 
 export type Config = Readonly<z.infer<typeof schema>>;
 
@@ -241,7 +244,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {
       const key = String(i.path[0]);
-      const shown = SECRET_KEYS.has(key) ? '(hidden)' : JSON.stringify(withoutCredentials(env[key]));
+      const mask = key === 'REDIS_CLUSTER_NODES' ? maskedClusterNodes : withoutCredentials;
+      const shown = SECRET_KEYS.has(key) ? '(hidden)' : JSON.stringify(mask(env[key]));
       return `${key}=${shown} ${i.message}`;
     });
     throw new ConfigError(problems);

@@ -6,7 +6,8 @@ import { loadConfig } from '../../src/config.js';
 import { migrate } from '../../src/persistence/db.js';
 import { servicesOf, type ServiceCheck } from '../../src/services.js';
 import { shardKeyPatterns } from '../../src/queues/queue-shards.js';
-import { createRedis, mastersOf, type ClusterNode, type RedisClient, type RedisTarget } from '../../src/redis.js';
+import { createRedis, mastersOf, type ClusterAuth, type ClusterNode, type RedisClient, type RedisTarget } from '../../src/redis.js';
+import { clusterNodesValue } from '../../src/redis-cluster-nodes.js';
 
 /**
  * A database, a vhost and a Redis prefix of one's own: each test file gets
@@ -45,7 +46,7 @@ export const childDatabaseUrl = (databaseUrl: string): string => routedVia(datab
 /** The servers every isolation is made on, for a preflight check before any is made. */
 export const isolationServices = (): ServiceCheck[] => servicesOf({ DATABASE_URL: PG_ADMIN, REDIS_URL, AMQP_URL: AMQP_BASE });
 // Parsed as the service parses REDIS_CLUSTER_NODES and QUEUE_SHARDS: a bad value stops the run, named.
-const { REDIS_CLUSTER_NODES, QUEUE_SHARDS } = loadConfig({ REDIS_CLUSTER_NODES: process.env.TEST_REDIS_CLUSTER_NODES, QUEUE_SHARDS: process.env.TEST_QUEUE_SHARDS });
+const { REDIS_CLUSTER_NODES, REDIS_CLUSTER_AUTH, QUEUE_SHARDS } = loadConfig({ REDIS_CLUSTER_NODES: process.env.TEST_REDIS_CLUSTER_NODES, QUEUE_SHARDS: process.env.TEST_QUEUE_SHARDS });
 
 export interface Isolated {
   /** A short unique tag: use it in queue names, prefixes and file names. */
@@ -57,6 +58,8 @@ export interface Isolated {
   redisUrl: string;
   /** TEST_REDIS_CLUSTER_NODES: a Redis Cluster, used instead of `redisUrl` (as REDIS_CLUSTER_NODES is). */
   redisClusterNodes?: ClusterNode[] | undefined;
+  /** The credentials and TLS of TEST_REDIS_CLUSTER_NODES' URL entries. */
+  redisClusterAuth?: ClusterAuth | undefined;
   /** BullMQ prefix (a Redis Cluster hash tag, as in production). */
   queuePrefix: string;
   /** TEST_QUEUE_SHARDS (default 1): the QUEUE_SHARDS of the service under test, for reading its jobs. */
@@ -126,19 +129,21 @@ export async function createVhost(tag: string): Promise<{ url: string; vhost: st
   };
 }
 
+type RedisOf = Pick<Isolated, 'redisUrl' | 'redisClusterNodes' | 'redisClusterAuth'>;
+
 /** A client for an isolation's Redis, single or cluster, built as the service builds its own. */
-export async function connectRedis(target: Pick<Isolated, 'redisUrl' | 'redisClusterNodes'>, options: { maxRetriesPerRequest?: number | null } = {}): Promise<RedisClient> {
+export async function connectRedis(target: RedisOf, options: { maxRetriesPerRequest?: number | null } = {}): Promise<RedisClient> {
   const redis = createRedis(redisTarget(target), { ...options, lazyConnect: true });
   await redis.connect();
   return redis;
 }
 
-export function redisTarget(target: Pick<Isolated, 'redisUrl' | 'redisClusterNodes'>): RedisTarget {
-  return { REDIS_URL: target.redisUrl, REDIS_CLUSTER_NODES: target.redisClusterNodes };
+export function redisTarget(target: RedisOf): RedisTarget {
+  return { REDIS_URL: target.redisUrl, REDIS_CLUSTER_NODES: target.redisClusterNodes, REDIS_CLUSTER_AUTH: target.redisClusterAuth };
 }
 
 /** Deletes every Redis key under a prefix and under its shards' prefixes (on every master of a cluster). */
-export async function dropRedisPrefix(target: string | Pick<Isolated, 'redisUrl' | 'redisClusterNodes'>, prefix: string): Promise<void> {
+export async function dropRedisPrefix(target: string | RedisOf, prefix: string): Promise<void> {
   const redis = await connectRedis(typeof target === 'string' ? { redisUrl: target } : target, { maxRetriesPerRequest: 1 });
   try {
     for (const node of mastersOf(redis)) {
@@ -166,6 +171,8 @@ export async function dropRedisPrefix(target: string | Pick<Isolated, 'redisUrl'
  */
 export interface RedisPlacement {
   redisClusterNodes?: ClusterNode[] | undefined;
+  /** Its credentials, if it has a password. */
+  redisClusterAuth?: ClusterAuth | undefined;
   queueShards?: number | undefined;
 }
 
@@ -175,8 +182,9 @@ export async function isolate(placement: RedisPlacement = {}): Promise<Isolated>
   const [db, vh] = await Promise.all([createDatabase(tag), createVhost(tag)]);
   const queuePrefix = `{${tag}}`;
   const redisClusterNodes = placement.redisClusterNodes ?? REDIS_CLUSTER_NODES;
+  const redisClusterAuth = placement.redisClusterNodes ? placement.redisClusterAuth : REDIS_CLUSTER_AUTH;
   const queueShards = placement.queueShards ?? QUEUE_SHARDS;
-  const redis = { redisUrl: REDIS_URL, redisClusterNodes };
+  const redis = { redisUrl: REDIS_URL, redisClusterNodes, redisClusterAuth };
   return {
     tag,
     databaseUrl: db.url,
@@ -190,7 +198,7 @@ export async function isolate(placement: RedisPlacement = {}): Promise<Isolated>
       AMQP_URL: vh.url,
       REDIS_URL,
       // Always set, so a REDIS_CLUSTER_NODES or QUEUE_SHARDS in the caller's environment cannot reach the workers behind the test's back.
-      REDIS_CLUSTER_NODES: (redisClusterNodes ?? []).map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(','),
+      REDIS_CLUSTER_NODES: clusterNodesValue(redisClusterNodes ?? [], redisClusterAuth),
       QUEUE_PREFIX: queuePrefix,
       QUEUE_SHARDS: String(queueShards),
     },

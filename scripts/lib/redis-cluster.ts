@@ -31,7 +31,7 @@ export interface ClusterMaster extends ClusterNode {
  */
 export interface RedisCluster {
   servers: ClusterServer[];
-  /** REDIS_CLUSTER_NODES for these nodes. */
+  /** REDIS_CLUSTER_NODES for these nodes: `redis://:password@host:port` entries when the cluster has a password. */
   nodesEnv: string;
   /** The masters now, as the cluster sees them (a failed-over replica is one). */
   masters(): Promise<ClusterMaster[]>;
@@ -52,22 +52,32 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, nodeTimeoutMs = 2000 } = {}): Promise<RedisCluster> {
+export interface RedisClusterOptions {
+  masters?: number;
+  replicasPerMaster?: number;
+  nodeTimeoutMs?: number;
+  /** Every node's requirepass, and its masterauth so a replica can sync; unset: no AUTH, as before. */
+  password?: string | undefined;
+}
+
+export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, nodeTimeoutMs = 2000, password }: RedisClusterOptions = {}): Promise<RedisCluster> {
   const dir = await mkdtemp(path.join(tmpdir(), 'redis-cluster-'));
   const ports = await freePortsWithBus(masters * (1 + replicasPerMaster));
-  const servers = ports.map((port) => startServer(port, dir, nodeTimeoutMs));
+  const servers = ports.map((port) => startServer(port, dir, nodeTimeoutMs, password));
+  const withNode = <T>(port: number, fn: (redis: Redis) => Promise<T>) => withNodeAt(port, password, fn);
+  const withAnyNode = <T>(fn: (redis: Redis) => Promise<T>) => withAnyNodeOf(servers, withNode, fn);
   const stopAtExit = () => servers.forEach((s) => s.process.kill('SIGKILL'));
   process.once('exit', stopAtExit);
   const cluster: RedisCluster = {
     servers,
-    nodesEnv: ports.map((port) => `${HOST}:${port}`).join(','),
-    masters: () => withAnyNode(servers, async (redis) => parseMasters(String(await redis.call('CLUSTER', 'NODES')))),
+    nodesEnv: ports.map((port) => (password === undefined ? `${HOST}:${port}` : `redis://:${encodeURIComponent(password)}@${HOST}:${port}`)).join(','),
+    masters: () => withAnyNode(async (redis) => parseMasters(String(await redis.call('CLUSTER', 'NODES')))),
     async keysPerMaster() {
       const current = await cluster.masters();
       return Promise.all(current.map(async ({ port }) => ({ port, keys: await withNode(port, (redis) => redis.dbsize()) })));
     },
-    waitUntilHealthy: (timeoutMs = 30_000) => waitUntilHealthy(servers, timeoutMs),
-    replicasOf: (port) => withAnyNode(servers, async (redis) => {
+    waitUntilHealthy: (timeoutMs = 30_000) => waitUntilHealthy(servers, withNode, timeoutMs),
+    replicasOf: (port) => withAnyNode(async (redis) => {
       const nodes = String(await redis.call('CLUSTER', 'NODES')).split('\n').map((line) => line.trim().split(' '));
       const portOf = (f: string[]) => Number(f[1]!.split(':')[1]!.split('@')[0]);
       const id = nodes.find((f) => f.length >= 8 && portOf(f) === port)?.[0];
@@ -94,7 +104,8 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, no
   };
   try {
     await Promise.all(ports.map((port) => waitFor(`redis-server on ${port}`, () => withNode(port, (r) => r.ping()).then(() => true, () => false), 10_000)));
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes']);
+    const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+    await run('redis-cli', [...auth, '--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes']);
     await cluster.waitUntilHealthy();
     return cluster;
   } catch (err) {
@@ -103,7 +114,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1, no
   }
 }
 
-function startServer(port: number, dir: string, nodeTimeoutMs: number): ClusterServer {
+function startServer(port: number, dir: string, nodeTimeoutMs: number, password: string | undefined): ClusterServer {
   const child = spawn('redis-server', [
     '--port', String(port),
     '--bind', HOST,
@@ -113,6 +124,7 @@ function startServer(port: number, dir: string, nodeTimeoutMs: number): ClusterS
     '--dir', dir,
     '--save', '',
     '--appendonly', 'no',
+    ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
   ], { stdio: 'ignore' });
   return { host: HOST, port, process: child };
 }
@@ -148,8 +160,10 @@ function listenOnce(port: number): Promise<number> {
   });
 }
 
-async function withNode<T>(port: number, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+type WithNode = <T>(port: number, fn: (redis: Redis) => Promise<T>) => Promise<T>;
+
+async function withNodeAt<T>(port: number, password: string | undefined, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis({ host: HOST, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
   redis.on('error', () => {}); // a node not up yet, or killed by the test: the caller sees the rejection
   try {
     await redis.connect();
@@ -160,7 +174,7 @@ async function withNode<T>(port: number, fn: (redis: Redis) => Promise<T>): Prom
 }
 
 /** Asks the first node that answers: a test may have killed some. */
-async function withAnyNode<T>(servers: ClusterServer[], fn: (redis: Redis) => Promise<T>): Promise<T> {
+async function withAnyNodeOf<T>(servers: ClusterServer[], withNode: WithNode, fn: (redis: Redis) => Promise<T>): Promise<T> {
   let last: unknown;
   for (const s of servers.filter(isAlive)) {
     try {
@@ -189,7 +203,7 @@ function parseMasters(nodes: string): ClusterMaster[] {
     .sort((a, b) => a.slots[0]![0] - b.slots[0]![0]);
 }
 
-async function waitUntilHealthy(servers: ClusterServer[], timeoutMs: number): Promise<void> {
+async function waitUntilHealthy(servers: ClusterServer[], withNode: WithNode, timeoutMs: number): Promise<void> {
   await waitFor('the cluster to be healthy', async () => {
     const states = await Promise.all(servers.filter(isAlive).map((s) => withNode(s.port, async (redis) => {
       const info = String(await redis.call('CLUSTER', 'INFO'));
