@@ -12,7 +12,8 @@ import type { Payment } from '../persistence/payments.repository.js';
 export type ChargeOutcome =
   | { kind: 'succeeded'; transactionId: string; gateway: string; response: Record<string, unknown> }
   | { kind: 'declined'; code: string; reason: string; gateway: string; response: Record<string, unknown> }
-  | { kind: 'retry'; code: string; reason: string; gateway: string }
+  /** `notSent`: the call certainly never reached the gateway (refused, rate-limited): it says nothing about this payment. */
+  | { kind: 'retry'; code: string; reason: string; gateway: string; notSent?: boolean }
   | { kind: 'unsettled'; code: string; reason: string; gateway: string };
 
 /** Certainly no charge at this gateway, now or later: its handle is cancelled (or none was ever confirmed). */
@@ -156,7 +157,7 @@ export async function ensureHandle(
       return { outcome: { kind: 'declined', code: err.code, reason: err.message, gateway: gateway.name, response: err.response } };
     }
     if (!(err instanceof TransientGatewayError)) throw err;
-    return { outcome: { kind: 'retry', code: err.code, reason: err.message, gateway: gateway.name } };
+    return { outcome: { kind: 'retry', code: err.code, reason: err.message, gateway: gateway.name, notSent: err.outcome === 'not_sent' } };
   }
 }
 
@@ -174,7 +175,7 @@ export async function confirmCharge(gateway: PaymentGateway, payment: Payment, c
     if (err instanceof PermanentGatewayError) return { kind: 'declined', code: err.code, reason: err.message, gateway: gateway.name, response: err.response };
     if (!(err instanceof TransientGatewayError)) throw err;
     const retry: ChargeOutcome = { kind: 'retry', code: err.code, reason: err.message, gateway: gateway.name };
-    if (err.outcome !== 'unknown') return retry;
+    if (err.outcome !== 'unknown') return { ...retry, notSent: err.outcome === 'not_sent' };
     const settled = await lookUp(gateway, payment, calls);
     // Cancelled by someone else is not ours to retry: nothing charged, ask again later.
     return settled.kind === 'cleared' || settled.kind === 'retry' ? retry : settled;

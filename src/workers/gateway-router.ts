@@ -77,11 +77,12 @@ export async function chargeViaGateways(gateways: RoutedGateway[], start: Paymen
     }
     const outage = (await breaker?.recordFailure()) ?? false;
     if (outcome.kind === 'unsettled') return result(outcome);
-    if (outage && !permit.probe) {
-      // This failure opened the breaker: it says the gateway is down, nothing about this
-      // payment, so it must not spend the payment's attempt. A failed half-open probe does
-      // spend it: otherwise a payment whose every call fails, probing alone, would keep the
-      // breaker open and wait for an answer for ever.
+    if ((outage && !permit.probe) || (permit.probe && outcome.kind === 'retry' && outcome.notSent)) {
+      // This failure opened the breaker, or a probe was refused before it reached the gateway:
+      // either says the gateway is down, nothing about this payment, so it must not spend the
+      // payment's attempt. A probe whose call may have reached the gateway (a timeout) does
+      // spend it: otherwise a payment whose own calls always hang would keep the breaker
+      // open and wait for an answer for ever.
       retryInMs = Math.min(retryInMs, breaker!.openMs);
       continue;
     }

@@ -130,22 +130,29 @@ describe('chargeViaGateways', () => {
     expect(a.calls.prepare.length + b.calls.prepare.length).toBe(0);
   });
 
-  it('when the failure opens the breaker, then it is an outage (all_open), not a retry that spends the attempt; a failed probe is a retry', async () => {
+  it('when the failure opens the breaker, or a probe is refused before it reaches the gateway, then it is an outage (all_open); a probe that timed out is a retry', async () => {
     const tripping = await chargeViaGateways(
       [routed(createScriptedGateway(['down'], { name: 'primary' }), createInMemoryBreaker({ failureThreshold: 1, openMs: 900 }))],
       await paymentAfter(),
       [],
       persistRoute,
     );
-    const probing = await chargeViaGateways(
-      [routed(createScriptedGateway(['down'], { name: 'primary' }), createInMemoryBreaker({ state: 'half_open', openMs: 900 }))],
+    const refusedProbe = await chargeViaGateways(
+      [routed(createScriptedGateway(['down'], { name: 'primary' }), createInMemoryBreaker({ state: 'half_open', openMs: 900, halfOpenProbes: 3 }))],
+      await paymentAfter(),
+      [],
+      persistRoute,
+    );
+    const timedOutProbe = await chargeViaGateways(
+      [routed(createScriptedGateway(['timeout'], { name: 'primary' }), createInMemoryBreaker({ state: 'half_open', openMs: 900, halfOpenProbes: 3 }))],
       await paymentAfter(),
       [],
       persistRoute,
     );
 
     expect(tripping).toMatchObject({ kind: 'all_open', retryInMs: 900 });
-    expect(probing).toMatchObject({ kind: 'outcome', outcome: { kind: 'retry', code: 'gateway_unavailable' } });
+    expect(refusedProbe).toMatchObject({ kind: 'all_open', retryInMs: 900 });
+    expect(timedOutProbe).toMatchObject({ kind: 'outcome', outcome: { kind: 'retry', code: 'gateway_timeout' } });
   });
 
   it('when the primary fails transiently, then the gateways cleared on the way are reported for the commit', async () => {

@@ -269,9 +269,9 @@ describe('payment processor on fakes', () => {
       expect((await stored(orderId)).snapshot.context.failures).toBe(0);
     });
 
-    it('when a payment is the half-open probe and fails, then it spends its attempt, so a payment whose every call fails still gets an answer', async () => {
+    it('when a payment is the half-open probe and its call times out, then it spends its attempt, so a payment whose every call hangs still gets an answer', async () => {
       const orderId = await given({ maxAttempts: 2 });
-      const only = createScriptedGateway(['down', 'down'], { name: 'primary' });
+      const only = createScriptedGateway(['timeout', 'timeout'], { name: 'primary' });
       const breaker = createInMemoryBreaker({ state: 'half_open' });
       const { process } = processorOn([routed(only, breaker)]);
 
@@ -279,6 +279,19 @@ describe('payment processor on fakes', () => {
       expect((await stored(orderId)).snapshot.context.failures).toBe(1);
       breaker.set('half_open');
       await expect(process(fakeJob(orderId, 1))).resolves.toMatchObject({ status: 'Failed', code: 'gateway_unavailable' });
+    });
+
+    it('when a payment is the half-open probe and the gateway refuses the connection, then it keeps its attempt: a refusal is the outage, not the payment', async () => {
+      const orderId = await given({ maxAttempts: 1 });
+      const only = createScriptedGateway(['down'], { name: 'primary' });
+      const breaker = createInMemoryBreaker({ state: 'half_open', openMs: 900, halfOpenProbes: 3 });
+      const { process, pauses } = processorOn([routed(only, breaker)]);
+
+      await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RateLimitError);
+
+      expect(only.calls.charge.length + only.calls.prepare.length, 'the probe did call').toBeGreaterThan(0);
+      expect(pauses).toEqual([900]);
+      expect((await stored(orderId)).snapshot.context.failures).toBe(0);
     });
   });
 
