@@ -414,9 +414,9 @@ describe('payment processor (real PostgreSQL)', () => {
       expect((await payments.findByOrderId(orderId))?.snapshot.context.failures).toBe(0);
     });
 
-    it('when a payment whose every call fails is the half-open probe, then each failed probe spends one of its attempts, so it gets an answer', async () => {
+    it('when a payment whose every call times out is the half-open probe, then each failed probe spends one of its attempts, so it gets an answer', async () => {
       const orderId = await newPayment('USD', '49.99', 4999n, 2);
-      const only = scriptedGateway(['down', 'down'], { name: 'primary' });
+      const only = scriptedGateway(['timeout', 'timeout'], { name: 'primary' });
       const { process } = processorWith([{ gateway: only.gateway, breaker: probingBreaker }]);
 
       await expect(process(fakeJob(orderId, 0))).rejects.toBeInstanceOf(RetryLaterError);
