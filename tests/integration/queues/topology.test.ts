@@ -130,47 +130,47 @@ describe('RabbitMQ topology', () => {
 });
 
 describe('a channel whose setup fails', () => {
-  it('when the input queue was declared elsewhere with other arguments, then the consumer comes up by itself once that is fixed', async () => {
+  /** A vhost of its own, a probe channel on it and the service's connection, all closed afterwards. */
+  async function inOwnVhost(logger: pino.Logger, body: (v: { amqpUrl: string; probe: Awaited<ReturnType<typeof openTestChannel>>; amqp: ReturnType<typeof createAmqpConnection> }) => Promise<void>) {
     const other = await isolate();
     const probe = await openTestChannel(other.amqpUrl);
+    const amqp = createAmqpConnection({ url: other.amqpUrl, logger, reconnectS: 0.2 });
+    try {
+      await body({ amqpUrl: other.amqpUrl, probe, amqp });
+    } finally {
+      await amqp.close();
+      await probe.connection.close().catch(() => undefined);
+      await other.cleanup();
+    }
+  }
+
+  it('when the input queue was declared elsewhere with other arguments, then the consumer comes up by itself once that is fixed', async () => {
     let reportFailure: () => void = () => undefined;
     const setupFailed = new Promise<void>((resolve) => (reportFailure = resolve));
     const logger = pino({ level: 'error' }, {
       write: (line: string) => void (line.includes('channel setup failed') && reportFailure()),
     });
-    const amqp = createAmqpConnection({ url: other.amqpUrl, logger, reconnectS: 0.2 });
-    try {
+    await inOwnVhost(logger, async ({ amqpUrl, probe, amqp }) => {
       await probe.channel.assertQueue(INPUT_QUEUE, { durable: true });
       const consumer = startInventoryConsumer({ connection: amqp, prefetch: 1, logger, handler: async () => 'ack' });
       await setupFailed;
       await probe.channel.deleteQueue(INPUT_QUEUE);
       // The failed setup makes the connection reconnect after a pause; then the setup runs again.
-      const consumers = await waitFor(() => inputConsumers(other.amqpUrl), 'the consumer to come up');
+      const consumers = await waitFor(() => inputConsumers(amqpUrl), 'the consumer to come up');
       expect(consumers).toBe(1);
       await consumer.stop();
-    } finally {
-      await amqp.close();
-      await probe.connection.close().catch(() => undefined);
-      await other.cleanup();
-    }
+    });
   });
 
   it('when the dead-letter queue cannot be declared (its cluster node is down), then the consumer still takes the input', async () => {
-    const other = await isolate();
-    const probe = await openTestChannel(other.amqpUrl);
-    const amqp = createAmqpConnection({ url: other.amqpUrl, logger: pino({ level: 'silent' }), reconnectS: 0.2 });
-    try {
+    await inOwnVhost(pino({ level: 'silent' }), async ({ amqpUrl, probe, amqp }) => {
       // Declared elsewhere with other arguments, the queue refuses the service's declaration, as a lost node would.
       await probe.channel.assertQueue(DEAD_LETTER_QUEUE, { durable: true, arguments: { 'x-max-length': 1 } });
       const consumer = startInventoryConsumer({ connection: amqp, prefetch: 1, logger: pino({ level: 'silent' }), handler: async () => 'ack' });
-      const consumers = await waitFor(() => inputConsumers(other.amqpUrl), 'the consumer to come up');
+      const consumers = await waitFor(() => inputConsumers(amqpUrl), 'the consumer to come up');
       expect(consumers).toBe(1);
       await consumer.stop();
-    } finally {
-      await amqp.close();
-      await probe.connection.close().catch(() => undefined);
-      await other.cleanup();
-    }
+    });
   });
 });
 
